@@ -1,0 +1,3 @@
+from faceedit.cli import console_main
+
+console_main()
