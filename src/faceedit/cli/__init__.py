@@ -36,6 +36,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Edit faces with StyleGAN2: generate, align, invert, edit, animate. Works offline on the embedded model."""
+
+
 def _register_all() -> None:
     for name in COMMAND_MODULES:
         try:
