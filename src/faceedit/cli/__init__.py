@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "data",
     "train",
     "evaluate",
+    "edit_ops",
+    "scorers",
 ]
 
 app = typer.Typer(
