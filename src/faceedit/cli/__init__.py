@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "evaluate",
     "edit_ops",
     "scorers",
+    "faces",
 ]
 
 app = typer.Typer(
