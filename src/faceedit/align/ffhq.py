@@ -472,7 +472,7 @@ def paste_back(original_img: np.ndarray, aligned_face: AlignedFace, edited_align
         raise FaceEditError(f"edited image must be square, got {edited.shape[1]}x{edited.shape[0]}")
     # If the square is much larger than the face in the photo, downsample it first (antialiased).
     target = int(round(t.scale * t.size))
-    if s > 1.5 * max(target, 16):
+    if s > 2 * max(target, 16):
         s2 = max(target, 16)
         edited = np.asarray(Image.fromarray(np.clip(np.rint(edited), 0, 255).astype(np.uint8)).resize(
             (s2, s2), Image.LANCZOS), dtype=np.float32)

@@ -1,0 +1,119 @@
+"""``faceedit align IN... -o DIR``: FFHQ-align the faces of photos and folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from faceedit.errors import FaceEditError
+
+
+def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], int]:
+    """(file, name relative to its input) for every file named or found (recursively) in a folder."""
+    from faceedit.align.image import is_image_name
+
+    files: list[tuple[Path, Path]] = []
+    ignored = 0
+    for p in inputs:
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file():
+                    if is_image_name(f):
+                        files.append((f, f.relative_to(p)))
+                    else:
+                        ignored += 1
+        else:
+            files.append((p, Path(p.name)))
+    return files, ignored
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("align")
+    def align(
+        inputs: List[Path] = typer.Argument(..., help="Photos and/or folders of photos (searched recursively)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder for the aligned PNGs."),
+        size: int = typer.Option(256, "--size", help="Output side in pixels (64–1024)."),
+        all_faces: bool = typer.Option(False, "--all-faces", help="Write every face found (NAME_face0.png, ...); "
+                                                                  "default: the largest face only."),
+        face_index: Optional[int] = typer.Option(None, "--face-index",
+                                                 help="Which face, counting from the largest (0)."),
+        detector: str = typer.Option("auto", "--detector", help="auto (HOG, then CNN for hard photos), hog, cnn."),
+        min_eye_distance: float = typer.Option(8.0, "--min-eye-distance",
+                                               help="Refuse faces whose eyes are closer than this (pixels)."),
+        save_transform: bool = typer.Option(False, "--save-transform",
+                                            help="Also write NAME.json: quad, 3x3 matrix, landmarks, padding."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """Detect faces (dlib, 68 landmarks) and write FFHQ-aligned crops; one bad file never stops a batch."""
+        from PIL import Image
+        from tqdm import tqdm
+
+        from faceedit import atomic
+        from faceedit.align import align_face, detect_faces, have_dlib, load_image
+
+        if not 64 <= size <= 1024:
+            raise FaceEditError(f"--size must be from 64 to 1024, got {size}")
+        if detector not in ("auto", "hog", "cnn"):
+            raise FaceEditError(f"--detector must be auto, hog or cnn, got {detector!r}")
+        if all_faces and face_index is not None:
+            raise FaceEditError("--all-faces and --face-index exclude each other")
+        if not have_dlib():
+            raise FaceEditError("face alignment needs dlib: pip install 'faceedit[align]'")
+        files, ignored = _expand(inputs)
+        if not files:
+            raise FaceEditError("no image files found in the given inputs")
+        out.mkdir(parents=True, exist_ok=True)
+        counts = {"aligned": 0, "faces": 0, "no_face": 0, "unreadable": 0, "other": 0}
+        used: set[Path] = set()
+        bar = tqdm(files, desc="align", unit="img", disable=quiet, file=sys.stderr)
+        for f, rel in bar:
+            try:
+                img = load_image(f)
+            except FaceEditError as exc:
+                counts["unreadable"] += 1
+                tqdm.write(f"skip: {exc}", file=sys.stderr)
+                continue
+            try:
+                faces = detect_faces(img, detector=detector)
+                result = align_face(img, size, face_index, faces=faces, name=str(f),
+                                    min_eye_distance=min_eye_distance, all_faces=all_faces)
+            except FaceEditError as exc:
+                counts["no_face" if str(exc).startswith("no face") else "other"] += 1
+                tqdm.write(f"skip: {exc}", file=sys.stderr)
+                continue
+            results = result if isinstance(result, list) else [result]
+            base = rel.with_suffix("")
+            for k, af in enumerate(results):
+                stem = f"{base}_face{k}" if all_faces else str(base)
+                target = out / f"{stem}.png"
+                n = 1
+                while target in used:  # two inputs with the same name
+                    target = out / f"{stem}_{n}.png"
+                    n += 1
+                used.add(target)
+                with atomic.atomic_path(target) as tmp:
+                    Image.fromarray(af.image).save(tmp, format="PNG")
+                if save_transform:
+                    meta = {"source": str(f), "face": k if all_faces else (face_index or 0),
+                            "faces_found": len(faces), "transform": af.transform.to_dict(),
+                            "landmarks_aligned": af.landmarks.round(3).tolist(),
+                            "landmarks_photo": af.face.landmarks.round(3).tolist(),
+                            "padding": round(af.padding, 4), "detector": af.face.detector}
+                    atomic.write_text(target.with_suffix(".json"), json.dumps(meta))
+            counts["aligned"] += 1
+            counts["faces"] += len(results)
+        bar.close()
+        parts = [f"aligned {counts['aligned']} of {len(files)} image(s) ({counts['faces']} face(s)) into {out}",
+                 f"no face {counts['no_face']}", f"unreadable {counts['unreadable']}"]
+        if counts["other"]:
+            parts.append(f"other problems {counts['other']}")
+        if ignored:
+            parts.append(f"{ignored} non-image file(s) in folders ignored")
+        print("; ".join(parts))
+        if counts["aligned"] == 0:
+            print("error: no face was aligned", file=sys.stderr)
+            raise typer.Exit(1)
