@@ -1,0 +1,136 @@
+"""``faceedit models list | fetch | convert | info``: the model registry and checkpoint conversion."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from faceedit.errors import FaceEditError
+
+models_app = typer.Typer(help="List, download, convert and inspect StyleGAN2 checkpoints.", no_args_is_help=True,
+                         add_completion=False, rich_markup_mode=None)
+
+
+def _human(n: int | None) -> str:
+    if not n:
+        return "?"
+    return f"{n / 1e6:.0f} MB"
+
+
+@models_app.command("list")
+def list_models(
+    cache: Optional[Path] = typer.Option(None, "--cache", help="cache folder (default: $FACEEDIT_CACHE or "
+                                                                  "~/.cache/faceedit)"),
+    as_json: bool = typer.Option(False, "--json", help="print the registry as JSON"),
+) -> None:
+    """Show the named models, their source, size and whether they are downloaded."""
+    from faceedit.io.registry import REGISTRY, DEFAULT_ASSET, default_model_path, model_path
+
+    rows = []
+    try:
+        default_path = str(default_model_path())
+        default_state = "embedded"
+    except FaceEditError:
+        default_path, default_state = None, "missing"
+    rows.append({"name": "default", "resolution": None, "format": "native", "size": None, "status": default_state,
+                 "path": default_path, "description": f"embedded model (faceedit/assets/{DEFAULT_ASSET})",
+                 "url": None, "sha256": None, "licence": "see README (research-only training data)"})
+    for e in REGISTRY.values():
+        p = model_path(e.name, cache)
+        rows.append({"name": e.name, "resolution": e.resolution, "format": e.format, "size": e.size,
+                     "status": "downloaded" if p.is_file() else "not downloaded",
+                     "path": str(p) if p.is_file() else None, "description": e.description, "url": e.url,
+                     "sha256": e.sha256, "licence": e.licence})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{'name':<22} {'res':>5} {'format':<11} {'size':>7}  {'status':<15} description")
+    for r in rows:
+        res = str(r["resolution"] or "")
+        print(f"{r['name']:<22} {res:>5} {r['format']:<11} {_human(r['size']):>7}  {r['status']:<15} "
+              f"{r['description']}")
+
+
+@models_app.command("fetch")
+def fetch(
+    name: str = typer.Argument(..., help="registry name (see 'faceedit models list')"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="cache folder (default: $FACEEDIT_CACHE or "
+                                                                  "~/.cache/faceedit)"),
+    force: bool = typer.Option(False, "--force", help="download again even if present"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+) -> None:
+    """Download a named model into the cache (resumable, checksum-verified)."""
+    from faceedit.io.fetch import fetch_model
+    from faceedit.io.registry import get_entry
+
+    if name == "default":
+        raise FaceEditError("the default model is embedded in faceedit and needs no download")
+    get_entry(name)
+    path = fetch_model(name, cache_dir=cache, progress=not quiet, force=force)
+    print(path)
+
+
+@models_app.command("convert")
+def convert(
+    src: str = typer.Argument(..., metavar="IN", help="checkpoint path or model name"),
+    dst: Path = typer.Argument(..., metavar="OUT", help="output file"),
+    to: str = typer.Option(..., "--to", help="output format: safetensors (faceedit) or rosinality (.pt)"),
+    fp16: bool = typer.Option(True, "--fp16/--fp32", help="safetensors precision (rosinality is always fp32)"),
+    no_training_nets: bool = typer.Option(False, "--g-ema-only", help="write only G_ema (drop G and D)"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="cache folder for model names"),
+) -> None:
+    """Convert a checkpoint: `faceedit models convert ffhq.pkl ffhq.safetensors --to safetensors`."""
+    import torch
+
+    from faceedit.io.loader import load_checkpoint
+    from faceedit.io.native import save_native
+    from faceedit.io.rosinality import save_rosinality
+
+    to = to.lower()
+    if to not in ("safetensors", "rosinality"):
+        raise FaceEditError(f"--to must be safetensors or rosinality, got {to!r}")
+    ckpt = load_checkpoint(src, load_training_nets=not no_training_nets, cache_dir=cache)
+    if Path(src).exists() and dst.exists() and dst.resolve() == Path(src).resolve():
+        raise FaceEditError("OUT must differ from IN")
+    nets = [n for n, m in (("G_ema", ckpt.G_ema), ("G", ckpt.G), ("D", ckpt.D)) if m is not None]
+    if to == "safetensors":
+        card = dict(ckpt.meta.get("card") or {})
+        card.setdefault("converted_from", {"format": ckpt.source_format, "file": Path(str(ckpt.path)).name,
+                                           "sha256": ckpt.sha256})
+        save_native(dst, ckpt.G_ema, D=ckpt.D, G=ckpt.G, card=card,
+                    dtype=torch.float16 if fp16 else torch.float32)
+        what = f"{'fp16' if fp16 else 'fp32'} safetensors"
+    else:
+        save_rosinality(dst, ckpt.G_ema, D=ckpt.D, G=ckpt.G)
+        what = "rosinality .pt"
+    print(f"wrote {dst} ({what}; {', '.join(nets)}; {ckpt.resolution} px, from {ckpt.source_format})",
+          file=sys.stderr)
+
+
+@models_app.command("info")
+def info(
+    path: str = typer.Argument(..., help="checkpoint path or model name"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="cache folder for model names"),
+) -> None:
+    """Show a checkpoint's format, resolution, number of w+ layers, parameter counts and sha256."""
+    from faceedit.io.loader import describe, load_checkpoint
+
+    d = describe(load_checkpoint(path, cache_dir=cache))
+    if as_json:
+        print(json.dumps(d, indent=2))
+        return
+    params = ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in d["params"].items())
+    print(f"path        {d['path']}\nformat      {d['format']}\nresolution  {d['resolution']}\n"
+          f"num_ws      {d['num_ws']}\nz/w dims    {d['z_dim']}/{d['w_dim']}\nparams      {params}\n"
+          f"sha256      {d['sha256']}")
+    if d["card"]:
+        print(f"card        {json.dumps(d['card'], sort_keys=True)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,251 @@
+"""Load any supported checkpoint into networks: :func:`load_checkpoint` is the one entry point.
+
+The format is sniffed from the file's content, never from its extension alone:
+
+===========================  ==================================================================
+content                      format
+===========================  ==================================================================
+safetensors header           ``native`` (faceedit's own, fp16/fp32 + JSON config)
+zip archive / legacy torch   ``rosinality`` (``g_ema``...) or a plain state dict with our names,
+                             read by ``torch.load(weights_only=True)``
+pickle (protocol 2-5)        ``nvidia-pkl`` (PyTorch networks) or ``tf-pkl`` (TensorFlow), told
+                             apart by the objects it holds; read by the restricted unpickler
+===========================  ==================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from faceedit.errors import FaceEditError
+from faceedit.io.convert import (build_discriminator, build_generator, check_config_matches, infer_d_config,
+                                 infer_g_config)
+from faceedit.io.nvidia_pkl import is_nvidia_pickle, read_nvidia_pickle
+from faceedit.io.parts import CheckpointParts
+from faceedit.io.rosinality import is_rosinality, read_rosinality
+from faceedit.io.safe_pickle import safe_load
+from faceedit.io.tf_pkl import is_tf_pickle, read_tf_pickle
+from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
+@dataclass
+class Checkpoint:
+    """Networks read from a checkpoint. ``G_ema`` is the generator to use (eval mode, float32)."""
+
+    G_ema: Generator
+    g_config: GeneratorConfig
+    source_format: str
+    path: Path | None
+    sha256: str | None
+    G: Generator | None = None
+    D: Discriminator | None = None
+    d_config: DiscriminatorConfig | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolution(self) -> int:
+        return self.g_config.resolution
+
+    @property
+    def num_ws(self) -> int:
+        return self.g_config.num_ws
+
+    def num_params(self) -> dict[str, int]:
+        out = {"G_ema": sum(p.numel() for p in self.G_ema.parameters())}
+        if self.G is not None:
+            out["G"] = sum(p.numel() for p in self.G.parameters())
+        if self.D is not None:
+            out["D"] = sum(p.numel() for p in self.D.parameters())
+        return out
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def sniff_format(path: str | os.PathLike) -> str:
+    """'safetensors', 'torch-zip', 'torch-legacy', 'pickle' or raise FaceEditError saying what the file is."""
+    path = Path(path)
+    if not path.exists():
+        raise FaceEditError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise FaceEditError(f"{path} is a folder, not a checkpoint file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if size == 0:
+        raise FaceEditError(f"{path} is empty, not a checkpoint")
+    if head[:4] == b"PK\x03\x04":
+        return "torch-zip"
+    if head.startswith(_TORCH_LEGACY_MAGIC):
+        return "torch-legacy"
+    if len(head) >= 9:
+        (n,) = struct.unpack("<Q", head[:8])
+        if head[8:9] == b"{" and 0 < n <= 100_000_000:
+            if 8 + n > size:
+                raise FaceEditError(f"{path} is truncated (its safetensors header runs past the end of the file)")
+            return "safetensors"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
+    stripped = head.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        raise FaceEditError(f"{path} is a JSON/text file, not a checkpoint (for a faceedit model, pass the "
+                            ".safetensors file beside it)")
+    raise FaceEditError(f"{path} is not a checkpoint (unrecognised content: not a pickle, zip or safetensors file)")
+
+
+def _torch_load(path: Path, source: str) -> Any:
+    try:
+        safe = getattr(torch.serialization, "safe_globals", None)
+        if safe is not None:  # rosinality's training checkpoints also hold its argparse options
+            with safe([argparse.Namespace]):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = " ".join(str(exc).split())
+        first = first.split("Check the documentation")[0].strip()[:200]
+        raise FaceEditError(f"refusing to load {source}: torch's weights-only loader found something other than "
+                            f"tensors ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        msg = " ".join(str(exc).split())[:160]
+        raise FaceEditError(f"{source} is truncated or corrupt ({msg})") from None
+
+
+def read_parts(path: str | os.PathLike) -> CheckpointParts:
+    """Read a checkpoint file into format-neutral state dicts (no networks built)."""
+    path = Path(path)
+    source = str(path)
+    kind = sniff_format(path)
+    if kind == "safetensors":
+        from faceedit.io.native import read_native
+
+        return read_native(path, source)
+    if kind in ("torch-zip", "torch-legacy"):
+        data = _torch_load(path, source)
+        if is_rosinality(data):
+            return read_rosinality(data, source)
+        if isinstance(data, dict) and isinstance(data.get("G_ema"), dict):
+            return CheckpointParts("torch-state-dict", data["G_ema"], data.get("G"), data.get("D"))
+        if isinstance(data, dict) and "synthesis.b4.const" in data:
+            return CheckpointParts("torch-state-dict", data)
+        keys = ", ".join(sorted(map(str, data))[:5]) if isinstance(data, dict) else type(data).__name__
+        raise FaceEditError(f"{source} is a PyTorch file but not a StyleGAN2 checkpoint this loader knows "
+                            f"(top level: {keys})")
+    data = safe_load(path, source)
+    if is_nvidia_pickle(data):
+        return read_nvidia_pickle(data, source)
+    if is_tf_pickle(data):
+        return read_tf_pickle(data, source)
+    what = ", ".join(sorted(map(str, data))[:5]) if isinstance(data, dict) else type(data).__name__
+    raise FaceEditError(f"{source} is a pickle but not an NVIDIA StyleGAN2 network pickle (holds: {what})")
+
+
+def _as_config(config: GeneratorConfig | dict | None) -> GeneratorConfig | None:
+    if config is None or isinstance(config, GeneratorConfig):
+        return config
+    if isinstance(config, dict):
+        return GeneratorConfig.from_dict(config)
+    raise FaceEditError(f"config must be a GeneratorConfig or a dict, got {type(config).__name__}")
+
+
+def build_checkpoint(parts: CheckpointParts, path: Path | None = None, sha256: str | None = None,
+                     config: GeneratorConfig | dict | None = None, load_training_nets: bool = True) -> Checkpoint:
+    """Networks from :class:`CheckpointParts`; ``config`` (optional) must agree with the tensor shapes."""
+    source = str(path) if path is not None else parts.source_format
+    given = _as_config(config)
+    inferred = infer_g_config(parts.G_ema, parts.g_hints)
+    if parts.g_config is not None:
+        stated = GeneratorConfig.from_dict(parts.g_config)
+        check_config_matches(stated, inferred, source)
+        inferred = stated
+    if given is not None:
+        check_config_matches(given, inferred, source)
+        g_cfg = given
+    else:
+        g_cfg = inferred
+    G_ema = build_generator(parts.G_ema, g_cfg, source)
+    G = D = d_cfg = None
+    if load_training_nets and parts.G is not None:
+        G = build_generator(parts.G, g_cfg, source).train()
+    if parts.D is not None:
+        d_cfg = infer_d_config(parts.D, parts.d_hints)
+        if parts.d_config is not None:
+            d_cfg = DiscriminatorConfig.from_dict(parts.d_config)
+        if d_cfg.resolution != g_cfg.resolution:
+            raise FaceEditError(f"{source}: discriminator is {d_cfg.resolution} px but the generator "
+                                f"{g_cfg.resolution} px")
+        if load_training_nets:
+            D = build_discriminator(parts.D, d_cfg, source).train()
+    return Checkpoint(G_ema=G_ema, g_config=g_cfg, source_format=parts.source_format, path=path, sha256=sha256,
+                      G=G, D=D, d_config=d_cfg, meta=dict(parts.meta))
+
+
+def load_checkpoint(path_or_name: str | os.PathLike, config: GeneratorConfig | dict | None = None,
+                    load_training_nets: bool = True, cache_dir: str | os.PathLike | None = None) -> Checkpoint:
+    """Load a checkpoint of any supported format, by path, registry name (fetched) or 'default'.
+
+    Args:
+        path_or_name: a file path, a registry name (see ``faceedit models list``; it must have been fetched), or
+            ``"default"`` for the embedded model.
+        config: optional GeneratorConfig (or dict); a FaceEditError is raised when it contradicts the file.
+        load_training_nets: also build G and D when the file has them (False saves memory for inference).
+    """
+    from faceedit.io.registry import resolve_model
+
+    path = resolve_model(path_or_name, cache_dir=cache_dir)
+    parts = read_parts(path)
+    return build_checkpoint(parts, path=path, sha256=file_sha256(path), config=config,
+                            load_training_nets=load_training_nets)
+
+
+def load_native(path: str | os.PathLike, load_training_nets: bool = True) -> Checkpoint:
+    """Load a faceedit ``.safetensors`` checkpoint (raises FaceEditError for any other format)."""
+    path = Path(path)
+    if sniff_format(path) != "safetensors":
+        raise FaceEditError(f"{path} is not a faceedit safetensors checkpoint")
+    from faceedit.io.native import read_native
+
+    return build_checkpoint(read_native(path), path=path, sha256=file_sha256(path),
+                            load_training_nets=load_training_nets)
+
+
+def check_latent_shape(x: torch.Tensor, g_config: GeneratorConfig, space: str = "w+", source: str = "latent") -> None:
+    """Raise a one-line FaceEditError when ``x`` is not a valid z / w / w+ batch for this generator."""
+    shapes = {"z": (g_config.z_dim,), "w": (g_config.w_dim,), "w+": (g_config.num_ws, g_config.w_dim)}
+    if space not in shapes:
+        raise FaceEditError(f"unknown latent space {space!r}; use z, w or w+")
+    want = shapes[space]
+    got = tuple(x.shape)
+    if got[1:] != want and got != want:
+        raise FaceEditError(f"{source} has shape {list(got)} but this {g_config.resolution}-px model needs "
+                            f"{space} latents of shape [N, {', '.join(map(str, want))}]")
+
+
+def describe(ckpt: Checkpoint) -> dict[str, Any]:
+    """A JSON-able summary (for ``faceedit models info``)."""
+    return {"path": str(ckpt.path) if ckpt.path else None, "format": ckpt.source_format,
+            "resolution": ckpt.resolution, "num_ws": ckpt.num_ws, "z_dim": ckpt.g_config.z_dim,
+            "w_dim": ckpt.g_config.w_dim, "networks": sorted(ckpt.num_params()), "params": ckpt.num_params(),
+            "g_config": dataclasses.asdict(ckpt.g_config),
+            "d_config": dataclasses.asdict(ckpt.d_config) if ckpt.d_config else None, "sha256": ckpt.sha256,
+            "card": json.loads(json.dumps(ckpt.meta.get("card"), default=str)) if ckpt.meta.get("card") else None}
