@@ -127,8 +127,10 @@ def _torch_load(path: Path, source: str) -> Any:
         raise FaceEditError(f"refusing to load {source}: torch's weights-only loader found something other than "
                             f"tensors ({first})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        msg = " ".join(str(exc).split())[:160]
-        raise FaceEditError(f"{source} is truncated or corrupt ({msg})") from None
+        msg = " ".join(str(exc).split())
+        if "central directory" in msg or isinstance(exc, EOFError):
+            msg = "incomplete zip archive"
+        raise FaceEditError(f"{source} is truncated or corrupt ({msg[:160]})") from None
 
 
 def read_parts(path: str | os.PathLike) -> CheckpointParts:
@@ -210,12 +212,21 @@ def load_checkpoint(path_or_name: str | os.PathLike, config: GeneratorConfig | d
         config: optional GeneratorConfig (or dict); a FaceEditError is raised when it contradicts the file.
         load_training_nets: also build G and D when the file has them (False saves memory for inference).
     """
-    from faceedit.io.registry import resolve_model
+    from faceedit.io.registry import REGISTRY, resolve_model
 
     path = resolve_model(path_or_name, cache_dir=cache_dir)
     parts = read_parts(path)
-    return build_checkpoint(parts, path=path, sha256=file_sha256(path), config=config,
+    ckpt = build_checkpoint(parts, path=path, sha256=file_sha256(path), config=config,
                             load_training_nets=load_training_nets)
+    entry = REGISTRY.get(str(path_or_name)) if isinstance(path_or_name, str) else None
+    if entry is not None:
+        for key, want in entry.config.items():
+            got = getattr(ckpt.g_config, key)
+            if got != want:
+                raise FaceEditError(f"{path} (model {entry.name!r}) has {key}={got}, but the registry expects "
+                                    f"{want}; delete it and run: faceedit models fetch {entry.name}")
+        ckpt.meta.setdefault("registry", {"name": entry.name, "licence": entry.licence, "url": entry.url})
+    return ckpt
 
 
 def load_native(path: str | os.PathLike, load_training_nets: bool = True) -> Checkpoint:

@@ -66,8 +66,10 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-        raise FaceEditError(f"{path} is not a readable safetensors file ({' '.join(str(exc).split())[:160]})") \
-            from None
+        msg = " ".join(str(exc).split())
+        if "not fully covered" in msg or "incomplete" in msg.lower():
+            raise FaceEditError(f"{path} is truncated (its tensors run past the end of the file)") from None
+        raise FaceEditError(f"{path} is not a readable safetensors file ({msg[:160]})") from None
     if META_KEY not in meta:
         raise FaceEditError(f"{path} is a safetensors file without faceedit metadata (no '{META_KEY}' key)")
     try:

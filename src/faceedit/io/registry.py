@@ -38,10 +38,12 @@ class ModelEntry:
     filename: str
     sha256_source: str = ""
     mirrors: tuple[Mirror, ...] = field(default_factory=tuple)
+    config: dict = field(default_factory=dict)  # GeneratorConfig fields the file must have (checked on load)
 
 
 _NVIDIA_NC = "Nvidia Source Code License-NC (non-commercial research use)"
-_CC_BY_NC = "CC BY-NC 4.0 (non-commercial)"
+_CONFIG_F = {"resolution": 1024, "z_dim": 512, "w_dim": 512, "channel_base": 32768, "channel_max": 512,
+             "mapping_layers": 8}
 
 REGISTRY: dict[str, ModelEntry] = {e.name: e for e in [
     ModelEntry(
@@ -49,13 +51,13 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in [
         description="NVIDIA StyleGAN2 FFHQ 1024 config-f, stylegan2-ada-pytorch pickle (converted from TF)",
         url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/ffhq.pkl",
         sha256=None, size=None, format="nvidia-pkl", resolution=1024, licence=_NVIDIA_NC, filename="ffhq.pkl",
-        sha256_source="none published by NVIDIA"),
+        sha256_source="none published by NVIDIA", config=_CONFIG_F),
     ModelEntry(
         name="ffhq-1024-tf",
         description="NVIDIA StyleGAN2 FFHQ 1024 config-f, original TensorFlow pickle",
         url="https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-ffhq-config-f.pkl",
         sha256=None, size=None, format="tf-pkl", resolution=1024, licence=_NVIDIA_NC,
-        filename="stylegan2-ffhq-config-f.pkl", sha256_source="none published by NVIDIA"),
+        filename="stylegan2-ffhq-config-f.pkl", sha256_source="none published by NVIDIA", config=_CONFIG_F),
     ModelEntry(
         name="ffhq-512",
         description="NVIDIA StyleGAN2 FFHQ 512 (stylegan3 release, cfg=stylegan2), PyTorch pickle",
@@ -63,6 +65,7 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in [
             "stylegan2-ffhq-512x512.pkl",
         sha256=None, size=None, format="nvidia-pkl", resolution=512, licence=_NVIDIA_NC,
         filename="stylegan2-ffhq-512x512.pkl", sha256_source="none published by NVIDIA",
+        config={"resolution": 512, "z_dim": 512, "w_dim": 512},
         mirrors=(Mirror("https://huggingface.co/DragGan/DragGan-Models/resolve/refs%2Fpr%2F2/"
                         "stylegan2-ffhq-512x512.pkl",
                         "d2b1c92f41ce8a64c55f7a75ef06c4c0eef9e17b1eb29aae8c10fb37b3e60478", None,
@@ -73,7 +76,8 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in [
         url="https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
             "stylegan2-ffhq-256x256.pkl",
         sha256=None, size=None, format="nvidia-pkl", resolution=256, licence=_NVIDIA_NC,
-        filename="stylegan2-ffhq-256x256.pkl", sha256_source="none published by NVIDIA"),
+        filename="stylegan2-ffhq-256x256.pkl", sha256_source="none published by NVIDIA",
+        config={"resolution": 256, "z_dim": 512, "w_dim": 512}),
     ModelEntry(
         name="ffhq-1024-rosinality",
         description="rosinality stylegan2-pytorch FFHQ 1024 config-f .pt (g, d, g_ema; the file pSp/e4e use)",
@@ -86,7 +90,8 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in [
         mirrors=(Mirror("https://drive.usercontent.google.com/download?id=1EM87UquaoQmk17Q8d5kYIAHqu0dkYqdT"
                         "&export=download&confirm=t",
                         "bae494ef77e32a9cd1792a81a3c167692a0e64f6bcd8b06592ff42917e2ed46e", 381462551,
-                        "rosinality's Google Drive original (linked from pSp/e4e)"),)),
+                        "rosinality's Google Drive original (linked from pSp/e4e)"),),
+        config=_CONFIG_F),
 ]}
 
 

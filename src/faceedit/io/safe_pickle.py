@@ -342,4 +342,6 @@ def safe_load(file: BinaryIO | str | os.PathLike, source: str | None = None) -> 
     except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, KeyError, IndexError,
             UnicodeDecodeError, OverflowError, MemoryError, RuntimeError) as exc:
         msg = " ".join(str(exc).split())[:200]
+        if "truncated" in msg:
+            raise FaceEditError(f"{source} is truncated (the pickle ends early)") from None
         raise FaceEditError(f"{source} is not a readable checkpoint pickle ({type(exc).__name__}: {msg})") from None
