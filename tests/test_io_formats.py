@@ -249,3 +249,16 @@ def test_read_parts_reports_format(tmp_path, nets):
     parts = read_parts(tmp_path / "t.pkl")
     assert parts.source_format == "tf-pkl" and parts.meta["tf_names"] == ["G", "D", "Gs"]
     assert "synthesis.b32.conv0.weight" in parts.G_ema and "b32.fromrgb.weight" in parts.D
+
+
+def test_bare_safetensors_state_dict(tmp_path, nets, z):
+    from safetensors.torch import save_file
+
+    G_ema = nets[0]
+    save_file({k: v.contiguous() for k, v in G_ema.state_dict().items()}, str(tmp_path / "bare.safetensors"))
+    ckpt = load_checkpoint(tmp_path / "bare.safetensors")
+    assert ckpt.source_format == "safetensors-state-dict"
+    assert (_images(ckpt.G_ema, z) - _images(G_ema, z)).abs().max() <= ATOL
+    save_file({"weight": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(FaceEditError, match="other.safetensors"):
+        load_checkpoint(tmp_path / "other.safetensors")

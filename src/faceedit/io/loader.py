@@ -188,7 +188,7 @@ def build_checkpoint(parts: CheckpointParts, path: Path | None = None, sha256: s
     G_ema = build_generator(parts.G_ema, g_cfg, source)
     G = D = d_cfg = None
     if load_training_nets and parts.G is not None:
-        G = build_generator(parts.G, g_cfg, source).train()
+        G = build_generator(parts.G, g_cfg, source).train().requires_grad_(True)
     if parts.D is not None:
         d_cfg = infer_d_config(parts.D, parts.d_hints)
         if parts.d_config is not None:
@@ -197,7 +197,7 @@ def build_checkpoint(parts: CheckpointParts, path: Path | None = None, sha256: s
             raise FaceEditError(f"{source}: discriminator is {d_cfg.resolution} px but the generator "
                                 f"{g_cfg.resolution} px")
         if load_training_nets:
-            D = build_discriminator(parts.D, d_cfg, source).train()
+            D = build_discriminator(parts.D, d_cfg, source).train().requires_grad_(True)
     return Checkpoint(G_ema=G_ema, g_config=g_cfg, source_format=parts.source_format, path=path, sha256=sha256,
                       G=G, D=D, d_config=d_cfg, meta=dict(parts.meta))
 

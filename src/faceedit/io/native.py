@@ -71,7 +71,7 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
             raise FaceEditError(f"{path} is truncated (its tensors run past the end of the file)") from None
         raise FaceEditError(f"{path} is not a readable safetensors file ({msg[:160]})") from None
     if META_KEY not in meta:
-        raise FaceEditError(f"{path} is a safetensors file without faceedit metadata (no '{META_KEY}' key)")
+        return {}  # a bare safetensors state dict: the config is inferred from the tensor shapes
     try:
         header = json.loads(meta[META_KEY])
     except json.JSONDecodeError as exc:
@@ -91,6 +91,8 @@ def read_native(path: str | os.PathLike, source: str | None = None) -> Checkpoin
     except Exception as exc:  # noqa: BLE001
         raise FaceEditError(f"{source} is truncated or corrupt ({' '.join(str(exc).split())[:160]})") from None
     nets: dict[str, dict[str, torch.Tensor]] = {p: {} for p in PREFIXES}
+    if not header and "synthesis.b4.const" in flat:  # a bare generator state dict with our (NVIDIA) names
+        flat = {"G_ema." + k: v for k, v in flat.items()}
     for k, v in flat.items():
         for p in PREFIXES:
             if k.startswith(p):
@@ -100,7 +102,7 @@ def read_native(path: str | os.PathLike, source: str | None = None) -> Checkpoin
             raise FaceEditError(f"{source}: unexpected tensor {k} (not under G_ema., G. or D.)")
     if not nets["G_ema."]:
         raise FaceEditError(f"{source} holds no G_ema tensors")
-    return CheckpointParts("native", nets["G_ema."], nets["G."] or None, nets["D."] or None,
+    return CheckpointParts("native" if header else "safetensors-state-dict", nets["G_ema."], nets["G."] or None, nets["D."] or None,
                            g_config=header.get("g_config"), d_config=header.get("d_config"),
                            meta={"card": header.get("card"), "dtype": header.get("dtype"),
                                  "format_version": header.get("format_version")})
