@@ -1,0 +1,380 @@
+"""StyleSpace channel edits (Wu, Lischinski & Shechtman, CVPR 2021), the layer-wise channel method.
+
+StyleSpace ``s`` is the list of per-layer style vectors (``model.to_styles``), ToRGB layers included, indexed
+``layer:channel`` as in the paper (see :mod:`faceedit.edit.layers`).
+
+* :func:`style_stats` measures each channel's mean and σ over random samples (by default ψ = 0.7 as the
+  StyleSpace code does), so that edits are given in σ units: ``s[l][c] += α · σ[l][c]``.
+* :func:`find_channels_region` (region mode) ranks channels by how strongly they change the pixels of a region
+  (a fixed mask, or a face parser's soft masks) compared with the pixels outside it. The per-channel pixel
+  sensitivity ‖M ⊙ ∂x/∂s_c‖² is estimated from gradients of random projections of the masked image (Hutchinson
+  probes: E_v[(vᵀ(M ⊙ J_c))²] = ‖M ⊙ J_c‖² for v ~ N(0, I)), in σ units and per pixel; the score is the mean
+  squared change per region pixel minus that per outside pixel. The most responsive layer (largest sum of its
+  top-k scores) is chosen and its top-k channels returned.
+* :func:`find_channels_attribute` (attribute mode) averages the gradient of a classifier's loss (binary
+  cross-entropy towards "present") over the positive samples (the top fraction by the classifier's logit),
+  scales it by σ, chooses the layer whose top-k |gradient| sum is largest and returns its top-k channels with the
+  normalised gradient as a multi-channel edit direction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from faceedit.edit.layers import ChannelId, is_torgb
+from faceedit.errors import FaceEditError
+
+ImageFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+# ---- statistics ---------------------------------------------------------------------------------------------
+@dataclass
+class StyleStats:
+    """Per-channel mean and σ of every StyleSpace layer over ``samples`` random faces at truncation ψ."""
+
+    mean: list[torch.Tensor]
+    std: list[torch.Tensor]
+    samples: int
+    truncation: float
+
+
+def style_stats(model, samples: int = 1000, truncation: float = 0.7, seed: int = 0,
+                batch_size: int = 250) -> StyleStats:
+    """Measure StyleSpace channel means and σ from ``samples`` random z (cheap: mapping and affines only)."""
+    if samples < 2:
+        raise FaceEditError("σ needs at least 2 samples")
+    rng = np.random.RandomState(seed)
+    s1 = s2 = None
+    for i in range(0, samples, batch_size):
+        n = min(batch_size, samples - i)
+        z = torch.from_numpy(rng.randn(n, model.z_dim)).to(model.device, torch.float32)
+        styles = model.to_styles(model.map(z, truncation))
+        if s1 is None:
+            s1 = [torch.zeros(s.shape[1], dtype=torch.float64) for s in styles]
+            s2 = [torch.zeros(s.shape[1], dtype=torch.float64) for s in styles]
+        for j, s in enumerate(styles):
+            s = s.detach().cpu().double()
+            s1[j] += s.sum(0)
+            s2[j] += (s * s).sum(0)
+    mean = [(a / samples) for a in s1]
+    std = [((b / samples - m * m).clamp_min(0) * samples / (samples - 1)).sqrt() for b, m in zip(s2, mean)]
+    return StyleStats([m.float() for m in mean], [s.float() for s in std], samples, truncation)
+
+
+# ---- directions and edits -----------------------------------------------------------------------------------
+@dataclass
+class StyleDirection:
+    """A StyleSpace edit: ``s[l][c] += α · weight · σ[l][c]`` for each (channel, weight)."""
+
+    channels: list[ChannelId]
+    weights: list[float]
+
+    @classmethod
+    def single(cls, channel: ChannelId, sign: float = 1.0) -> "StyleDirection":
+        return cls([channel], [float(sign)])
+
+    def __str__(self) -> str:
+        if len(self.channels) == 1 and abs(self.weights[0]) == 1:
+            return ("-" if self.weights[0] < 0 else "") + str(self.channels[0])
+        return ",".join(f"{c}*{w:+.3f}" for c, w in zip(self.channels, self.weights))
+
+
+def apply_direction(styles: Sequence[torch.Tensor], direction: StyleDirection, alpha: float | torch.Tensor,
+                    stats: StyleStats) -> list[torch.Tensor]:
+    """Return edited copies of ``styles`` (list of [N, C]); ``alpha`` is a number or one value per sample [N]."""
+    out = [s.clone() for s in styles]
+    a = torch.as_tensor(alpha, dtype=torch.float32)
+    for ch, w in zip(direction.channels, direction.weights):
+        s = out[ch.layer]
+        if not 0 <= ch.channel < s.shape[1]:
+            raise FaceEditError(f"channel {ch} does not exist in this model")
+        sigma = float(stats.std[ch.layer][ch.channel])
+        step = a.to(s.device) * (w * sigma)
+        s[:, ch.channel] = s[:, ch.channel] + (step if step.ndim == 0 else step.reshape(-1))
+    return out
+
+
+def edit_images(model, ws: torch.Tensor, direction: StyleDirection, alphas: Sequence[float], stats: StyleStats,
+                noise_mode: str = "const", batch_size: int = 8) -> torch.Tensor:
+    """Images [N·len(alphas), 3, R, R] (face-major: all alphas of face 0 first) of ``ws`` edited along ``direction``."""
+    ws = model.as_ws(ws)
+    n, k = ws.shape[0], len(alphas)
+    styles = model.to_styles(ws.repeat_interleave(k, 0))
+    a = torch.tensor(list(alphas), dtype=torch.float32).repeat(n)
+    return model.synthesize(styles=apply_direction(styles, direction, a, stats), noise_mode=noise_mode,
+                            batch_size=batch_size)
+
+
+# ---- search result ------------------------------------------------------------------------------------------
+@dataclass
+class ChannelSearch:
+    """Result of a channel search: the chosen ``layer`` and its top channels, best first.
+
+    ``scores``: the ranking score of each channel (region: contrast of per-pixel squared change in σ units;
+    attribute: σ-scaled averaged gradient, signed). ``weights``: the unit-norm multi-channel edit direction
+    (attribute: the normalised gradient; region: equal weights). ``layer_scores``: the per-layer criterion used
+    to pick the layer (NaN for excluded layers). ``extra``: more columns for the table."""
+
+    mode: str
+    target: str
+    layer: int
+    layer_name: str
+    channels: list[int]
+    scores: list[float]
+    weights: list[float]
+    layer_scores: list[float]
+    extra: dict[str, list[float]] = field(default_factory=dict)
+    samples: int = 0
+
+    @property
+    def ids(self) -> list[ChannelId]:
+        return [ChannelId(self.layer, c) for c in self.channels]
+
+    def direction(self, top: int | None = None) -> StyleDirection:
+        """The multi-channel edit along the normalised criterion, using the ``top`` best channels (all if None)."""
+        n = len(self.channels) if top is None else max(1, min(int(top), len(self.channels)))
+        w = np.asarray(self.weights[:n], dtype=np.float64)
+        norm = float(np.linalg.norm(w)) or 1.0
+        return StyleDirection(self.ids[:n], [float(x) for x in w / norm])
+
+    def table(self, sigma: StyleStats | None = None) -> str:
+        """Tab-separated table, one row per channel, best first."""
+        cols = ["rank", "channel", "layer_name", "score", "weight"] + list(self.extra) + (["sigma"] if sigma else [])
+        rows = ["\t".join(cols)]
+        for i, c in enumerate(self.channels):
+            vals = [str(i + 1), f"{self.layer}:{c}", self.layer_name, f"{self.scores[i]:.6g}",
+                    f"{self.weights[i]:+.4f}"]
+            vals += [f"{self.extra[k][i]:.4g}" for k in self.extra]
+            if sigma:
+                vals.append(f"{float(sigma.std[self.layer][c]):.4g}")
+            rows.append("\t".join(vals))
+        return "\n".join(rows) + "\n"
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["layer_scores"] = [None if (x is None or math.isnan(x)) else x for x in self.layer_scores]
+        d["ids"] = [str(i) for i in self.ids]
+        return json.dumps(d, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ChannelSearch":
+        d = json.loads(text)
+        d.pop("ids", None)
+        d["layer_scores"] = [float("nan") if x is None else x for x in d["layer_scores"]]
+        return cls(**d)
+
+
+def _pick_layer(per_channel: list[torch.Tensor | None], k: int, key: Callable[[torch.Tensor], torch.Tensor]):
+    layer_scores = []
+    for v in per_channel:
+        if v is None:
+            layer_scores.append(float("nan"))
+            continue
+        kk = min(k, v.numel())
+        layer_scores.append(float(key(v).topk(kk).values.clamp_min(0).sum()))
+    valid = [(s, i) for i, s in enumerate(layer_scores) if not math.isnan(s)]
+    if not valid:
+        raise FaceEditError("no StyleSpace layer to search")
+    best = max(valid)[1]
+    v = per_channel[best]
+    top = key(v).topk(min(k, v.numel())).indices
+    return best, top, layer_scores
+
+
+def _layer_filter(model, include_torgb: bool, layers: Sequence[int] | None) -> list[bool]:
+    sl = model.style_layers
+    ok = [include_torgb or not is_torgb(sl, i) for i in range(len(sl))]
+    if layers is not None:
+        chosen = set(int(i) for i in layers)
+        bad = [i for i in chosen if not 0 <= i < len(sl)]
+        if bad:
+            raise FaceEditError(f"StyleSpace layer {bad[0]} does not exist (0-{len(sl) - 1})")
+        ok = [i in chosen for i in range(len(sl))]
+    return ok
+
+
+def _resize_masks(m: torch.Tensor, n: int, res: int) -> torch.Tensor:
+    """[H,W] | [N,H,W] | [N,1,H,W] → [N,1,res,res] float in [0,1]."""
+    m = torch.as_tensor(m, dtype=torch.float32)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim == 3:
+        m = m[:, None]
+    if m.ndim != 4 or m.shape[1] != 1:
+        raise FaceEditError(f"a region mask must be [H, W] or [N, H, W], got {list(m.shape)}")
+    if m.shape[-2:] != (res, res):
+        m = F.interpolate(m, size=(res, res), mode="bilinear", align_corners=False, antialias=m.shape[-1] > res)
+    if m.shape[0] == 1 and n != 1:
+        m = m.expand(n, -1, -1, -1)
+    return m.clamp(0, 1)
+
+
+def region_masks(images: torch.Tensor, mask: torch.Tensor | None = None, region: ImageFn | None = None
+                 ) -> torch.Tensor:
+    """The region as soft masks [N, 1, H, W] for ``images``: a fixed ``mask`` or ``region(images) -> [N, H, W]``."""
+    n, res = images.shape[0], images.shape[-1]
+    if (mask is None) == (region is None):
+        raise FaceEditError("give exactly one of a fixed mask or a region function")
+    if mask is not None:
+        return _resize_masks(mask, n, res).to(images.device)
+    with torch.no_grad():
+        m = region(images.detach())
+    return _resize_masks(m, n, res).to(images.device)
+
+
+def segment_region(segment: ImageFn, classes: Sequence[int]) -> ImageFn:
+    """Wrap a parser ``segment(images) -> [N, K, H, W]`` soft masks into a region function summing ``classes``."""
+    idx = list(classes)
+
+    def region(images: torch.Tensor) -> torch.Tensor:
+        p = segment(images)
+        if p.ndim != 4 or max(idx) >= p.shape[1]:
+            raise FaceEditError(f"the parser returned {list(p.shape)}; expected [N, K, H, W] with K > {max(idx)}")
+        return p[:, idx].sum(1).clamp(0, 1)
+
+    return region
+
+
+def _batches(n: int, batch_size: int, progress: bool, desc: str):
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, total=len(starts), desc=desc, unit="batch")
+    return starts
+
+
+# ---- region mode --------------------------------------------------------------------------------------------
+def find_channels_region(model, ws: torch.Tensor, mask: torch.Tensor | None = None, region: ImageFn | None = None,
+                         k: int = 5, stats: StyleStats | None = None, probes: int = 2, include_torgb: bool = False,
+                         layers: Sequence[int] | None = None, target: str = "region", batch_size: int = 4,
+                         seed: int = 0, progress: bool = False) -> ChannelSearch:
+    """Region mode: the layer and top-``k`` channels whose change moves the region's pixels most (see module doc).
+
+    ``ws``: samples [N, num_ws, w_dim]; ``mask``: fixed [H, W] in [0, 1] in the image frame, or ``region``:
+    images [N, 3, R, R] in [-1, 1] → soft masks [N, H, W] (e.g. :func:`segment_region` of a face parser)."""
+    ws = model.as_ws(ws)
+    stats = stats or style_stats(model)
+    use = _layer_filter(model, include_torgb, layers)
+    L = len(use)
+    e_in = [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
+    e_out = [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
+    t_in = [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
+    t_out = [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    N = ws.shape[0]
+    for i in _batches(N, batch_size, progress, f"region gradients ({target})"):
+        st = [s.detach().requires_grad_(True) for s in model.to_styles(ws[i:i + batch_size])]
+        with torch.enable_grad():
+            img = model.G.synthesis(styles=st, noise_mode="const")
+            M = region_masks(img, mask, region)
+            area_in = (M.flatten(1).sum(1) * img.shape[1]).clamp_min(1e-6)  # [n]
+            area_out = ((1 - M).flatten(1).sum(1) * img.shape[1]).clamp_min(1e-6)
+            wanted = [s for s, u in zip(st, use) if u]
+            for p in range(probes):
+                v = torch.randn(img.shape, generator=gen).to(img.device)
+                for weight_map, area, acc_pp, acc_tot in ((M, area_in, e_in, t_in), (1 - M, area_out, e_out, t_out)):
+                    g = torch.autograd.grad((img * weight_map * v).sum(), wanted, retain_graph=True,
+                                            allow_unused=True)
+                    j = 0
+                    for li in range(L):
+                        if not use[li]:
+                            continue
+                        gl = g[j]
+                        j += 1
+                        if gl is None:
+                            continue
+                        g2 = gl.detach().double().cpu() ** 2  # [n, C]
+                        acc_pp[li] += (g2 / area.double().cpu()[:, None]).sum(0)
+                        acc_tot[li] += g2.sum(0)
+    denom = N * probes
+    scores: list[torch.Tensor | None] = []
+    locality: list[torch.Tensor | None] = []
+    for li in range(L):
+        if not use[li]:
+            scores.append(None)
+            locality.append(None)
+            continue
+        var = stats.std[li].double() ** 2
+        scores.append(((e_in[li] - e_out[li]) / denom * var).float())
+        locality.append((t_in[li] / (t_in[li] + t_out[li]).clamp_min(1e-30)).float())
+    best, top, layer_scores = _pick_layer(scores, k, key=lambda v: v)
+    ch = [int(c) for c in top]
+    return ChannelSearch(
+        mode="region", target=target, layer=best, layer_name=model.style_layers[best][0], channels=ch,
+        scores=[float(scores[best][c]) for c in ch], weights=[1.0] * len(ch), layer_scores=layer_scores,
+        extra={"in_region_share": [float(locality[best][c]) for c in ch]}, samples=N)
+
+
+# ---- attribute mode -----------------------------------------------------------------------------------------
+def score_images(model, ws: torch.Tensor, score: ImageFn, batch_size: int = 8) -> torch.Tensor:
+    """``score(images)`` for every w+ (no gradients) → [N]."""
+    ws = model.as_ws(ws)
+    out = []
+    with torch.no_grad():
+        for i in range(0, ws.shape[0], batch_size):
+            img = model.G.synthesis(ws[i:i + batch_size], noise_mode="const")
+            out.append(score(img).reshape(-1).float().cpu())
+    return torch.cat(out)
+
+
+def find_channels_attribute(model, ws: torch.Tensor, score: ImageFn, k: int = 5, stats: StyleStats | None = None,
+                            positive_fraction: float = 0.5, include_torgb: bool = False,
+                            layers: Sequence[int] | None = None, target: str = "attribute", batch_size: int = 4,
+                            progress: bool = False) -> ChannelSearch:
+    """Attribute mode: ``score(images) -> [N]`` is a differentiable logit of the attribute. The positive samples
+    (the top ``positive_fraction`` of ``ws`` by score) give the averaged gradient of the BCE loss towards the
+    attribute, ×σ; the layer with the largest top-k |gradient| is chosen (see module doc)."""
+    ws = model.as_ws(ws)
+    if not 0 < positive_fraction <= 1:
+        raise FaceEditError(f"positive fraction must be in (0, 1], got {positive_fraction}")
+    stats = stats or style_stats(model)
+    use = _layer_filter(model, include_torgb, layers)
+    logits = score_images(model, ws, score, batch_size=max(batch_size, 8))
+    n_pos = max(1, int(round(positive_fraction * ws.shape[0])))
+    pos = logits.topk(n_pos).indices.sort().values
+    wpos = ws[pos.to(ws.device)]
+    grads = [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
+    for i in _batches(n_pos, batch_size, progress, f"attribute gradients ({target})"):
+        st = [s.detach().requires_grad_(True) for s in model.to_styles(wpos[i:i + batch_size])]
+        wanted = [s for s, u in zip(st, use) if u]
+        with torch.enable_grad():
+            img = model.G.synthesis(styles=st, noise_mode="const")
+            logit = score(img).reshape(-1)
+            loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit), reduction="sum")
+            g = torch.autograd.grad(loss, wanted, allow_unused=True)
+        j = 0
+        for li, u in enumerate(use):
+            if u:
+                if g[j] is not None:
+                    grads[li] -= g[j].detach().double().cpu().sum(0)  # minus: the direction that lowers the loss
+                j += 1
+    per_channel: list[torch.Tensor | None] = []
+    for li, u in enumerate(use):
+        per_channel.append((grads[li] / n_pos * stats.std[li].double()).float() if u else None)
+    best, top, layer_scores = _pick_layer(per_channel, k, key=lambda v: v.abs())
+    ch = [int(c) for c in top]
+    vals = [float(per_channel[best][c]) for c in ch]
+    norm = math.sqrt(sum(v * v for v in vals)) or 1.0
+    share = per_channel[best].abs()
+    return ChannelSearch(
+        mode="attribute", target=target, layer=best, layer_name=model.style_layers[best][0], channels=ch,
+        scores=vals, weights=[v / norm for v in vals], layer_scores=layer_scores,
+        extra={"share_of_layer": [float(share[c] / share.sum().clamp_min(1e-30)) for c in ch]}, samples=n_pos)
+
+
+# ---- previews -----------------------------------------------------------------------------------------------
+def preview_sheet(model, ws: torch.Tensor, direction: StyleDirection, alphas: Sequence[float], stats: StyleStats,
+                  noise_mode: str = "const", batch_size: int = 8) -> np.ndarray:
+    """A uint8 sheet: one row per face in ``ws``, one column per α."""
+    from faceedit.media import make_grid, to_uint8
+
+    imgs = to_uint8(edit_images(model, ws, direction, alphas, stats, noise_mode, batch_size))
+    return make_grid(imgs, cols=len(alphas), pad=2)
