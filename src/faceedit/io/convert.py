@@ -135,16 +135,26 @@ def _load_into(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], what: st
             v.copy_(sd[k].to(torch.float32))
 
 
+def _empty(factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """Build a network without spending time on random initialisation (every tensor is overwritten after)."""
+    with torch.device("meta"):
+        m = factory()
+    state = m.state_dict()
+    if any(name not in state for name, _ in m.named_buffers()):  # non-persistent buffers need real init
+        return factory()
+    return m.to_empty(device="cpu")
+
+
 def build_generator(sd: Mapping[str, torch.Tensor], cfg: GeneratorConfig, source: str = "checkpoint") -> Generator:
     """A float32 Generator in eval mode holding ``sd`` (our names), checked key by key and shape by shape."""
-    G = Generator(cfg)
+    G = _empty(lambda: Generator(cfg))
     _load_into(G, sd, "generator", source)
     return G.eval().requires_grad_(False)
 
 
 def build_discriminator(sd: Mapping[str, torch.Tensor], cfg: DiscriminatorConfig,
                         source: str = "checkpoint") -> Discriminator:
-    D = Discriminator(cfg)
+    D = _empty(lambda: Discriminator(cfg))
     _load_into(D, sd, "discriminator", source)
     return D.eval().requires_grad_(False)
 
