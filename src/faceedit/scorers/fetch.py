@@ -52,10 +52,20 @@ def resolve_dir(cache: str | os.PathLike | None = None) -> Path:
 
 
 def missing_files(directory: str | os.PathLike) -> list[str]:
-    """Names of the manifests and shards of :data:`MODELS` absent from ``directory``."""
+    """Names of the manifests of :data:`MODELS`, and of the shards they list, absent from ``directory``."""
     d = Path(directory)
-    names = [n for m in MODELS for n in (f"{m}-weights_manifest.json", f"{m}.bin")]
-    return [n for n in names if not (d / n).is_file()]
+    absent = []
+    for m in MODELS:
+        manifest = d / f"{m}-weights_manifest.json"
+        if not manifest.is_file():
+            absent.append(manifest.name)
+            continue
+        try:
+            shards = [p for g in json.loads(manifest.read_text(encoding="utf-8")) for p in g["paths"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            shards = [f"{m}.bin"]
+        absent += [s for s in shards if not (d / s).is_file()]
+    return absent
 
 
 def have_weights(cache: str | os.PathLike | None = None) -> bool:

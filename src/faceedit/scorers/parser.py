@@ -23,6 +23,7 @@ from torch import nn
 
 from faceedit.errors import FaceEditError
 from faceedit.scorers._weights import ASSETS, load_state, read_scorer, save_scorer, to_model_size
+from faceedit.scorers.classifier import ResBlock, conv_bn
 
 CLASSES = ("background", "skin", "nose", "eye_glasses", "left_eye", "right_eye", "left_brow", "right_brow",
            "left_ear", "right_ear", "mouth", "upper_lip", "lower_lip", "hair", "hat", "ear_ring", "neck_lace",
@@ -62,12 +63,14 @@ TRAIN_HINT = "faceedit train parser"
 
 @dataclass
 class ParserConfig:
-    """``size``: working side in px; ``widths``: channels per U-Net level (level 0 at full size, each next level
-    half the size); ``bottleneck``: extra residual blocks at the coarsest level."""
+    """``size``: working side in px; ``widths``: channels per U-Net level (level 0 at ``size / stem_stride``, each
+    next level half the size); ``bottleneck``: extra residual blocks at the coarsest level; ``stem_stride`` 2 makes
+    the network predict at half size and upsample its logits (bilinear) to ``size`` — 4× cheaper."""
 
     size: int = 128
-    widths: tuple[int, ...] = (16, 32, 64, 128, 192)
-    bottleneck: int = 2
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    bottleneck: int = 1
+    stem_stride: int = 2
     num_classes: int = len(CLASSES)
     classes: tuple[str, ...] = CLASSES
 
@@ -75,8 +78,11 @@ class ParserConfig:
         self.widths, self.classes = tuple(self.widths), tuple(self.classes)
         if len(self.widths) < 2:
             raise FaceEditError("parser config: at least two levels")
-        if int(self.size) % (2 ** (len(self.widths) - 1)):
-            raise FaceEditError(f"parser config: size {self.size} must be divisible by 2^{len(self.widths) - 1}")
+        if self.stem_stride not in (1, 2):
+            raise FaceEditError("parser config: stem_stride must be 1 or 2")
+        div = self.stem_stride * 2 ** (len(self.widths) - 1)
+        if int(self.size) % div:
+            raise FaceEditError(f"parser config: size {self.size} must be divisible by {div}")
         if len(self.classes) != self.num_classes:
             raise FaceEditError("parser config: classes and num_classes differ")
 
@@ -88,34 +94,23 @@ class ParserConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-class _Sep(nn.Module):
-    """Depthwise 3×3 (stride s) → BN → ReLU → 1×1 → BN → ReLU, residual when shapes match."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1, dilation: int = 1):
-        super().__init__()
-        self.dw = nn.Conv2d(cin, cin, 3, stride, dilation, dilation=dilation, groups=cin, bias=False)
-        self.bn1 = nn.BatchNorm2d(cin)
-        self.pw = nn.Conv2d(cin, cout, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x):
-        y = self.bn2(self.pw(torch.relu(self.bn1(self.dw(x)))))
-        return torch.relu(y + x) if self.residual else torch.relu(y)
-
-
 class ParserNet(nn.Module):
-    """Raw U-Net: ``[N, 3, size, size]`` in [-1, 1] → ``[N, num_classes, size, size]`` logits."""
+    """Raw U-Net: ``[N, 3, size, size]`` in [-1, 1] → ``[N, num_classes, size, size]`` logits.
+
+    Encoder: a strided stem, then per level a stride-2 conv and a residual block; ``bottleneck`` dilated residual
+    blocks at the coarsest level; decoder: bilinear ×2, concatenate the skip, one 3×3 conv per level; 1×1 to the
+    classes; logits upsampled to ``size`` when the stem is strided. Dense 3×3 convs throughout (fast on a CPU).
+    """
 
     def __init__(self, cfg: ParserConfig):
         super().__init__()
         self.cfg = cfg
         w = cfg.widths
-        self.stem = nn.Sequential(nn.Conv2d(3, w[0], 3, 1, 1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(inplace=True))
-        self.down = nn.ModuleList(nn.Sequential(_Sep(w[i], w[i + 1], 2), _Sep(w[i + 1], w[i + 1]))
+        self.stem = conv_bn(3, w[0], cfg.stem_stride)
+        self.down = nn.ModuleList(nn.Sequential(conv_bn(w[i], w[i + 1], 2), ResBlock(w[i + 1], w[i + 1]))
                                   for i in range(len(w) - 1))
-        self.mid = nn.Sequential(*[_Sep(w[-1], w[-1], dilation=2 if i % 2 == 0 else 1) for i in range(cfg.bottleneck)])
-        self.up = nn.ModuleList(_Sep(w[i + 1] + w[i], w[i]) for i in reversed(range(len(w) - 1)))
+        self.mid = nn.Sequential(*[ResBlock(w[-1], w[-1], dilation=2) for _ in range(cfg.bottleneck)])
+        self.up = nn.ModuleList(conv_bn(w[i + 1] + w[i], w[i]) for i in reversed(range(len(w) - 1)))
         self.out = nn.Conv2d(w[0], cfg.num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +121,10 @@ class ParserNet(nn.Module):
         for u in self.up:
             s = skips.pop()
             y = u(torch.cat([F.interpolate(y, size=s.shape[-2:], mode="bilinear", align_corners=False), s], 1))
-        return self.out(y)
+        y = self.out(y)
+        if y.shape[-1] != x.shape[-1] or y.shape[-2] != x.shape[-2]:
+            y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return y
 
 
 def _region_ids(region: str | int | tuple | list) -> tuple[int, ...]:
