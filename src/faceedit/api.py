@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -174,27 +173,21 @@ def _placeholder() -> Model:
     return Model(G=G, name="placeholder", card={"note": PLACEHOLDER_NOTE}, placeholder=True)
 
 
-def load(model: str | Path | None = "default", device: str | torch.device = "cpu") -> Model:
+def load(model: str | Path | None = "default", device: str | torch.device = "cpu",
+         with_discriminator: bool = False) -> Model:
     """Load a generator: ``"default"`` (the embedded model), a registry name (after ``faceedit models fetch``),
-    or a checkpoint path in any supported format (NVIDIA .pkl, TF .pkl, rosinality .pt, faceedit .safetensors)."""
+    or a checkpoint path in any supported format (NVIDIA .pkl, TF .pkl, rosinality .pt, faceedit .safetensors).
+    ``with_discriminator`` also loads D (and the training copy of G) when the file has them."""
     spec = "default" if model in (None, "") else str(model)
     if spec == "default" and not DEFAULT_GENERATOR.exists():
         m = _placeholder()
     else:
         from faceedit.io import load_checkpoint
 
-        ckpt = load_checkpoint(spec)
-        m = Model(G=ckpt.G_ema.eval(), name=spec if spec != "default" else "default", card=dict(ckpt.meta or {}),
-                  D=ckpt.D, sha256=ckpt.sha256)
+        ckpt = load_checkpoint(spec, load_training_nets=with_discriminator)
+        m = Model(G=ckpt.G_ema.eval(), name=spec, card=dict(ckpt.meta or {}), D=ckpt.D, sha256=ckpt.sha256)
     m.G.to(device)
     if m.D is not None:
         m.D.to(device)
     return m
 
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
