@@ -236,13 +236,13 @@ class VGG16Features(nn.Module):
                 sub = k[k.index("features.") + len("features."):]
                 if sub in own:
                     picked[sub] = v
+        for k, v in picked.items():
+            if tuple(v.shape) != tuple(own[k].shape):
+                raise FaceEditError(f"{source}: features.{k} has shape {tuple(v.shape)}, VGG16 needs {tuple(own[k].shape)}")
         missing = sorted(set(own) - set(picked), key=lambda s: (int(s.split(".")[0]), s))
         if missing:
             raise FaceEditError(f"{source}: not a torchvision VGG16 state dict (missing features.{missing[0]}"
                                 f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''})")
-        for k, v in picked.items():
-            if tuple(v.shape) != tuple(own[k].shape):
-                raise FaceEditError(f"{source}: features.{k} has shape {tuple(v.shape)}, VGG16 needs {tuple(own[k].shape)}")
         self.features.load_state_dict({k: v.float() for k, v in picked.items()})
         return self
 
@@ -297,8 +297,6 @@ class PerceptualDistance(Distance):
                                     f"{' with the LPIPS lin0..lin4 layers' if backbone == 'lpips' else ''} "
                                     "(none can be downloaded offline)")
             state = load_state_files(weights)
-            self.backbone = VGG16Features().load_torchvision(state, source=_describe(weights))
-            self.name = backbone
             if backbone == "lpips":
                 lin = []
                 for k in range(len(VGG16_LPIPS_TAPS)):
@@ -306,6 +304,8 @@ class PerceptualDistance(Distance):
                     if key is None:
                         raise FaceEditError(f"{_describe(weights)}: no LPIPS layer lin{k}.model.1.weight")
                     lin.append(state[key])
+            self.backbone = VGG16Features().load_torchvision(state, source=_describe(weights))
+            self.name = backbone
         else:
             raise FaceEditError(f"unknown perceptual backbone {backbone!r}: use faceapi, vgg16 or lpips")
         if lin is not None:

@@ -1,0 +1,229 @@
+"""faceedit.metrics.distances: the interface, VGG16/LPIPS from user files (random weights), identity and the
+offline perceptual distance on the face-api weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from faceedit.errors import FaceEditError
+from faceedit.metrics import distances as D
+from faceedit.scorers import fetch
+
+HQ = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "celebamask-hq" / "images"
+needs_weights = pytest.mark.skipif(not fetch.have_weights(),
+                                   reason=f"face-api weights not in {fetch.resolve_dir(None)}: run "
+                                          "faceedit scorers fetch-faceapi (needs npm)")
+needs_faces = pytest.mark.skipif(not HQ.is_dir(), reason=f"face data not found: {HQ}")
+
+CONV_IDX = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+CHANNELS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
+
+
+def _images(n=2, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size, size, generator=g) * 2 - 1
+
+
+def _random_vgg_state(seed=0) -> dict[str, torch.Tensor]:
+    """A torchvision-format VGG16 state dict with random weights (He init so activations stay alive)."""
+    g = torch.Generator().manual_seed(seed)
+    state, cin = {}, 3
+    for idx, cout in zip(CONV_IDX, CHANNELS):
+        state[f"features.{idx}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * (2.0 / (9 * cin)) ** 0.5
+        state[f"features.{idx}.bias"] = torch.randn(cout, generator=g) * 0.01
+        cin = cout
+    state["classifier.0.weight"] = torch.zeros(4, 4)  # torchvision files carry the classifier too: ignored
+    return state
+
+
+def _random_lin(seed=1) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1, generator=g)
+            for k, c in enumerate((64, 128, 256, 512, 512))}
+
+
+def _lpips_reference(state, lin, a, b):
+    """LPIPS-VGG written out independently: scaling layer, VGG16 convs by index, taps after relu1_2 … relu5_3."""
+    shift = torch.tensor([-0.030, -0.088, -0.188])[None, :, None, None]
+    scale = torch.tensor([0.458, 0.448, 0.450])[None, :, None, None]
+
+    def feats(x):
+        x = (x - shift) / scale
+        out = []
+        for block in ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21), (24, 26, 28)):
+            if block[0] != 0:
+                x = F.max_pool2d(x, 2)
+            for i in block:
+                x = F.relu(F.conv2d(x, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1))
+            out.append(x)
+        return out
+
+    total = 0
+    for k, (fa_, fb_) in enumerate(zip(feats(a), feats(b))):
+        na = fa_ / (fa_.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+        nb = fb_ / (fb_.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+        d = F.conv2d((na - nb) ** 2, lin[f"lin{k}.model.1.weight"]) if lin else ((na - nb) ** 2).sum(1, keepdim=True)
+        total = total + d.mean(dim=(2, 3))[:, 0]
+    return total if lin else total / 5
+
+
+# ------------------------------------------------------------------------------------------------ interface
+def test_pixel_distances_and_broadcasting():
+    a, b = _images(3), _images(3, seed=1)
+    mse, l1 = D.get("mse"), D.get("l1")
+    torch.testing.assert_close(mse(a, b), ((a - b) ** 2).mean(dim=(1, 2, 3)))
+    torch.testing.assert_close(l1(a, b), (a - b).abs().mean(dim=(1, 2, 3)))
+    torch.testing.assert_close(mse(a[:1], b), mse(a[:1].expand(3, -1, -1, -1), b))
+    assert isinstance(mse, D.Distance) and mse.differentiable
+
+
+def test_interface_rejects_bad_inputs():
+    d = D.get("mse")
+    with pytest.raises(FaceEditError, match="differ in size"):
+        d(_images(1, 32), _images(1, 16))
+    with pytest.raises(FaceEditError, match="batch size"):
+        d(_images(2), _images(3))
+    with pytest.raises(FaceEditError, match=r"\[N, 3, H, W\]"):
+        d(torch.zeros(3, 8, 8), torch.zeros(3, 8, 8))
+    with pytest.raises(FaceEditError, match="unknown distance"):
+        D.get("ssim")
+    with pytest.raises(FaceEditError, match="needs a weights file"):
+        D.get("lpips")
+    with pytest.raises(FaceEditError, match="unknown identity backend"):
+        D.IdentityDistance(backend="arcface")
+
+
+# ------------------------------------------------------------------------------------- VGG16 / LPIPS files
+def test_lpips_from_a_user_file_matches_an_independent_computation(tmp_path):
+    state, lin = _random_vgg_state(), _random_lin()
+    path = tmp_path / "lpips_vgg.pth"
+    torch.save({**state, **lin}, path)
+    d = D.get("lpips", weights=path)
+    a, b = _images(2, 32), _images(2, 32, seed=5)
+    got = d(a, b)
+    want = _lpips_reference(state, lin, a, b)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    assert (got > 0).all()
+    torch.testing.assert_close(d(a, a), torch.zeros(2), atol=1e-6, rtol=0)
+    torch.testing.assert_close(d(b, a), got, rtol=1e-5, atol=1e-7)  # symmetric
+    # differentiable with respect to both images
+    a.requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(a, b).sum(), a)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    # larger perturbations are farther
+    noise = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(9))
+    base = b.detach()
+    near, far = d(base, base + 0.05 * noise), d(base, base + 0.5 * noise)
+    assert (far > near).all()
+
+
+def test_vgg16_and_lpips_from_two_files_and_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    state, lin = _random_vgg_state(3), _random_lin(4)
+    vgg_path, lin_path = tmp_path / "vgg16.safetensors", tmp_path / "lin.pt"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(vgg_path))
+    torch.save({"state_dict": lin}, lin_path)
+    a, b = _images(1, 32, seed=2), _images(1, 32, seed=3)
+    torch.testing.assert_close(D.get("lpips", weights=[vgg_path, lin_path])(a, b),
+                               _lpips_reference(state, lin, a, b), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(D.get("vgg16", weights=vgg_path)(a, b), _lpips_reference(state, None, a, b),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_bad_weight_files_are_user_errors(tmp_path):
+    with pytest.raises(FaceEditError, match="not found"):
+        D.get("vgg16", weights=tmp_path / "absent.pth")
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a pickle")
+    with pytest.raises(FaceEditError, match="cannot read weights file"):
+        D.get("vgg16", weights=junk)
+    first = {k: v for k, v in _random_vgg_state().items() if k.startswith("features.0.")}
+    partial = tmp_path / "partial.pth"
+    torch.save(first, partial)
+    with pytest.raises(FaceEditError, match=r"missing features\.2\.(weight|bias) and 23 more"):
+        D.get("vgg16", weights=partial)
+    wrong = tmp_path / "wrong.pth"
+    torch.save({**first, "features.0.weight": torch.zeros(32, 3, 3, 3)}, wrong)
+    with pytest.raises(FaceEditError, match="features.0.weight has shape"):
+        D.get("vgg16", weights=wrong)
+    with pytest.raises(FaceEditError, match="lin0.model.1.weight"):
+        D.get("lpips", weights=partial)
+    with pytest.raises(FaceEditError, match="takes no weights"):
+        D.get("identity", weights=partial)
+
+
+def test_custom_backbone_plugs_in():
+    class Tiny(torch.nn.Module):
+        def extract(self, x):
+            return [x, F.avg_pool2d(x, 2)]
+
+    d = D.PerceptualDistance(Tiny())
+    a, b = _images(2, 16), _images(2, 16, seed=1)
+    na = a / (a.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+    nb = b / (b.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+    pa, pb = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+    pa, pb = pa / (pa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10), pb / (pb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+    want = (((na - nb) ** 2).sum(1).mean(dim=(1, 2)) + ((pa - pb) ** 2).sum(1).mean(dim=(1, 2))) / 2
+    torch.testing.assert_close(d(a, b), want)
+
+
+# -------------------------------------------------------------------------------------- face-api backbones
+def _hq(indices):
+    from PIL import Image
+
+    return torch.cat([torch.from_numpy(np.asarray(Image.open(HQ / f"{i:05d}.jpg").convert("RGB")).copy())
+                      .permute(2, 0, 1)[None].float() / 127.5 - 1 for i in indices])
+
+
+@needs_weights
+@needs_faces
+def test_identity_distance_separates_people_and_is_differentiable():
+    """A mirrored face is the same person (< 0.6, dlib's threshold); another face is not (> 0.6)."""
+    x = _hq([0, 2, 4])
+    d = D.get("identity")
+    assert d.differentiable
+    with torch.no_grad():
+        mirror, other = d(x, x.flip(3)), d(x, x.roll(1, 0))
+        assert d(x, x).max() < 1e-3
+    assert mirror.max() < D.SAME_PERSON_THRESHOLD < other.min(), (mirror, other)
+    cos = D.get("identity-cosine")
+    with torch.no_grad():
+        assert (cos(x, x.flip(3)) < cos(x, x.roll(1, 0))).all()
+    a = x[:1].clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(a, x[1:2]).sum(), a)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+@needs_faces
+def test_dlib_identity_backend_agrees_with_the_port():
+    pytest.importorskip("dlib")
+    x = _hq([0, 2, 4])
+    dl = D.get("identity-dlib")
+    assert not dl.differentiable
+    mirror, other = dl(x, x.flip(3)), dl(x, x.roll(1, 0))
+    assert mirror.max() < D.SAME_PERSON_THRESHOLD < other.min(), (mirror, other)
+    if fetch.have_weights():
+        with torch.no_grad():
+            port = D.get("identity")(x, x.roll(1, 0))
+        assert (port - other).abs().max() < 0.1, (port, other)  # measured ≤ 0.05
+
+
+@needs_weights
+def test_offline_perceptual_distance_grows_with_the_change():
+    d = D.get("perceptual")
+    x = _images(2, 64, seed=4) * 0.3 + torch.linspace(-0.5, 0.5, 64)[None, None, None, :]
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        zero = d(x, x)
+        small, large = d(x, x + 0.05 * noise), d(x, x + 0.4 * noise)
+    assert zero.abs().max() < 1e-6
+    assert (small > 0).all() and (large > small).all()
+    a = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(a, x + 0.1 * noise).sum(), a)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
