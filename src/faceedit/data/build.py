@@ -174,7 +174,7 @@ def build_dataset(src: str | os.PathLike, out: str | os.PathLike, size: int = 12
             for j in jobs:
                 handle(_process(j))
         else:
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+            ctx = mp.get_context("spawn")  # safe even if dlib already ran in this process (fork can deadlock)
             with ctx.Pool(workers) as pool:
                 for rec in pool.imap(_process, jobs, chunksize=8):
                     handle(rec)
