@@ -18,3 +18,19 @@ def box_mask(res: int, top: float = 0.6, bottom: float = 0.85, left: float = 0.3
     m = torch.zeros(res, res)
     m[int(top * res):int(bottom * res), int(left * res):int(right * res)] = 1
     return m
+
+
+def plant_local_channel(model: api.Model, mask: torch.Tensor, res: int = 16, channel: int = 7,
+                        height: float = 3.0) -> int:
+    """Hand-build a channel that lives only inside ``mask``: zero the weights and bias of output ``channel`` of
+    ``b{res}.conv0`` and give that layer a constant noise map equal to ``height`` inside the (resized) mask and 0
+    outside, so the channel's activation is the mask itself. Its StyleSpace control is input ``channel`` of
+    ``b{res}.conv1``; returns that StyleSpace layer index."""
+    layer = getattr(model.G.synthesis, f"b{res}").conv0
+    m = torch.nn.functional.interpolate(mask[None, None].float(), size=(res, res), mode="area")[0, 0]
+    with torch.no_grad():
+        layer.weight[channel] = 0
+        layer.bias[channel] = 0
+        layer.noise_const.copy_((m > 0.5).float() * height)
+        layer.noise_strength.fill_(1.0)
+    return [n for n, _ in model.style_layers].index(f"b{res}.conv1")

@@ -22,7 +22,8 @@ from faceedit.edit.mixing import crossover, expression_transfer, mix, mixing_gri
 from faceedit.edit.morph import lerp, morph_frames, morph_latents, slerp
 from faceedit.edit.scoring import REGIONS, load_mask
 from faceedit.edit.stylespace import (ChannelSearch, StyleDirection, StyleStats, apply_direction, edit_images,
-                                      find_channels_attribute, find_channels_region, preview_sheet, region_masks,
+                                      RegionSensitivity, find_channels_attribute, find_channels_region, preview_sheet,
+                                      region_masks, region_sensitivity,
                                       segment_region, style_stats)
 
 __all__ = [
@@ -31,6 +32,6 @@ __all__ = [
     "crossover", "diff_heatmap", "edit_images", "expression_transfer", "find_channels_attribute",
     "find_channels_region", "group_range", "lerp", "load_mask", "load_w_direction", "local_edit", "mix",
     "mixing_grid", "morph_frames", "morph_latents", "parse_channel", "parse_layers", "preview_sheet",
-    "random_channels", "region_masks", "resolve", "resolve_face", "score_local_channels", "segment_region", "slerp",
+    "RegionSensitivity", "random_channels", "region_masks", "region_sensitivity", "resolve", "resolve_face", "score_local_channels", "segment_region", "slerp",
     "style_stats", "w_direction_edit", "w_index_of_style_layer",
 ]

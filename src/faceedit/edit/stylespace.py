@@ -252,6 +252,68 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
 
 
 # ---- region mode --------------------------------------------------------------------------------------------
+@dataclass
+class RegionSensitivity:
+    """Per StyleSpace layer (None where not searched), per channel, in σ² units: mean squared pixel change per
+    region pixel (``in_pp``) and per outside pixel (``out_pp``) for a 1σ step, and the totals (``in_tot``,
+    ``out_tot``, summed over pixels), averaged over samples and probes."""
+
+    in_pp: list[torch.Tensor | None]
+    out_pp: list[torch.Tensor | None]
+    in_tot: list[torch.Tensor | None]
+    out_tot: list[torch.Tensor | None]
+    samples: int
+
+    def share(self, li: int) -> torch.Tensor:
+        """Share of each channel's squared change that falls inside the region."""
+        return (self.in_tot[li] / (self.in_tot[li] + self.out_tot[li]).clamp_min(1e-30)).float()
+
+    def score(self, li: int) -> torch.Tensor:
+        """Ranking score: region contrast (per-pixel change inside minus outside) weighted by the in-region share."""
+        return ((self.in_pp[li] - self.out_pp[li]).clamp_min(0) * self.share(li)).float()
+
+
+def region_sensitivity(model, ws: torch.Tensor, mask: torch.Tensor | None = None, region: ImageFn | None = None,
+                       stats: StyleStats | None = None, probes: int = 2, include_torgb: bool = False,
+                       layers: Sequence[int] | None = None, batch_size: int = 4, seed: int = 0,
+                       progress: bool = False, desc: str = "region gradients") -> RegionSensitivity:
+    """Estimate ‖M ⊙ ∂x/∂s_c‖² and ‖(1−M) ⊙ ∂x/∂s_c‖² for every channel with Hutchinson probes (module doc)."""
+    ws = model.as_ws(ws)
+    stats = stats or style_stats(model)
+    use = _layer_filter(model, include_torgb, layers)
+    acc = {k: [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
+           for k in ("in_pp", "out_pp", "in_tot", "out_tot")}
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    N = ws.shape[0]
+    if probes < 1:
+        raise FaceEditError("probes must be at least 1")
+    for i in _batches(N, batch_size, progress, desc):
+        st = [s.detach().requires_grad_(True) for s in model.to_styles(ws[i:i + batch_size])]
+        wanted = [s for s, u in zip(st, use) if u]
+        with torch.enable_grad():
+            img = model.G.synthesis(styles=st, noise_mode="const")
+            M = region_masks(img, mask, region)
+            area_in = (M.flatten(1).sum(1) * img.shape[1]).clamp_min(1e-6).double().cpu()  # [n]
+            area_out = ((1 - M).flatten(1).sum(1) * img.shape[1]).clamp_min(1e-6).double().cpu()
+            for _ in range(probes):
+                v = torch.randn(img.shape, generator=gen).to(img.device)
+                for wmap, area, pp, tot in ((M, area_in, "in_pp", "in_tot"), (1 - M, area_out, "out_pp", "out_tot")):
+                    g = torch.autograd.grad((img * wmap * v).sum(), wanted, retain_graph=True, allow_unused=True)
+                    it = iter(g)
+                    for li, u in enumerate(use):
+                        gl = next(it) if u else None
+                        if gl is None:
+                            continue
+                        g2 = gl.detach().double().cpu() ** 2  # [n, C]
+                        acc[pp][li] += (g2 / area[:, None]).sum(0)
+                        acc[tot][li] += g2.sum(0)
+    out = {}
+    for key, vals in acc.items():
+        out[key] = [(v / (N * probes) * stats.std[li].double() ** 2) if use[li] else None
+                    for li, v in enumerate(vals)]
+    return RegionSensitivity(samples=N, **out)
+
+
 def find_channels_region(model, ws: torch.Tensor, mask: torch.Tensor | None = None, region: ImageFn | None = None,
                          k: int = 5, stats: StyleStats | None = None, probes: int = 2, include_torgb: bool = False,
                          layers: Sequence[int] | None = None, target: str = "region", batch_size: int = 4,
@@ -260,57 +322,16 @@ def find_channels_region(model, ws: torch.Tensor, mask: torch.Tensor | None = No
 
     ``ws``: samples [N, num_ws, w_dim]; ``mask``: fixed [H, W] in [0, 1] in the image frame, or ``region``:
     images [N, 3, R, R] in [-1, 1] → soft masks [N, H, W] (e.g. :func:`segment_region` of a face parser)."""
-    ws = model.as_ws(ws)
-    stats = stats or style_stats(model)
-    use = _layer_filter(model, include_torgb, layers)
-    L = len(use)
-    e_in = [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
-    e_out = [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
-    t_in = [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
-    t_out = [torch.zeros(c, dtype=torch.float64) for _, c in model.style_layers]
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    N = ws.shape[0]
-    for i in _batches(N, batch_size, progress, f"region gradients ({target})"):
-        st = [s.detach().requires_grad_(True) for s in model.to_styles(ws[i:i + batch_size])]
-        with torch.enable_grad():
-            img = model.G.synthesis(styles=st, noise_mode="const")
-            M = region_masks(img, mask, region)
-            area_in = (M.flatten(1).sum(1) * img.shape[1]).clamp_min(1e-6)  # [n]
-            area_out = ((1 - M).flatten(1).sum(1) * img.shape[1]).clamp_min(1e-6)
-            wanted = [s for s, u in zip(st, use) if u]
-            for p in range(probes):
-                v = torch.randn(img.shape, generator=gen).to(img.device)
-                for weight_map, area, acc_pp, acc_tot in ((M, area_in, e_in, t_in), (1 - M, area_out, e_out, t_out)):
-                    g = torch.autograd.grad((img * weight_map * v).sum(), wanted, retain_graph=True,
-                                            allow_unused=True)
-                    j = 0
-                    for li in range(L):
-                        if not use[li]:
-                            continue
-                        gl = g[j]
-                        j += 1
-                        if gl is None:
-                            continue
-                        g2 = gl.detach().double().cpu() ** 2  # [n, C]
-                        acc_pp[li] += (g2 / area.double().cpu()[:, None]).sum(0)
-                        acc_tot[li] += g2.sum(0)
-    denom = N * probes
-    scores: list[torch.Tensor | None] = []
-    locality: list[torch.Tensor | None] = []
-    for li in range(L):
-        if not use[li]:
-            scores.append(None)
-            locality.append(None)
-            continue
-        var = stats.std[li].double() ** 2
-        scores.append(((e_in[li] - e_out[li]) / denom * var).float())
-        locality.append((t_in[li] / (t_in[li] + t_out[li]).clamp_min(1e-30)).float())
+    sens = region_sensitivity(model, ws, mask, region, stats, probes, include_torgb, layers, batch_size, seed,
+                              progress, desc=f"region gradients ({target})")
+    scores = [sens.score(li) if v is not None else None for li, v in enumerate(sens.in_pp)]
     best, top, layer_scores = _pick_layer(scores, k, key=lambda v: v)
     ch = [int(c) for c in top]
+    share = sens.share(best)
     return ChannelSearch(
         mode="region", target=target, layer=best, layer_name=model.style_layers[best][0], channels=ch,
         scores=[float(scores[best][c]) for c in ch], weights=[1.0] * len(ch), layer_scores=layer_scores,
-        extra={"in_region_share": [float(locality[best][c]) for c in ch]}, samples=N)
+        extra={"in_region_share": [float(share[c]) for c in ch]}, samples=sens.samples)
 
 
 # ---- attribute mode -----------------------------------------------------------------------------------------
