@@ -165,7 +165,7 @@ def morph_cmd(
     m = _load(model)
     a, b = resolve(face_a, m, trunc), resolve(face_b, m, trunc)
     ws = morph_latents(m, a.ws, b.ws, steps=frames, space=space, z_a=a.z, z_b=b.z, truncation=trunc, ease=ease)
-    imgs = list(morph_frames(m, ws))
+    imgs = list(morph_frames(m, ws, progress=frames > 8))
     if bounce:
         imgs = imgs + imgs[-2:0:-1]
     if suffix in ANIMATION_SUFFIXES:
@@ -507,8 +507,9 @@ def eval_edits(
 
 def _find_group(app: typer.Typer, name: str) -> typer.Typer | None:
     for info in getattr(app, "registered_groups", []):
-        if info.name == name and info.typer_instance is not None:
-            return info.typer_instance
+        sub = info.typer_instance
+        if sub is not None and (info.name or getattr(sub.info, "name", None)) == name:
+            return sub
     return None
 
 

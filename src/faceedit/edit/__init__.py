@@ -32,6 +32,7 @@ __all__ = [
     "crossover", "diff_heatmap", "edit_images", "expression_transfer", "find_channels_attribute",
     "find_channels_region", "group_range", "lerp", "load_mask", "load_w_direction", "local_edit", "mix",
     "mixing_grid", "morph_frames", "morph_latents", "parse_channel", "parse_layers", "preview_sheet",
-    "RegionSensitivity", "random_channels", "region_masks", "region_sensitivity", "resolve", "resolve_face", "score_local_channels", "segment_region", "slerp",
+    "RegionSensitivity", "random_channels", "region_masks", "region_sensitivity", "resolve", "resolve_face",
+    "score_local_channels", "segment_region", "slerp",
     "style_stats", "w_direction_edit", "w_index_of_style_layer",
 ]

@@ -64,6 +64,11 @@ def morph_frames(model, ws: torch.Tensor, noise_mode: str = "const", batch_size:
     """Render w+ frames to uint8 HxWx3 images, a batch at a time."""
     from faceedit.media import to_uint8
 
-    for i in range(0, ws.shape[0], batch_size):
+    starts = range(0, ws.shape[0], batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, total=len(starts), desc="morph frames", unit="batch")
+    for i in starts:
         for img in to_uint8(model.synthesize(ws[i:i + batch_size], noise_mode=noise_mode, batch_size=batch_size)):
             yield img

@@ -8,9 +8,13 @@ StyleSpace ``s`` is the list of per-layer style vectors (``model.to_styles``), T
 * :func:`find_channels_region` (region mode) ranks channels by how strongly they change the pixels of a region
   (a fixed mask, or a face parser's soft masks) compared with the pixels outside it. The per-channel pixel
   sensitivity ‖M ⊙ ∂x/∂s_c‖² is estimated from gradients of random projections of the masked image (Hutchinson
-  probes: E_v[(vᵀ(M ⊙ J_c))²] = ‖M ⊙ J_c‖² for v ~ N(0, I)), in σ units and per pixel; the score is the mean
-  squared change per region pixel minus that per outside pixel. The most responsive layer (largest sum of its
-  top-k scores) is chosen and its top-k channels returned.
+  probes: E_v[(vᵀ(M ⊙ J_c))²] = ‖M ⊙ J_c‖² for v ~ N(0, I); one backward pass gives every channel at once), in
+  σ units (:func:`region_sensitivity`). The score is the contrast — mean squared change per region pixel minus
+  that per outside pixel — times the share of the channel's squared change that falls inside the region. The
+  most responsive layer (largest sum of its top-k scores) is chosen and its top-k channels returned. Each probe
+  is a χ²₁ draw (relative noise √2 per sample and probe), so rankings sharpen with ``samples × probes``
+  (the CLI default 32 × 2 gives about 18 %). The StyleSpace paper computes exact per-channel gradient maps
+  instead, one forward pass per channel (9,088 at 1024 px), which is out of reach on a CPU.
 * :func:`find_channels_attribute` (attribute mode) averages the gradient of a classifier's loss (binary
   cross-entropy towards "present") over the positive samples (the top fraction by the classifier's logit),
   scales it by σ, chooses the layer whose top-k |gradient| sum is largest and returns its top-k channels with the
@@ -117,8 +121,10 @@ def edit_images(model, ws: torch.Tensor, direction: StyleDirection, alphas: Sequ
 class ChannelSearch:
     """Result of a channel search: the chosen ``layer`` and its top channels, best first.
 
-    ``scores``: the ranking score of each channel (region: contrast of per-pixel squared change in σ units;
-    attribute: σ-scaled averaged gradient, signed). ``weights``: the unit-norm multi-channel edit direction
+    ``scores``: the ranking score of each channel (region: per-pixel contrast of the squared change in σ units
+    × in-region share; attribute: σ-scaled averaged gradient, signed). ToRGB layers are left out of both searches
+    unless ``include_torgb`` (the paper's localisation analysis also uses the conv layers only). ``weights``: the
+    unit-norm multi-channel edit direction
     (attribute: the normalised gradient; region: equal weights). ``layer_scores``: the per-layer criterion used
     to pick the layer (NaN for excluded layers). ``extra``: more columns for the table."""
 
