@@ -185,3 +185,10 @@ def test_find_by_region_attr_and_eval_with_scorers(tiny, fake_scorers, tmp_path,
 def test_mix_on_the_default_model(tmp_path):
     assert main(["mix", "1", "2", "-o", str(tmp_path / "x.png")]) == 0
     assert _img(tmp_path / "x.png").shape[0] == api.load().resolution
+
+
+def test_morph_to_mp4(tiny, tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    out = tmp_path / "m.mp4"
+    assert main(["morph", "1", "2", "-o", str(out), "--frames", "4", "--fps", "8"]) == 0
+    assert out.stat().st_size > 0 and out.read_bytes()[4:8] == b"ftyp"
