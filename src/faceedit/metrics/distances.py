@@ -248,23 +248,24 @@ class VGG16Features(nn.Module):
 
 
 class _FaceApiBackbone(nn.Module):
-    """face-api's recognition ResNet (dlib's) as a feature extractor: images resized to 150 px as face-api does."""
+    """face-api's recognition ResNet (dlib's) as a feature extractor on the whole image, resized to ``size``
+    (150: the scale it was trained at; larger sizes keep finer detail, the convolutions accept any size)."""
 
-    def __init__(self, cache=None, resize: str = "auto"):
+    def __init__(self, cache=None, resize: str = "auto", size: int = 150):
         super().__init__()
         from faceedit.scorers import load_faceapi
 
+        if not 64 <= int(size) <= 1024:
+            raise FaceEditError(f"perceptual size must be from 64 to 1024, got {size}")
         self.api = load_faceapi(cache)
-        self.resize = resize
+        self.resize, self.size = resize, int(size)
 
     def extract(self, x: torch.Tensor) -> list[torch.Tensor]:
-        from faceedit.scorers.faceapi import RECOGNITION_SIZE
-
         net = self.api.recognition_net
         dtype = next(net.parameters()).dtype
         if next(net.parameters()).device != x.device:
             self.api.to(x.device)
-        inp = self.api.preprocess(x.to(dtype), RECOGNITION_SIZE, resize=self.resize, box=None)
+        inp = self.api.preprocess(x.to(dtype), self.size, resize=self.resize, box=None)
         return net.features(inp, upto=net.FEATURE_LAYERS[-1])
 
 
@@ -278,10 +279,11 @@ class PerceptualDistance(Distance):
     ``backbone``: ``"faceapi"`` | ``"vgg16"`` | ``"lpips"`` or a module with ``extract(x) -> list[Tensor]``
     (or ``features``). ``weights``: for vgg16/lpips, a file (or list of files: .pt/.pth/.safetensors) holding the
     torchvision VGG16 state dict and, for lpips, the ``lin{k}.model.1.weight`` tensors. ``lin``: per-layer channel
-    weights [C_k] to use instead (non-negative).
+    weights [C_k] to use instead (non-negative). ``size``: input side for the faceapi backbone (default 150).
     """
 
-    def __init__(self, backbone="faceapi", weights=None, cache=None, lin: Sequence[torch.Tensor] | None = None):
+    def __init__(self, backbone="faceapi", weights=None, cache=None, lin: Sequence[torch.Tensor] | None = None,
+                 size: int = 150):
         super().__init__()
         self.lin = None
         if isinstance(backbone, nn.Module):
@@ -290,7 +292,7 @@ class PerceptualDistance(Distance):
             if weights is not None:
                 raise FaceEditError("the faceapi perceptual backbone takes no weights file (it uses the fetched "
                                     "face-api weights)")
-            self.backbone, self.name = _FaceApiBackbone(cache), "perceptual"
+            self.backbone, self.name = _FaceApiBackbone(cache, size=size), "perceptual"
         elif backbone in ("vgg16", "lpips"):
             if weights is None:
                 raise FaceEditError(f"the {backbone} distance needs a weights file: a torchvision VGG16 state dict"
