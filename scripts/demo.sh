@@ -6,8 +6,7 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p out
 faceedit generate --seeds 0-15 --trunc 0.7 --grid out/faces.png --save-latents out/faces.npz -o out/faces
-if faceedit --help | grep -q " morph "; then
-  faceedit morph --seeds 3,7,11,3 --frames 16 -o out/morph.gif
-fi
+faceedit mix --rows 0-3 --cols 4-7 --layers coarse -o out/mixing_grid.png
+faceedit morph 3 7 --frames 24 --bounce -o out/morph.gif
 echo "demo outputs in out/:"
 ls -1 out
