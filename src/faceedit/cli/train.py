@@ -1,0 +1,118 @@
+"""``faceedit train gan`` (StyleGAN2 training, resumable) and ``faceedit train export`` (fp16 weights + card)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from faceedit.errors import FaceEditError
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def register(app: typer.Typer) -> None:
+    sub = typer.Typer(help="Train models (StyleGAN2 GAN).", no_args_is_help=True, rich_markup_mode=None)
+
+    @sub.command("gan")
+    def gan(
+        data: str = typer.Option(..., "--data", help="Folder of aligned face images, a .zip of them, or .npy/.pt "
+                                                     "uint8 array."),
+        run_dir: Path = typer.Option(Path("runs/default64"), "--run-dir",
+                                     help="Run folder: checkpoint.pt, log.jsonl, samples/. Resumed if present."),
+        res: int = typer.Option(64, "--res", help="Resolution (ignored when resuming: the checkpoint's)."),
+        batch: int = typer.Option(32, "--batch", help="Total batch size (over all processes)."),
+        z_dim: int = typer.Option(256, "--z-dim"),
+        w_dim: int = typer.Option(256, "--w-dim"),
+        channel_base: int = typer.Option(2048, "--channel-base", help="Channels at r = min(base/r, max)."),
+        channel_max: int = typer.Option(128, "--channel-max"),
+        mapping_layers: int = typer.Option(2, "--mapping-layers"),
+        d_channel_base: Optional[int] = typer.Option(None, "--d-channel-base", help="Default: --channel-base."),
+        d_channel_max: Optional[int] = typer.Option(None, "--d-channel-max", help="Default: --channel-max."),
+        lr: float = typer.Option(0.0025, "--lr", help="Learning rate of G and D."),
+        gamma: Optional[float] = typer.Option(None, "--gamma", help="R1 weight (default (res/256)^2)."),
+        r1_interval: int = typer.Option(16, "--r1-interval", help="Lazy R1 every N steps (0: off)."),
+        pl_weight: float = typer.Option(0.0, "--pl-weight", help="Path-length regularisation weight (0: off)."),
+        style_mixing: float = typer.Option(0.9, "--style-mixing", help="Style-mixing probability."),
+        ema_kimg: Optional[float] = typer.Option(None, "--ema-kimg", help="G EMA half-life (default batch*10/32)."),
+        ema_rampup: float = typer.Option(0.05, "--ema-rampup", help="EMA ramp-up (0: off)."),
+        augment: str = typer.Option("color,translation,cutout", "--augment",
+                                    help="DiffAugment policy, comma-separated, or 'none'."),
+        mirror: bool = typer.Option(True, "--mirror/--no-mirror", help="Random x-flips of the reals."),
+        precision: str = typer.Option("bf16", "--precision", help="bf16 | fp16 | fp32 autocast."),
+        channels_last: bool = typer.Option(False, "--channels-last/--no-channels-last"),
+        device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+        threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
+        seed: int = typer.Option(0, "--seed"),
+        kimg: Optional[float] = typer.Option(None, "--kimg", help="Stop when the cumulative total reaches this."),
+        time_budget: Optional[str] = typer.Option(None, "--time-budget", help="Stop after e.g. 90s, 30m, 2h."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="Stop after this many steps (this run)."),
+        checkpoint_minutes: Optional[float] = typer.Option(None, "--checkpoint-minutes",
+                                                           help="Checkpoint interval (default 5, 3 with --nice)."),
+        sample_minutes: float = typer.Option(10.0, "--sample-minutes", help="Sample-grid interval."),
+        log_seconds: float = typer.Option(30.0, "--log-seconds", help="log.jsonl interval."),
+        resume_from: Optional[Path] = typer.Option(None, "--resume-from",
+                                                   help="fp16 weights (G, G_ema, D) to continue from when the "
+                                                        "run folder has no checkpoint."),
+        init_from: Optional[Path] = typer.Option(None, "--init-from",
+                                                 help="Start fresh but copy every tensor whose name and shape "
+                                                      "match from these weights (e.g. grow 64 → 128 px)."),
+        nice: bool = typer.Option(False, "--nice", help="Low priority background mode (nice 19)."),
+        data_limit: Optional[int] = typer.Option(None, "--data-limit", help="Use only the first N images."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    ) -> None:
+        """StyleGAN2 training (NVIDIA's recipe) that resumes from RUN_DIR/checkpoint.pt and accumulates."""
+        from faceedit.train.gan import TrainConfig, parse_duration, train, train_distributed_entry
+
+        if res < 8 or res & (res - 1):
+            raise FaceEditError(f"--res must be a power of two >= 8, got {res}")
+        if batch < 1:
+            raise FaceEditError("--batch must be >= 1")
+        if not 0 <= style_mixing <= 1:
+            raise FaceEditError("--style-mixing must be in [0, 1]")
+        cfg = TrainConfig(
+            data=data, run_dir=str(run_dir), resolution=res, batch=batch, z_dim=z_dim, w_dim=w_dim,
+            channel_base=channel_base, channel_max=channel_max, mapping_layers=mapping_layers,
+            d_channel_base=d_channel_base, d_channel_max=d_channel_max, g_lr=lr, d_lr=lr, r1_gamma=gamma,
+            r1_interval=max(r1_interval, 1), pl_weight=pl_weight, style_mixing=style_mixing, ema_kimg=ema_kimg,
+            ema_rampup=ema_rampup or None, augment=augment, mirror=mirror, precision=precision,
+            channels_last=channels_last, device=device, threads=threads, seed=seed, kimg=kimg,
+            time_budget=parse_duration(time_budget), max_steps=steps,
+            checkpoint_minutes=checkpoint_minutes if checkpoint_minutes is not None else (3.0 if nice else 5.0),
+            sample_minutes=sample_minutes, log_seconds=log_seconds,
+            resume_from=str(resume_from) if resume_from else None, init_from=str(init_from) if init_from else None,
+            nice=nice, progress=not no_progress, data_limit=data_limit)
+        if r1_interval == 0:
+            cfg.r1_gamma = 0.0
+        dist = train_distributed_entry()
+        rank, world = (dist["rank"], dist["world_size"]) if dist else (0, 1)
+        summary = train(cfg, rank=rank, world_size=world, log=_err)
+        if rank == 0:
+            _err(f"stopped ({summary['reason']}) at kimg {summary['kimg']:.2f}: {summary['steps']} steps, "
+                 f"{summary['img_per_s']} img/s; checkpoint {run_dir / 'checkpoint.pt'}")
+        if dist:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
+
+    @sub.command("export")
+    def export(
+        run_dir: Path = typer.Argument(..., help="Run folder with checkpoint.pt."),
+        output: Path = typer.Option(..., "-o", "--output", help="Weights file to write (.safetensors)."),
+        fp32: bool = typer.Option(False, "--fp32", help="Keep float32 (default fp16)."),
+        no_d: bool = typer.Option(False, "--no-d", help="Leave out the discriminator and G (G_ema only)."),
+    ) -> None:
+        """Write fp16 G_ema + G + D with the model card (data, kimg, hours, realism, licence) as safetensors."""
+        from faceedit.train.export import export_run
+
+        card = export_run(run_dir, output, fp16=not fp32, include_d=not no_d)
+        _err(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB): kimg {card['kimg']}, "
+             f"{card['cpu_hours']:.2f} CPU h, {card['gpu_minutes']:.1f} GPU min")
+        print(json.dumps(card, indent=1))
+
+    app.add_typer(sub, name="train")

@@ -1,0 +1,118 @@
+"""Training checkpoints (full state, atomic) and the fp16 weights export/import.
+
+Full state: ``<run-dir>/checkpoint.pt`` (torch.save of plain dicts and tensors, loadable with weights_only):
+G, G_ema, D, both optimisers, step, cumulative images seen, RNG state, totals (kimg, CPU hours, GPU minutes,
+milestones), augmentation state, the configurations. Written atomically: a run killed at any moment leaves the
+previous or the new checkpoint, never a broken one.
+
+Weights: one ``.safetensors`` with tensors prefixed ``G_ema.``, ``G.``, ``D.`` (fp16 by default) and the metadata
+key ``faceedit`` = JSON ``{"format_version": 1, "g_config": ..., "d_config": ..., "card": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from faceedit.atomic import atomic_path
+from faceedit.errors import FaceEditError
+
+CHECKPOINT_FORMAT = "faceedit-train-checkpoint"
+CHECKPOINT_VERSION = 1
+WEIGHTS_FORMAT_VERSION = 1
+LICENCE = "research-only: trained on CelebA/CelebAMask-HQ (non-commercial research use only)"
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """torch.save ``state`` to ``path`` atomically (temp file + fsync + rename)."""
+    state = dict(state, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise FaceEditError(f"cannot read training checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise FaceEditError(f"{path} is not a faceedit training checkpoint")
+    return state
+
+
+def _cpu_state(module: torch.nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in module.state_dict().items():
+        v = v.detach().to("cpu")
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[k] = v.contiguous()
+    return out
+
+
+def export_weights(path: str | Path, G_ema, G=None, D=None, card: dict | None = None,
+                   dtype: torch.dtype = torch.float16) -> None:
+    """Write G_ema (+ G, D) as one safetensors file with the configs and the model card in its metadata."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, module in (("G_ema", G_ema), ("G", G), ("D", D)):
+        if module is not None:
+            for k, v in _cpu_state(module, dtype).items():
+                tensors[f"{prefix}.{k}"] = v
+    meta = {"format_version": WEIGHTS_FORMAT_VERSION, "g_config": G_ema.cfg.to_dict(),
+            "d_config": D.cfg.to_dict() if D is not None else None, "card": card or {}}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"faceedit": json.dumps(meta)})
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
+    """Read a weights file → (metadata dict, {"G_ema": sd, "G": sd, "D": sd}) with float32 tensors."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FaceEditError(f"weights file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw_meta = (f.metadata() or {}).get("faceedit")
+            if raw_meta is None:
+                raise FaceEditError(f"{path} has no faceedit metadata (not a faceedit weights file)")
+            meta = json.loads(raw_meta)
+            groups: dict[str, dict[str, torch.Tensor]] = {}
+            for key in f.keys():
+                prefix, _, name = key.partition(".")
+                t = f.get_tensor(key)
+                groups.setdefault(prefix, {})[name] = t.float() if t.is_floating_point() else t
+    except FaceEditError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise FaceEditError(f"cannot read weights {path}: {type(exc).__name__}: {exc}") from exc
+    return meta, groups
+
+
+def load_into(module: torch.nn.Module, sd: dict[str, torch.Tensor], what: str, partial: bool = False) -> int:
+    """Copy ``sd`` into ``module``. Exact (names and shapes) unless ``partial``: then copy what matches.
+    Returns the number of tensors copied."""
+    own = module.state_dict()
+    if not partial:
+        missing = sorted(set(own) - set(sd))
+        unexpected = sorted(set(sd) - set(own))
+        bad = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+        if missing or unexpected or bad:
+            first = (missing or unexpected or bad)[0]
+            raise FaceEditError(f"{what}: weights do not match the network ({len(missing)} missing, "
+                                f"{len(unexpected)} unexpected, {len(bad)} wrong shape; first: {first})")
+    n = 0
+    with torch.no_grad():
+        for k, v in own.items():
+            if k in sd and tuple(sd[k].shape) == tuple(v.shape):
+                v.copy_(sd[k].to(v.dtype))
+                n += 1
+    return n

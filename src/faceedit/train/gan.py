@@ -1,0 +1,669 @@
+"""StyleGAN2 training loop (NVIDIA's recipe), on CPU or GPU, single process or DDP (torchrun / gloo / nccl).
+
+Per step (phases as NVIDIA's ``training_loop``):
+    Gmain  non-saturating logistic loss on DiffAugment(G(z)) with style mixing;
+    Greg   path-length regularisation every ``pl_interval`` steps (optional, ``pl_weight > 0``);
+    Dmain  logistic loss on augmented reals (x-flipped) and fakes;
+    Dreg   R1 on augmented reals every ``r1_interval`` steps, weight γ/2 × interval;
+    EMA    G_ema ← lerp with half-life ``ema_kimg`` and ramp-up.
+Adam (β1 = 0, β2 = 0.99); with lazy regularisation lr and betas are scaled by c = interval / (interval + 1).
+
+Training accumulates: the run folder holds ``checkpoint.pt`` (full state, written atomically every few minutes and
+at the end, on SIGTERM/SIGINT and when the time budget is spent); a new run resumes from it, or from fp16 weights
+(``resume_from``), or starts fresh. ``log.jsonl`` gets one JSON line per log interval, ``samples/`` the grids.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from faceedit.atomic import atomic_path
+from faceedit.errors import FaceEditError
+from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from faceedit.train import augment as _augment
+from faceedit.train import checkpoint as ckpt
+from faceedit.train import losses
+from faceedit.train.dataset import load_images, sample_batch
+from faceedit.train.ema import ema_beta, update_ema
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "log.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    run_dir: str = "runs/default"
+    resolution: int = 64
+    batch: int = 32
+    # generator architecture
+    z_dim: int = 256
+    w_dim: int = 256
+    channel_base: int = 4096
+    channel_max: int = 128
+    mapping_layers: int = 2
+    # discriminator architecture (None: same as G)
+    d_channel_base: int | None = None
+    d_channel_max: int | None = None
+    mbstd_group: int = 4
+    conv_clamp: float | None = None  # NVIDIA clamps at 256 for fp16; bf16/fp32 training needs none
+    # optimisation
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    beta1: float = 0.0
+    beta2: float = 0.99
+    r1_gamma: float | None = None  # None: (res / 256)^2
+    r1_interval: int = 16
+    pl_weight: float = 0.0
+    pl_interval: int = 4
+    style_mixing: float = 0.9
+    ema_kimg: float | None = None  # None: batch * 10 / 32
+    ema_rampup: float | None = 0.05
+    augment: str = "color,translation,cutout"
+    mirror: bool = True
+    # run control
+    precision: str = "bf16"  # bf16 | fp16 | fp32
+    channels_last: bool = False
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+    kimg: float | None = None  # stop when the cumulative total reaches this
+    time_budget: float | None = None  # seconds for this invocation
+    max_steps: int | None = None  # steps for this invocation (tests, benchmarks)
+    checkpoint_minutes: float = 5.0
+    sample_minutes: float = 10.0
+    log_seconds: float = 30.0
+    resume_from: str | None = None  # fp16 weights (G_ema, G, D) when the run folder has no checkpoint
+    init_from: str | None = None  # copy matching tensors (e.g. grow 64 → 128 px) when starting fresh
+    nice: bool = False
+    progress: bool = True
+    data_limit: int | None = None
+
+    def g_config(self) -> GeneratorConfig:
+        return GeneratorConfig(z_dim=self.z_dim, w_dim=self.w_dim, resolution=self.resolution,
+                               channel_base=self.channel_base, channel_max=self.channel_max,
+                               mapping_layers=self.mapping_layers, conv_clamp=self.conv_clamp)
+
+    def d_config(self) -> DiscriminatorConfig:
+        return DiscriminatorConfig(resolution=self.resolution,
+                                   channel_base=self.d_channel_base or self.channel_base,
+                                   channel_max=self.d_channel_max or self.channel_max,
+                                   mbstd_group_size=self.mbstd_group, conv_clamp=self.conv_clamp)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+ARCH_FIELDS = ("resolution", "z_dim", "w_dim", "channel_base", "channel_max", "mapping_layers", "d_channel_base",
+               "d_channel_max", "mbstd_group", "conv_clamp")
+
+
+def parse_duration(text: str | float | None) -> float | None:
+    """'90' (seconds), '45s', '30m', '2h', '1h30m' → seconds."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, (int, float)):
+        return float(text)
+    s = str(text).strip().lower()
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    total, num = 0.0, ""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    for ch in s:
+        if ch.isdigit() or ch == ".":
+            num += ch
+        elif ch in units and num:
+            total += float(num) * units[ch]
+            num = ""
+        else:
+            raise FaceEditError(f"bad duration {text!r} (use e.g. 90, 30m, 2h, 1h30m)")
+    if num:
+        raise FaceEditError(f"bad duration {text!r} (unit missing after {num})")
+    return total
+
+
+class _StopFlag:
+    """Set by SIGTERM / SIGINT; the loop stops at the next step boundary and writes a checkpoint."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._old[sig] = signal.signal(sig, self._handler)
+
+    def _handler(self, signum, frame):  # noqa: ARG002
+        if self.signal is not None and signum == signal.SIGINT:  # second Ctrl-C: give up at once
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise FaceEditError(f"bad --device {name!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise FaceEditError("--device cuda requested but no CUDA GPU is available")
+    return dev
+
+
+def save_grid(path: str | Path, images: torch.Tensor, cols: int | None = None) -> None:
+    """images [N, 3, R, R] in [-1, 1] → one PNG grid, written atomically."""
+    from PIL import Image
+
+    n, c, h, w = images.shape
+    cols = cols or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    grid = torch.zeros(c, rows * h, cols * w, dtype=torch.uint8)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        grid[:, r * h:(r + 1) * h, q * w:(q + 1) * w] = x[i]
+    arr = grid.permute(1, 2, 0).numpy()
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr[..., 0] if c == 1 else arr).save(tmp, format="PNG")
+
+
+class _Dist:
+    def __init__(self, rank: int = 0, world_size: int = 1):
+        self.rank, self.world_size = rank, world_size
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def allreduce_grads(self, params: list[torch.nn.Parameter]) -> None:
+        if not self.enabled:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.flatten() for g in grads])
+        torch.distributed.all_reduce(flat)
+        flat /= self.world_size
+        torch.nan_to_num_(flat, nan=0, posinf=1e5, neginf=-1e5)
+        off = 0
+        for g in grads:
+            g.copy_(flat[off:off + g.numel()].view_as(g))
+            off += g.numel()
+
+    def broadcast_module(self, module: torch.nn.Module) -> None:
+        if not self.enabled:
+            return
+        for t in list(module.parameters()) + list(module.buffers()):
+            torch.distributed.broadcast(t.data, src=0)
+
+    def any_flag(self, flag: bool, device: torch.device) -> bool:
+        if not self.enabled:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def mean_scalars(self, values: list[float], device: torch.device) -> list[float]:
+        if not self.enabled:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(t)
+        return (t / self.world_size).tolist()
+
+
+class Trainer:
+    """Holds the networks, optimisers and totals; ``run()`` trains until a stop condition."""
+
+    def __init__(self, cfg: TrainConfig, rank: int = 0, world_size: int = 1, log=print):
+        self.cfg = cfg
+        self.dist = _Dist(rank, world_size)
+        self.log = log if rank == 0 else (lambda *a, **k: None)
+        self.device = _resolve_device(cfg.device)
+        if self.device.type == "cuda" and world_size > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+            torch.cuda.set_device(self.device)
+        if cfg.precision not in ("bf16", "fp16", "fp32"):
+            raise FaceEditError(f"--precision must be bf16, fp16 or fp32, got {cfg.precision!r}")
+        if cfg.batch % world_size:
+            raise FaceEditError(f"--batch {cfg.batch} must be divisible by the number of processes {world_size}")
+        self.batch_gpu = cfg.batch // world_size
+        if self.batch_gpu % min(cfg.mbstd_group, self.batch_gpu):
+            raise FaceEditError(f"per-process batch {self.batch_gpu} must be a multiple of --mbstd-group")
+        self.policy = _augment.parse_policy(cfg.augment)
+        self.run_dir = Path(cfg.run_dir)
+        self.r1_gamma = cfg.r1_gamma if cfg.r1_gamma is not None else losses.default_r1_gamma(cfg.resolution)
+        self.ema_kimg = cfg.ema_kimg if cfg.ema_kimg is not None else cfg.batch * 10 / 32
+        self.step = 0
+        self.cur_nimg = 0  # cumulative over all runs
+        self.totals = {"kimg": 0.0, "cpu_hours": 0.0, "gpu_minutes": 0.0, "runs": 0, "milestones": []}
+        self.data_info: dict[str, Any] = {}
+        self.pl_mean = torch.zeros([], device=self.device)
+        self.resumed_from = "fresh"
+        self._build()
+
+    # ------------------------------------------------------------------ set-up
+    def _build(self) -> None:
+        cfg = self.cfg
+        state = None
+        ck_path = self.run_dir / CHECKPOINT_NAME
+        if ck_path.is_file():
+            state = ckpt.load_checkpoint(ck_path)
+            saved = state["train_config"]
+            for k in ARCH_FIELDS:  # the architecture always comes from the checkpoint
+                setattr(cfg, k, saved.get(k, getattr(cfg, k)))
+            g_cfg = GeneratorConfig.from_dict(state["g_config"])
+            d_cfg = DiscriminatorConfig.from_dict(state["d_config"])
+        elif cfg.resume_from:
+            meta, groups = ckpt.read_weights(cfg.resume_from)
+            g_cfg = GeneratorConfig.from_dict(meta["g_config"])
+            if meta.get("d_config") is None or "D" not in groups or "G" not in groups:
+                raise FaceEditError(f"{cfg.resume_from}: resuming needs G, G_ema and D in the weights file")
+            d_cfg = DiscriminatorConfig.from_dict(meta["d_config"])
+            cfg.resolution, cfg.z_dim, cfg.w_dim = g_cfg.resolution, g_cfg.z_dim, g_cfg.w_dim
+            cfg.channel_base, cfg.channel_max, cfg.mapping_layers = (g_cfg.channel_base, g_cfg.channel_max,
+                                                                     g_cfg.mapping_layers)
+            cfg.d_channel_base, cfg.d_channel_max = d_cfg.channel_base, d_cfg.channel_max
+            cfg.mbstd_group = d_cfg.mbstd_group_size
+            cfg.conv_clamp = g_cfg.conv_clamp
+        else:
+            g_cfg, d_cfg = cfg.g_config(), cfg.d_config()
+        torch.manual_seed(cfg.seed)
+        self.G = Generator(g_cfg).to(self.device).train().requires_grad_(False)
+        self.D = Discriminator(d_cfg).to(self.device).train().requires_grad_(False)
+        self.G_ema = copy.deepcopy(self.G).eval()
+
+        # lazy regularisation: scale lr and betas (NVIDIA's mb_ratio)
+        def make_opt(params, lr, interval):
+            c = interval / (interval + 1) if interval else 1.0
+            return torch.optim.Adam(params, lr=lr * c, betas=(cfg.beta1 ** c, cfg.beta2 ** c), eps=1e-8)
+
+        g_interval = cfg.pl_interval if cfg.pl_weight > 0 else 0
+        self.opt_G = make_opt(self.G.parameters(), cfg.g_lr, g_interval)
+        self.opt_D = make_opt(self.D.parameters(), cfg.d_lr, cfg.r1_interval if self.r1_gamma > 0 else 0)
+
+        if state is not None:
+            ckpt.load_into(self.G, state["G"], "G")
+            ckpt.load_into(self.G_ema, state["G_ema"], "G_ema")
+            ckpt.load_into(self.D, state["D"], "D")
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+            self.step = int(state["step"])
+            self.cur_nimg = int(state["cur_nimg"])
+            self.totals = dict(state["totals"])
+            self.pl_mean = state.get("pl_mean", self.pl_mean).to(self.device)
+            self.data_info = dict(state.get("data_info", {}))
+            if self.dist.world_size == 1 and "rng" in state:
+                torch.set_rng_state(state["rng"])
+            else:
+                torch.manual_seed(cfg.seed + 1000003 * self.step + self.dist.rank)
+            self.resumed_from = str(self.run_dir / CHECKPOINT_NAME)
+        elif cfg.resume_from:
+            meta, groups = ckpt.read_weights(cfg.resume_from)
+            ckpt.load_into(self.G, groups["G"], "G")
+            ckpt.load_into(self.G_ema, groups["G_ema"], "G_ema")
+            ckpt.load_into(self.D, groups["D"], "D")
+            card = meta.get("card", {})
+            for k in ("kimg", "cpu_hours", "gpu_minutes"):
+                self.totals[k] = float(card.get(k, 0.0))
+            self.totals["runs"] = int(card.get("runs", 0))
+            self.totals["milestones"] = list(card.get("milestones", []))
+            self.cur_nimg = int(round(self.totals["kimg"] * 1000))
+            self.step = int(card.get("step", 0))
+            torch.manual_seed(cfg.seed + 1000003 * self.step + self.dist.rank)
+            self.resumed_from = str(cfg.resume_from)
+        elif cfg.init_from:
+            _, groups = ckpt.read_weights(cfg.init_from)
+            n = ckpt.load_into(self.G, groups.get("G", groups.get("G_ema", {})), "G", partial=True)
+            ckpt.load_into(self.G_ema, groups.get("G_ema", groups.get("G", {})), "G_ema", partial=True)
+            m = ckpt.load_into(self.D, groups.get("D", {}), "D", partial=True) if "D" in groups else 0
+            self.log(f"init from {cfg.init_from}: copied {n} G tensors, {m} D tensors with matching shapes")
+            self.resumed_from = f"init:{cfg.init_from}"
+            torch.manual_seed(cfg.seed + self.dist.rank)
+        else:
+            torch.manual_seed(cfg.seed + self.dist.rank)
+        # all processes start from rank 0's weights
+        for m in (self.G, self.G_ema, self.D):
+            self.dist.broadcast_module(m)
+        if cfg.channels_last:
+            for m in (self.G, self.G_ema, self.D):
+                m.to(memory_format=torch.channels_last)
+
+    def _autocast(self):
+        if self.cfg.precision == "fp32":
+            return torch.autocast(self.device.type, enabled=False)
+        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "g_config": self.G.cfg.to_dict(), "d_config": self.D.cfg.to_dict(),
+            "train_config": self.cfg.to_dict(),
+            "G": ckpt._cpu_state(self.G, None), "G_ema": ckpt._cpu_state(self.G_ema, None),
+            "D": ckpt._cpu_state(self.D, None),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "step": self.step, "cur_nimg": self.cur_nimg, "totals": self.totals,
+            "rng": torch.get_rng_state(), "pl_mean": self.pl_mean.detach().cpu(),
+            "augment": {"policy": ",".join(self.policy)}, "data_info": self.data_info,
+            "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def save(self) -> None:
+        if self.dist.main:
+            ckpt.save_checkpoint(self.run_dir / CHECKPOINT_NAME, self.state_dict())
+
+    def card(self) -> dict[str, Any]:
+        return make_card(self.G.cfg.to_dict(), self.D.cfg.to_dict(), self.cfg.to_dict(), self.totals,
+                         self.data_info, self.step)
+
+    # ------------------------------------------------------------------ steps
+    def _phase_params(self, module):
+        return [p for p in module.parameters()]
+
+    def train_step(self, real: torch.Tensor) -> dict[str, float]:
+        cfg, dev, B = self.cfg, self.device, self.batch_gpu
+        stats: dict[str, float] = {}
+        aug = (lambda x: _augment.diff_augment(x, self.policy)) if self.policy else (lambda x: x)
+        if cfg.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+
+        # Gmain
+        self.G.requires_grad_(True)
+        with self._autocast():
+            fake = losses.generate(self.G, torch.randn(B, self.G.z_dim, device=dev), cfg.style_mixing)
+            logits = self.D(aug(fake))
+            loss_g = losses.g_loss_nonsaturating(logits)
+        loss_g.backward()
+        stats["loss_G"] = loss_g.item()
+        # Greg: path length
+        if cfg.pl_weight > 0 and self.step % cfg.pl_interval == 0:
+            nb = max(B // 2, 1)
+            with self._autocast():
+                img, ws = losses.generate(self.G, torch.randn(nb, self.G.z_dim, device=dev), cfg.style_mixing,
+                                          return_ws=True)
+                pen, self.pl_mean = losses.path_length_penalty(img, ws, self.pl_mean)
+            (pen.mean() * cfg.pl_weight * cfg.pl_interval + img[:, 0, 0, 0].sum() * 0).backward()
+            stats["pl"] = pen.mean().item()
+        params_g = self._phase_params(self.G)
+        self.dist.allreduce_grads(params_g)
+        for p in params_g:
+            if p.grad is not None:
+                torch.nan_to_num_(p.grad, nan=0, posinf=1e5, neginf=-1e5)
+        self.opt_G.step()
+        self.opt_G.zero_grad(set_to_none=True)
+        self.G.requires_grad_(False)
+
+        # Dmain
+        self.D.requires_grad_(True)
+        with torch.no_grad(), self._autocast():
+            fake = losses.generate(self.G, torch.randn(B, self.G.z_dim, device=dev), cfg.style_mixing,
+                                   update_emas=True)
+        with self._autocast():
+            lf = self.D(aug(fake.float()))
+            lr = self.D(aug(real))
+            loss_d = losses.d_loss_logistic(lr, lf)
+        loss_d.backward()
+        stats["loss_D"] = loss_d.item()
+        stats["D_real"] = lr.float().mean().item()
+        stats["D_fake"] = lf.float().mean().item()
+        params_d = self._phase_params(self.D)
+        self._d_step(params_d)
+        # Dreg: lazy R1
+        if self.r1_gamma > 0 and self.step % cfg.r1_interval == 0:
+            real_r = real.detach().requires_grad_(True)
+            with self._autocast() if cfg.precision == "bf16" else torch.autocast(dev.type, enabled=False):
+                lr = self.D(aug(real_r))
+            pen = losses.r1_penalty(real_r, lr)
+            (pen.mean() * (self.r1_gamma / 2) * cfg.r1_interval + lr.float().sum() * 0).backward()
+            stats["r1"] = pen.mean().item()
+            self._d_step(params_d)
+        self.D.requires_grad_(False)
+
+        # EMA
+        self.cur_nimg += cfg.batch
+        update_ema(self.G_ema, self.G, ema_beta(cfg.batch, self.cur_nimg, self.ema_kimg, cfg.ema_rampup))
+        self.step += 1
+        return stats
+
+    def _d_step(self, params_d) -> None:
+        self.dist.allreduce_grads(params_d)
+        for p in params_d:
+            if p.grad is not None:
+                torch.nan_to_num_(p.grad, nan=0, posinf=1e5, neginf=-1e5)
+        self.opt_D.step()
+        self.opt_D.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def samples(self, n: int = 32, seed: int = 0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.G_ema.z_dim, generator=g).to(self.device)
+        out = []
+        for i in range(0, n, 16):
+            out.append(self.G_ema(z[i:i + 16], noise_mode="const").float().cpu())
+        return torch.cat(out)
+
+    # ------------------------------------------------------------------ loop
+    def run(self, images: torch.Tensor) -> dict[str, Any]:
+        cfg = self.cfg
+        if images.shape[-1] != cfg.resolution:
+            raise FaceEditError(f"training images are {images.shape[-1]} px, the model is {cfg.resolution} px")
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "samples").mkdir(exist_ok=True)
+            if self.totals.get("runs", 0) == 0 and not (self.run_dir / "reals.png").exists():
+                save_grid(self.run_dir / "reals.png", (images[:32].float() / 127.5 - 1))
+        self.totals["runs"] = int(self.totals.get("runs", 0)) + 1
+        stop = _StopFlag()
+        stop.install()
+        data_gen = torch.Generator().manual_seed(cfg.seed * 7919 + self.step * 31 + self.dist.rank)
+        t_start = time.time()
+        t_last_ck = t_last_sample = t_last_log = t_start
+        t_step_prev = t_start
+        start_nimg, start_step = self.cur_nimg, self.step
+        acc: dict[str, list[float]] = {}
+        log_nimg, log_t = self.cur_nimg, t_start
+        reason = "max_steps"
+        bar = None
+        if self.dist.main and cfg.progress:
+            from tqdm import tqdm
+            total = cfg.kimg * 1000 if cfg.kimg else None
+            interactive = hasattr(os.sys.stderr, "isatty") and os.sys.stderr.isatty()
+            bar = tqdm(total=total, initial=self.cur_nimg, unit="img", unit_scale=True, dynamic_ncols=True,
+                       mininterval=1.0 if interactive else 30.0, desc=f"train {cfg.resolution}px")
+        self._log_event({"event": "start", "resumed_from": self.resumed_from, "step": self.step,
+                         "kimg": self.cur_nimg / 1000, "world_size": self.dist.world_size,
+                         "device": str(self.device), "config": cfg.to_dict()})
+        try:
+            while True:
+                local_stop, reason_now = False, None
+                if cfg.max_steps is not None and self.step - start_step >= cfg.max_steps:
+                    local_stop, reason_now = True, "max_steps"
+                elif cfg.kimg is not None and self.cur_nimg >= cfg.kimg * 1000:
+                    local_stop, reason_now = True, "kimg"
+                elif cfg.time_budget is not None and time.time() - t_start >= cfg.time_budget:
+                    local_stop, reason_now = True, "time_budget"
+                elif stop.signal is not None:
+                    local_stop, reason_now = True, f"signal {signal.Signals(stop.signal).name}"
+                if self.dist.any_flag(local_stop, self.device):
+                    reason = reason_now or "peer stopped"
+                    break
+                real = sample_batch(images, self.batch_gpu, cfg.mirror, data_gen, self.device)
+                st = self.train_step(real)
+                for k, v in st.items():
+                    acc.setdefault(k, []).append(v)
+                now = time.time()
+                dt = now - t_step_prev
+                t_step_prev = now
+                self._add_time(dt)
+                if bar is not None:
+                    bar.update(cfg.batch)
+                if now - t_last_log >= cfg.log_seconds:
+                    self._write_log(acc, now - log_t, self.cur_nimg - log_nimg, bar)
+                    acc, log_nimg, log_t, t_last_log = {}, self.cur_nimg, now, now
+                if now - t_last_sample >= cfg.sample_minutes * 60:
+                    self._write_samples()
+                    t_last_sample = now
+                if now - t_last_ck >= cfg.checkpoint_minutes * 60:
+                    self.save()
+                    t_last_ck = time.time()
+        finally:
+            stop.restore()
+            if bar is not None:
+                bar.close()
+        if acc:
+            self._write_log(acc, time.time() - log_t, self.cur_nimg - log_nimg, None)
+        self._write_samples()
+        self.save()
+        elapsed = time.time() - t_start
+        summary = {"event": "end", "reason": reason, "steps": self.step - start_step,
+                   "kimg_this_run": (self.cur_nimg - start_nimg) / 1000, "kimg": self.cur_nimg / 1000,
+                   "seconds": round(elapsed, 1),
+                   "img_per_s": round((self.cur_nimg - start_nimg) / max(elapsed, 1e-9), 2),
+                   "totals": self.totals}
+        self._log_event(summary)
+        return summary
+
+    def _add_time(self, dt: float) -> None:
+        procs = self.dist.world_size
+        if self.device.type == "cuda":
+            self.totals["gpu_minutes"] = self.totals.get("gpu_minutes", 0.0) + dt * procs / 60
+        else:
+            self.totals["cpu_hours"] = self.totals.get("cpu_hours", 0.0) + dt * procs / 3600
+        self.totals["kimg"] = self.cur_nimg / 1000
+
+    def _write_log(self, acc, seconds, nimg, bar) -> None:
+        means = {k: sum(v) / len(v) for k, v in acc.items() if v}
+        keys = sorted(means)
+        vals = self.dist.mean_scalars([means[k] for k in keys], self.device)
+        means = dict(zip(keys, vals))
+        ips = nimg / max(seconds, 1e-9)
+        rec = {"event": "progress", "step": self.step, "kimg": round(self.cur_nimg / 1000, 3),
+               "img_per_s": round(ips, 2), "kimg_per_hour": round(ips * 3.6, 1),
+               "cpu_hours": round(self.totals.get("cpu_hours", 0.0), 4),
+               "gpu_minutes": round(self.totals.get("gpu_minutes", 0.0), 3)}
+        rec.update({k: round(v, 5) for k, v in means.items()})
+        self._log_event(rec)
+        if bar is not None:
+            bar.set_postfix_str(f"kimg {rec['kimg']:.1f} | {rec['kimg_per_hour']:.0f} kimg/h | "
+                                f"G {means.get('loss_G', float('nan')):.3f} D {means.get('loss_D', float('nan')):.3f}",
+                                refresh=False)
+
+    def _write_samples(self) -> None:
+        if not self.dist.main:
+            return
+        imgs = self.samples()
+        name = f"fakes{self.cur_nimg // 1000:06d}.png"
+        save_grid(self.run_dir / "samples" / name, imgs, cols=8)
+        save_grid(self.run_dir / "samples" / "latest.png", imgs, cols=8)
+
+    def _log_event(self, rec: dict[str, Any]) -> None:
+        if not self.dist.main:
+            return
+        rec = dict(rec, time=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / LOG_NAME, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+
+
+def make_card(g_config, d_config, train_config, totals, data_info, step) -> dict[str, Any]:
+    tc = train_config
+    return {
+        "model": "StyleGAN2 (faceedit)",
+        "data": data_info,
+        "resolution": g_config["resolution"],
+        "g_config": g_config, "d_config": d_config,
+        "training": {k: tc.get(k) for k in ("batch", "g_lr", "d_lr", "r1_gamma", "r1_interval", "pl_weight",
+                                            "style_mixing", "ema_kimg", "ema_rampup", "augment", "mirror",
+                                            "precision")},
+        "kimg": round(float(totals.get("kimg", 0.0)), 3),
+        "step": int(step),
+        "cpu_hours": round(float(totals.get("cpu_hours", 0.0)), 4),
+        "gpu_minutes": round(float(totals.get("gpu_minutes", 0.0)), 3),
+        "runs": int(totals.get("runs", 0)),
+        "milestones": list(totals.get("milestones", [])),
+        "licence": ckpt.LICENCE,
+        "date": _dt.date.today().isoformat(),
+    }
+
+
+def _setup_process(cfg: TrainConfig) -> None:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.nice:
+        try:
+            os.nice(19)
+        except OSError:
+            pass
+
+
+def load_data_for(cfg: TrainConfig, log=print) -> tuple[torch.Tensor, dict[str, Any]]:
+    t0 = time.time()
+    images = load_images(cfg.data, cfg.resolution, limit=cfg.data_limit, progress=cfg.progress)
+    info = {"path": str(cfg.data), "images": int(images.shape[0]), "resolution": cfg.resolution,
+            "mirror": cfg.mirror}
+    log(f"data: {images.shape[0]} images at {cfg.resolution} px from {cfg.data} ({time.time() - t0:.1f} s)")
+    return images, info
+
+
+def train(cfg: TrainConfig, rank: int = 0, world_size: int = 1, log=print) -> dict[str, Any]:
+    """Train in this process (one rank of ``world_size``; the process group must already exist if > 1)."""
+    _setup_process(cfg)
+    trainer = Trainer(cfg, rank, world_size, log=log)
+    images, info = load_data_for(cfg, log if rank == 0 else (lambda *a: None))
+    if cfg.resolution != trainer.G.img_resolution:
+        raise FaceEditError("internal: resolution mismatch")
+    prev = trainer.data_info
+    trainer.data_info = _merge_data_info(prev, info)
+    if rank == 0:
+        n_g = sum(p.numel() for p in trainer.G.parameters())
+        n_d = sum(p.numel() for p in trainer.D.parameters())
+        log(f"G {n_g / 1e6:.2f} M params, D {n_d / 1e6:.2f} M params; start at kimg {trainer.cur_nimg / 1000:.1f} "
+            f"({trainer.resumed_from}); device {trainer.device}, {world_size} process(es), batch {cfg.batch}")
+    return trainer.run(images)
+
+
+def _merge_data_info(prev: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    sources = list(prev.get("sources", []))
+    if not any(s.get("path") == info["path"] and s.get("resolution") == info["resolution"] for s in sources):
+        sources.append(info)
+    return {"sources": sources, "images": info["images"], "resolution": info["resolution"]}
+
+
+def train_distributed_entry() -> dict[str, Any] | None:
+    """Initialise torch.distributed from torchrun's environment (RANK, WORLD_SIZE) if present."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        import torch.distributed as dist
+
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if not dist.is_initialized():
+            dist.init_process_group(backend=backend)
+        return {"rank": dist.get_rank(), "world_size": dist.get_world_size()}
+    return None

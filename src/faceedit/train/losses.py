@@ -1,0 +1,61 @@
+"""StyleGAN2 losses (NVIDIA's ``StyleGAN2Loss``): non-saturating logistic loss, lazy R1, optional path length.
+
+Generation for training uses style mixing: with probability ``p`` the w+ of a second z replaces the layers from a
+random cutoff on (one cutoff per batch, as NVIDIA does).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def generate(G, z: torch.Tensor, style_mixing_prob: float = 0.0, update_emas: bool = False,
+             return_ws: bool = False):
+    """z [N, z_dim] → images [N, C, R, R] (noise 'random'), with style-mixing regularisation.
+
+    The mapping (a few small matmuls) runs in float32 even under autocast, so ``w_avg`` tracks float32 values.
+    """
+    with torch.autocast(z.device.type, enabled=False):
+        ws = G.mapping(z, update_emas=update_emas)
+        if style_mixing_prob > 0:
+            num_ws = ws.shape[1]
+            cutoff = int(torch.randint(1, num_ws, ()).item())
+            if torch.rand(()).item() < style_mixing_prob:
+                ws2 = G.mapping(torch.randn_like(z), update_emas=False)
+                ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+    img = G.synthesis(ws, noise_mode="random")
+    return (img, ws) if return_ws else img
+
+
+def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log(sigmoid(D(G(z)))) averaged."""
+    return F.softplus(-fake_logits.float()).mean()
+
+
+def d_loss_logistic(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log(sigmoid(D(x))) - log(1 - sigmoid(D(G(z)))) averaged."""
+    return F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean()
+
+
+def r1_penalty(real_img: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+    """Per-sample squared gradient norm of D's output w.r.t. the real images, [N] (``real_img`` must require grad)."""
+    (grad,) = torch.autograd.grad(outputs=[real_logits.float().sum()], inputs=[real_img], create_graph=True,
+                                  only_inputs=True)
+    return grad.float().square().sum(dim=[1, 2, 3])
+
+
+def path_length_penalty(img: torch.Tensor, ws: torch.Tensor, pl_mean: torch.Tensor, decay: float = 0.01):
+    """Path-length regulariser: returns (per-sample penalty [N], updated pl_mean)."""
+    noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
+    (grad,) = torch.autograd.grad(outputs=[(img * noise).sum()], inputs=[ws], create_graph=True, only_inputs=True)
+    lengths = grad.float().square().sum(2).mean(1).sqrt()
+    new_mean = pl_mean.lerp(lengths.mean().detach(), decay)
+    return (lengths - new_mean).square(), new_mean
+
+
+def default_r1_gamma(resolution: int) -> float:
+    """γ scaled with the image area from the paper's γ = 1 at 256 px (0.0625 at 64 px, 0.25 at 128 px)."""
+    return (resolution / 256.0) ** 2
