@@ -5,7 +5,7 @@
     p = clf.probs(images)                   # images: float [N, 3, H, W] in [-1, 1] (any H, W) → [N, 40]
     p[:, clf.index("Smiling")]
 
-The network (:class:`AttributeNet`) is a small ResNet (dense 3×3 convs, BatchNorm) at ``size`` px (96 by default),
+The network (:class:`AttributeNet`) is a small ResNet (dense 3×3 convs, BatchNorm) at ``size`` px (64 by default),
 under 1 M parameters, 40 logits (one per attribute, multi-label, sigmoid). Inputs are resized
 inside (antialiased bilinear), so the generator's output can be fed directly, and gradients flow to the input
 (the loaded model's own parameters are frozen).
@@ -42,7 +42,7 @@ class ClassifierConfig:
     stage, residual blocks of two dense 3×3 convs (each stage starts with a stride-2 block; dense convs at low
     resolution run far better on a CPU than depthwise ones); ``dropout`` before the final linear layer."""
 
-    size: int = 96
+    size: int = 64
     stem: int = 24
     widths: tuple[int, ...] = (32, 64, 128, 192)
     depths: tuple[int, ...] = (1, 1, 1, 1)
