@@ -21,7 +21,8 @@ from torch import nn
 
 from faceedit.nn.config import GeneratorConfig
 from faceedit.nn.layers import FullyConnectedLayer
-from faceedit.nn.ops import FIR_TAPS, bias_act, modulated_conv2d, normalize_2nd_moment, upsample2d
+from faceedit.nn.ops import (FIR_TAPS, modulated_conv2d, modulated_conv2d_act, modulated_torgb,  # noqa: F401
+                             normalize_2nd_moment, upsample2d)
 
 NOISE_MODES = ("random", "const", "none")
 FeatureHook = Callable[[str, torch.Tensor], torch.Tensor]
@@ -82,18 +83,18 @@ class SynthesisLayer(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str = "random", fused: bool = False,
+    def forward(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str = "random", fused: bool | None = None,
                 gain: float = 1.0) -> torch.Tensor:
+        """``fused``: per-sample weights (None: at batch 1); the result is the same either way."""
         noise = None
         if noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
                                 dtype=torch.float32) * self.noise_strength
         elif noise_mode == "const":
             noise = self.noise_const * self.noise_strength
-        x = modulated_conv2d(x, self.weight, style, noise=noise, up=self.up, padding=self.padding,
-                             taps=FIR_TAPS, fused=fused)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias.to(x.dtype), act="lrelu", gain=self.act_gain * gain, clamp=clamp)
+        return modulated_conv2d_act(x, self.weight, style, noise, self.bias, up=self.up, padding=self.padding,
+                                    gain=self.act_gain * gain, clamp=clamp, fused=fused, taps=FIR_TAPS)
 
 
 class ToRGBLayer(nn.Module):
@@ -107,9 +108,9 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor, fused: bool = False) -> torch.Tensor:
-        x = modulated_conv2d(x, self.weight, style * self.weight_gain, demodulate=False, fused=fused)
-        return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
+    def forward(self, x: torch.Tensor, style: torch.Tensor, fused: bool | None = None) -> torch.Tensor:
+        # one batched matmul with per-sample [O, I] weights (the same function fused or not)
+        return modulated_torgb(x, self.weight, style * self.weight_gain, self.bias, clamp=self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
@@ -134,14 +135,17 @@ class SynthesisBlock(nn.Module):
         return (["conv0"] if self.in_channels else []) + ["conv1", "torgb"]
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: list[torch.Tensor],
-                noise_mode: str = "random", fused: bool = False, feature_hook: FeatureHook | None = None,
-                prefix: str = ""):
-        dtype = torch.float16 if (self.use_fp16 and styles[0].is_cuda) else torch.float32
+                noise_mode: str = "random", fused: bool | None = None, feature_hook: FeatureHook | None = None,
+                prefix: str = "", dtype: torch.dtype | None = None, channels_last: bool = False):
+        if dtype is None:
+            dtype = torch.float16 if (self.use_fp16 and styles[0].is_cuda) else torch.float32
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
         it = iter(styles)
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([styles[0].shape[0], 1, 1, 1])
+            x = x.contiguous(memory_format=fmt)
         else:
-            x = x.to(dtype)
+            x = x.to(dtype=dtype, memory_format=fmt)
             x = self.conv0(x, next(it), noise_mode=noise_mode, fused=fused)
             if feature_hook is not None:
                 x = feature_hook(f"{prefix}conv0", x)
@@ -203,10 +207,16 @@ class SynthesisNetwork(nn.Module):
         return styles
 
     def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "random", styles: list | None = None,
-                fused: bool = False, feature_hook: FeatureHook | None = None) -> torch.Tensor:
-        """Synthesise from w+ or, when ``styles`` is given, directly from StyleSpace.
+                fused: bool | None = None, feature_hook: FeatureHook | None = None,
+                dtype: torch.dtype | None = None, channels_last: bool | None = None) -> torch.Tensor:
+        """Synthesise from w+ or, when ``styles`` is given, directly from StyleSpace. Returns float32 images.
 
         ``feature_hook(name, x) -> x`` may replace each conv layer's output (names like 'b32.conv1'), for local edits.
+        Speed options (the function stays the same up to rounding):
+        ``fused``: per-sample modulated weights (None: at batch 1, else scale the activations).
+        ``dtype``: compute dtype of every block, e.g. ``torch.bfloat16`` (CPU with AVX-512 BF16, GPU) or
+        ``torch.float16`` (GPU); None = float32, except the ``num_fp16_res`` top blocks on CUDA in float16.
+        ``channels_last``: NHWC activations (None: on CPU, and on GPU for 16-bit compute).
         """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
@@ -220,14 +230,18 @@ class SynthesisNetwork(nn.Module):
         for s, (name, ch) in zip(styles, layers):
             if s.ndim != 2 or s.shape[1] != ch:
                 raise ValueError(f"style for {name} must have shape [N, {ch}], got {list(s.shape)}")
+        if channels_last is None:
+            dev = styles[0].device.type
+            half = dtype in (torch.float16, torch.bfloat16) or torch.is_autocast_enabled(dev)
+            channels_last = dev == "cpu" or half
         x = img = None
         i = 0
         for block in self.blocks():
             n = len(block.style_layer_names())
             x, img = block(x, img, styles[i:i + n], noise_mode=noise_mode, fused=fused, feature_hook=feature_hook,
-                           prefix=f"b{block.resolution}.")
+                           prefix=f"b{block.resolution}.", dtype=dtype, channels_last=channels_last)
             i += n
-        return img
+        return img.contiguous()
 
 
 class Generator(nn.Module):
