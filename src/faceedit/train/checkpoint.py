@@ -58,7 +58,15 @@ def _cpu_state(module: torch.nn.Module, dtype: torch.dtype | None) -> dict[str, 
 
 def export_weights(path: str | Path, G_ema, G=None, D=None, card: dict | None = None,
                    dtype: torch.dtype = torch.float16) -> None:
-    """Write G_ema (+ G, D) as one safetensors file with the configs and the model card in its metadata."""
+    """Write G_ema (+ G, D) as one safetensors file with the configs and the model card in its metadata
+    (through :func:`faceedit.io.native.save_native` when present; the same format either way)."""
+    try:
+        from faceedit.io.native import save_native
+    except ImportError:  # pragma: no cover - io package absent
+        save_native = None
+    if save_native is not None:
+        save_native(path, G_ema, D=D, G=G, card=card or {}, dtype=dtype, write_card=True)
+        return
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}

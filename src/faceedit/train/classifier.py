@@ -218,6 +218,12 @@ class Runner:
         self.resumed = False
         if self.ckpt.is_file():
             self._load()
+            extend = float(cfg.extra.get("extend_minutes") or 0) * 60.0
+            if extend > 0:  # lengthen the plan: a warm restart of the cosine from where it now stands
+                per_step = self.seconds / max(1, self.step)
+                self.total_steps = max(self.total_steps or 0, self.step) + int(math.ceil(extend / max(per_step, 1e-6)))
+                self.plan_seconds = max(self.plan_seconds or 0.0, self.seconds) + extend
+                self.log(f"{self.what}: plan extended by {extend / 60:.1f} min (progress now {self.progress():.2f})")
 
     def _load(self) -> None:
         try:

@@ -49,6 +49,9 @@ def load_images(path: str | Path, res: int, limit: int | None = None, progress: 
         raise FaceEditError(f"training data not found: {path}")
     arrays: list[np.ndarray] = []
     bar = None
+    packed = _load_with_data_package(path, res, limit)
+    if packed is not None:
+        return packed
     if path.is_dir():
         files = list_images(path)[:limit]
         if not files:
@@ -94,6 +97,36 @@ def load_images(path: str | Path, res: int, limit: int | None = None, progress: 
     if bar is not None:
         bar.close()
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def _load_with_data_package(path: Path, res: int, limit: int | None) -> torch.Tensor | None:
+    """Packs (.zip/.tar with a manifest) and build folders of :mod:`faceedit.data`: every split, as uint8."""
+    is_pack = path.is_file() and path.suffix.lower() in (".zip", ".tar")
+    is_build = path.is_dir() and (path / "manifest.jsonl").is_file()
+    if not (is_pack or is_build):
+        return None
+    try:
+        from faceedit.data import ImageFolderDataset, PackDataset
+    except ImportError:
+        return None
+    if is_pack:
+        import zipfile as _zf
+
+        if path.suffix.lower() == ".zip" and "manifest.jsonl" not in _zf.ZipFile(path).namelist():
+            return None
+        ds = PackDataset(path, resolution=res, split="all")
+    else:
+        ds = ImageFolderDataset(path, resolution=res, split="all")
+    n = len(ds) if limit is None else min(limit, len(ds))
+    if n == 0:
+        raise FaceEditError(f"no images in {path}")
+    out = torch.empty(n, 3, res, res, dtype=torch.uint8)
+    for i in range(n):
+        img = ds[i][0]
+        if img.dtype != torch.uint8:
+            img = ((img.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        out[i] = img
+    return out
 
 
 def to_float(batch_u8: torch.Tensor) -> torch.Tensor:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from faceedit.atomic import write_text
 from faceedit.errors import FaceEditError
 from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from faceedit.train import checkpoint as ckpt
@@ -27,7 +25,7 @@ def networks_from_checkpoint(state: dict[str, Any]):
 
 def export_run(run_dir: str | Path, output: str | Path, fp16: bool = True, include_d: bool = True,
                extra_card: dict | None = None) -> dict[str, Any]:
-    """RUN_DIR/checkpoint.pt → OUTPUT (.safetensors) + OUTPUT.card.json; returns the card."""
+    """RUN_DIR/checkpoint.pt → OUTPUT (.safetensors, card in its metadata and beside it as <stem>.json)."""
     run_dir, output = Path(run_dir), Path(output)
     path = run_dir / CHECKPOINT_NAME if run_dir.is_dir() else run_dir
     if not path.is_file():
@@ -39,6 +37,4 @@ def export_run(run_dir: str | Path, output: str | Path, fp16: bool = True, inclu
     card.update(extra_card or {})
     ckpt.export_weights(output, G_ema, G if include_d else None, D if include_d else None, card=card,
                         dtype=torch.float16 if fp16 else torch.float32)
-    write_text(output.with_name(output.name + ".card.json") if output.suffix != ".safetensors"
-               else output.with_suffix(".card.json"), json.dumps(card, indent=1) + "\n")
     return card

@@ -330,7 +330,7 @@ class Trainer:
             ckpt.load_into(self.G_ema, groups["G_ema"], "G_ema")
             ckpt.load_into(self.D, groups["D"], "D")
             card = meta.get("card", {})
-            for k in ("kimg", "cpu_hours", "gpu_minutes"):
+            for k in ("kimg", "cpu_hours", "gpu_minutes", "wall_hours"):
                 self.totals[k] = float(card.get(k, 0.0))
             self.totals["runs"] = int(card.get("runs", 0))
             self.totals["milestones"] = list(card.get("milestones", []))
@@ -485,7 +485,7 @@ class Trainer:
         data_gen = torch.Generator().manual_seed(cfg.seed * 7919 + self.step * 31 + self.dist.rank)
         t_start = time.time()
         t_last_ck = t_last_sample = t_last_log = t_start
-        t_step_prev = t_start
+        t_step_prev, c_step_prev = t_start, time.process_time()
         start_nimg, start_step = self.cur_nimg, self.step
         acc: dict[str, list[float]] = {}
         log_nimg, log_t = self.cur_nimg, t_start
@@ -518,10 +518,9 @@ class Trainer:
                 st = self.train_step(real)
                 for k, v in st.items():
                     acc.setdefault(k, []).append(v)
-                now = time.time()
-                dt = now - t_step_prev
-                t_step_prev = now
-                self._add_time(dt)
+                now, cnow = time.time(), time.process_time()
+                self._add_time(now - t_step_prev, cnow - c_step_prev)
+                t_step_prev, c_step_prev = now, cnow
                 if bar is not None:
                     bar.update(cfg.batch)
                 if now - t_last_log >= cfg.log_seconds:
@@ -550,13 +549,17 @@ class Trainer:
         self._log_event(summary)
         return summary
 
-    def _add_time(self, dt: float) -> None:
+    def _add_time(self, dt: float, dcpu: float) -> None:
+        """Totals: ``gpu_minutes`` = wall minutes × GPUs; ``cpu_hours`` = CPU time of the training processes
+        (all threads; what a shared, niced CPU actually gave us), ``wall_hours`` = wall-clock hours."""
         procs = self.dist.world_size
+        t = self.totals
         if self.device.type == "cuda":
-            self.totals["gpu_minutes"] = self.totals.get("gpu_minutes", 0.0) + dt * procs / 60
+            t["gpu_minutes"] = t.get("gpu_minutes", 0.0) + dt * procs / 60
         else:
-            self.totals["cpu_hours"] = self.totals.get("cpu_hours", 0.0) + dt * procs / 3600
-        self.totals["kimg"] = self.cur_nimg / 1000
+            t["cpu_hours"] = t.get("cpu_hours", 0.0) + dcpu * procs / 3600
+        t["wall_hours"] = t.get("wall_hours", 0.0) + dt / 3600
+        t["kimg"] = self.cur_nimg / 1000
 
     def _write_log(self, acc, seconds, nimg, bar) -> None:
         means = {k: sum(v) / len(v) for k, v in acc.items() if v}
@@ -567,6 +570,7 @@ class Trainer:
         rec = {"event": "progress", "step": self.step, "kimg": round(self.cur_nimg / 1000, 3),
                "img_per_s": round(ips, 2), "kimg_per_hour": round(ips * 3.6, 1),
                "cpu_hours": round(self.totals.get("cpu_hours", 0.0), 4),
+               "wall_hours": round(self.totals.get("wall_hours", 0.0), 4),
                "gpu_minutes": round(self.totals.get("gpu_minutes", 0.0), 3)}
         rec.update({k: round(v, 5) for k, v in means.items()})
         self._log_event(rec)
@@ -607,6 +611,7 @@ def make_card(g_config, d_config, train_config, totals, data_info, step) -> dict
         "step": int(step),
         "cpu_hours": round(float(totals.get("cpu_hours", 0.0)), 4),
         "gpu_minutes": round(float(totals.get("gpu_minutes", 0.0)), 3),
+        "wall_hours": round(float(totals.get("wall_hours", 0.0)), 4),
         "runs": int(totals.get("runs", 0)),
         "milestones": list(totals.get("milestones", [])),
         "licence": ckpt.LICENCE,
