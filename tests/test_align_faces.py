@@ -155,3 +155,17 @@ def test_tight_crop_and_path_input():
     af = align_face(UTK, size=128)  # a path is read with load_image; tight crops need reflect-padding
     assert af.image.shape == (128, 128, 3)
     assert af.padding > 0.2
+
+
+def test_cnn_detector_and_the_auto_fallback():
+    img = load_image(CELEBA)
+    hog, cnn = detect_faces(img, detector="hog"), detect_faces(img, detector="cnn")
+    assert len(hog) == len(cnn) == 1 and cnn[0].detector == "cnn"
+    assert np.median(np.linalg.norm(hog[0].landmarks - cnn[0].landmarks, axis=1)) < 4
+    hard = DATA / "celebamask-hq" / "images" / "00012.jpg"  # a tilted face the HOG detector misses
+    if not hard.is_file():
+        pytest.skip(f"{hard} not found")
+    faces = detect_faces(load_image(hard))
+    assert faces and faces[0].detector == "cnn"
+    with pytest.raises(FaceEditError, match="unknown detector"):
+        detect_faces(img, detector="retina")
