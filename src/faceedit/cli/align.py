@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         if not files:
             raise FaceEditError("no image files found in the given inputs")
         out.mkdir(parents=True, exist_ok=True)
-        counts = {"aligned": 0, "faces": 0, "no_face": 0, "unreadable": 0, "other": 0}
+        counts = {"aligned": 0, "faces": 0, "no_face": 0, "unreadable": 0, "too_small": 0, "other": 0}
         used: set[Path] = set()
         bar = tqdm(files, desc="align", unit="img", disable=quiet, file=sys.stderr)
         for f, rel in bar:
@@ -82,7 +82,8 @@ def register(app: typer.Typer) -> None:
                 result = align_face(img, size, face_index, faces=faces, name=str(f),
                                     min_eye_distance=min_eye_distance, all_faces=all_faces)
             except FaceEditError as exc:
-                counts["no_face" if str(exc).startswith("no face") else "other"] += 1
+                msg = str(exc)
+                counts["no_face" if msg.startswith("no face") else "too_small" if "too small" in msg else "other"] += 1
                 tqdm.write(f"skip: {exc}", file=sys.stderr)
                 continue
             results = result if isinstance(result, list) else [result]
@@ -109,6 +110,8 @@ def register(app: typer.Typer) -> None:
         bar.close()
         parts = [f"aligned {counts['aligned']} of {len(files)} image(s) ({counts['faces']} face(s)) into {out}",
                  f"no face {counts['no_face']}", f"unreadable {counts['unreadable']}"]
+        if counts["too_small"]:
+            parts.append(f"face too small {counts['too_small']}")
         if counts["other"]:
             parts.append(f"other problems {counts['other']}")
         if ignored:
