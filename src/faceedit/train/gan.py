@@ -397,7 +397,8 @@ class Trainer:
         # Gmain
         self.G.requires_grad_(True)
         with self._autocast():
-            fake = losses.generate(self.G, torch.randn(B, self.G.z_dim, device=dev), cfg.style_mixing)
+            fake = losses.generate(self.G, torch.randn(B, self.G.z_dim, device=dev), cfg.style_mixing,
+                                   channels_last=cfg.channels_last)
             logits = self.D(aug(fake))
             loss_g = losses.g_loss_nonsaturating(logits)
         loss_g.backward()
@@ -407,7 +408,7 @@ class Trainer:
             nb = max(B // 2, 1)
             with self._autocast():
                 img, ws = losses.generate(self.G, torch.randn(nb, self.G.z_dim, device=dev), cfg.style_mixing,
-                                          return_ws=True)
+                                          return_ws=True, channels_last=cfg.channels_last)
                 pen, self.pl_mean = losses.path_length_penalty(img, ws, self.pl_mean)
             (pen.mean() * cfg.pl_weight * cfg.pl_interval + img[:, 0, 0, 0].sum() * 0).backward()
             stats["pl"] = pen.mean().item()
@@ -424,7 +425,7 @@ class Trainer:
         self.D.requires_grad_(True)
         with torch.no_grad(), self._autocast():
             fake = losses.generate(self.G, torch.randn(B, self.G.z_dim, device=dev), cfg.style_mixing,
-                                   update_emas=True)
+                                   update_emas=True, channels_last=cfg.channels_last)
         with self._autocast():
             lf = self.D(aug(fake.float()))
             lr = self.D(aug(real))
