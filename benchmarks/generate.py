@@ -16,7 +16,9 @@ variant's images from the baseline's. Variants:
     ours-fp16  (cuda) every block in float16 (dtype=torch.float16), with NVIDIA's overflow guards and clamp.
     ours-compile (--compile) torch.compile of the synthesis network (fp16 on cuda).
 
-Timing: one warm-up call, then --repeats timed calls; images/s = batch / seconds per call. Where the warm-up call
+Columns: img/s = images per wall-clock second; img/cpu-s = images per CPU-second of this process (user + system,
+all threads): steadier than wall time on a shared machine, and on CPU the fairer comparison when other jobs
+compete for the cores. Timing: one warm-up call, then --repeats timed calls; images/s = batch / seconds per call. Where the warm-up call
 alone shows that the timed calls would exceed --max-seconds, the warm-up call is the figure ("1*" in the calls
 column). max|diff| is against the baseline's images (fp32 images of magnitude ~1).
 """
@@ -128,20 +130,21 @@ def timeit(fn, device, repeats, max_seconds):
     """First call = warm-up (its output is returned); then up to ``repeats`` timed calls within ~max_seconds.
 
     When the first call alone would make ``repeats`` calls exceed ``max_seconds``, its own time is the figure
-    (slightly pessimistic: it includes warm-up); returns (output, seconds per call, calls timed).
+    (slightly pessimistic: it includes warm-up). Returns (output, wall seconds per call, CPU seconds per call of
+    this process, calls timed).
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     sync(device)
-    first = time.perf_counter() - t0
+    first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     reps = min(repeats, int(max_seconds / max(first, 1e-9)))
     if reps < 1:
-        return out, first, 0
-    t0 = time.perf_counter()
+        return out, first, first_cpu, 0
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(reps):
         fn()
     sync(device)
-    return out, (time.perf_counter() - t0) / reps, reps
+    return out, (time.perf_counter() - t0) / reps, (time.process_time() - c0) / reps, reps
 
 
 def make_generator(res, args, device):
@@ -200,24 +203,24 @@ def main(argv=None):
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu")
     print(f"# torch {torch.__version__}, device {device} ({dev_name}), threads {torch.get_num_threads()}, "
           f"channel_base {args.channel_base}, channel_max {args.channel_max}, noise const")
-    print(f"{'res':>5} {'batch':>5} {'variant':<18} {'img/s':>9} {'speed-up':>8} {'max|diff|':>10} {'calls':>5}")
+    print(f"{'res':>5} {'batch':>5} {'variant':<18} {'img/s':>9} {'speed-up':>8} {'img/cpu-s':>9} {'speed-up':>8} "
+          f"{'max|diff|':>10} {'calls':>5}")
     for res in args.res:
         G = make_generator(res, args, device)
         for batch in args.batch:
             ws = torch.randn(batch, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(batch)).to(device)
             ws = G.mapping.w_avg + 0.7 * (ws - G.mapping.w_avg)
-            ref = None
-            base_rate = None
+            ref = base_rate = base_cpu = None
             for name, fn in variants(G, device, args).items():
                 with torch.no_grad():
-                    out, sec, reps = timeit(lambda: fn(ws), device, args.repeats, args.max_seconds)
-                rate = batch / sec
+                    out, sec, cpu, reps = timeit(lambda: fn(ws), device, args.repeats, args.max_seconds)
+                rate, cpu_rate = batch / sec, batch / max(cpu, 1e-9)
                 out = out.float()
                 diff = 0.0 if ref is None else (out - ref).abs().max().item()
                 if ref is None:
-                    ref, base_rate = out, rate
-                print(f"{res:>5} {batch:>5} {name:<18} {rate:>9.3f} {rate / base_rate:>7.2f}x {diff:>10.2e} "
-                      f"{reps if reps else '1*':>5}", flush=True)
+                    ref, base_rate, base_cpu = out, rate, cpu_rate
+                print(f"{res:>5} {batch:>5} {name:<18} {rate:>9.3f} {rate / base_rate:>7.2f}x {cpu_rate:>9.3f} "
+                      f"{cpu_rate / base_cpu:>7.2f}x {diff:>10.2e} {reps if reps else '1*':>5}", flush=True)
         del G
         if device.type == "cuda":
             torch.cuda.empty_cache()
