@@ -216,7 +216,8 @@ class SynthesisNetwork(nn.Module):
         ``fused``: per-sample modulated weights (None: at batch 1, else scale the activations).
         ``dtype``: compute dtype of every block, e.g. ``torch.bfloat16`` (CPU with AVX-512 BF16, GPU) or
         ``torch.float16`` (GPU); None = float32, except the ``num_fp16_res`` top blocks on CUDA in float16.
-        ``channels_last``: NHWC activations (None: on CPU, and on GPU for 16-bit compute).
+        ``channels_last``: NHWC activations (None: on CPU when autograd is off -- inference; on GPU for 16-bit
+        compute).
         """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
@@ -230,10 +231,10 @@ class SynthesisNetwork(nn.Module):
         for s, (name, ch) in zip(styles, layers):
             if s.ndim != 2 or s.shape[1] != ch:
                 raise ValueError(f"style for {name} must have shape [N, {ch}], got {list(s.shape)}")
-        if channels_last is None:
+        if channels_last is None:  # oneDNN's backward passes are slower in channels-last: NCHW when training
             dev = styles[0].device.type
             half = dtype in (torch.float16, torch.bfloat16) or torch.is_autocast_enabled(dev)
-            channels_last = dev == "cpu" or half
+            channels_last = (dev == "cpu" and not torch.is_grad_enabled()) or half
         x = img = None
         i = 0
         for block in self.blocks():
