@@ -202,6 +202,21 @@ def test_resume_from_weights_rejects_other_files(data_file, tmp_path):
         Trainer(_cfg(data_file, tmp_path / "run", resume_from=str(bad)))
 
 
+def test_fp16_needs_a_gpu_and_pl_regulariser_runs(data_file, tmp_path):
+    from faceedit.errors import FaceEditError
+
+    if not torch.cuda.is_available():
+        with pytest.raises(FaceEditError):
+            Trainer(_cfg(data_file, tmp_path / "run", precision="fp16", device="cpu"))
+    tr = Trainer(_cfg(data_file, tmp_path / "run2", pl_weight=2.0, pl_interval=2))
+    assert math.isclose(tr.opt_G.param_groups[0]["lr"], 0.0025 * 2 / 3)
+    from faceedit.train.dataset import sample_batch
+
+    imgs = torch.from_numpy(np.load(data_file))
+    st = tr.train_step(sample_batch(imgs, 8, True))
+    assert "pl" in st and math.isfinite(st["pl"]) and float(tr.pl_mean) > 0
+
+
 def test_parse_duration():
     assert parse_duration("2h") == 7200 and parse_duration("1h30m") == 5400 and parse_duration("90") == 90
     from faceedit.errors import FaceEditError

@@ -307,6 +307,12 @@ class Trainer:
         g_interval = cfg.pl_interval if cfg.pl_weight > 0 else 0
         self.opt_G = make_opt(self.G.parameters(), cfg.g_lr, g_interval)
         self.opt_D = make_opt(self.D.parameters(), cfg.d_lr, cfg.r1_interval if self.r1_gamma > 0 else 0)
+        # fp16 autocast needs loss scaling (bf16 and fp32 do not: the scalers are then pass-throughs)
+        fp16 = cfg.precision == "fp16"
+        if fp16 and self.device.type != "cuda":
+            raise FaceEditError("--precision fp16 needs a CUDA GPU; use bf16 on the CPU")
+        self.scaler_G = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.scaler_D = torch.amp.GradScaler(self.device.type, enabled=fp16)
 
         if state is not None:
             ckpt.load_into(self.G, state["G"], "G")
@@ -401,7 +407,7 @@ class Trainer:
                                    channels_last=cfg.channels_last)
             logits = self.D(aug(fake))
             loss_g = losses.g_loss_nonsaturating(logits)
-        loss_g.backward()
+        self.scaler_G.scale(loss_g).backward()
         stats["loss_G"] = loss_g.item()
         # Greg: path length
         if cfg.pl_weight > 0 and self.step % cfg.pl_interval == 0:
@@ -410,15 +416,10 @@ class Trainer:
                 img, ws = losses.generate(self.G, torch.randn(nb, self.G.z_dim, device=dev), cfg.style_mixing,
                                           return_ws=True, channels_last=cfg.channels_last)
                 pen, self.pl_mean = losses.path_length_penalty(img, ws, self.pl_mean)
-            (pen.mean() * cfg.pl_weight * cfg.pl_interval + img[:, 0, 0, 0].sum() * 0).backward()
+            loss_pl = pen.mean() * cfg.pl_weight * cfg.pl_interval + img[:, 0, 0, 0].sum() * 0
+            self.scaler_G.scale(loss_pl).backward()
             stats["pl"] = pen.mean().item()
-        params_g = self._phase_params(self.G)
-        self.dist.allreduce_grads(params_g)
-        for p in params_g:
-            if p.grad is not None:
-                torch.nan_to_num_(p.grad, nan=0, posinf=1e5, neginf=-1e5)
-        self.opt_G.step()
-        self.opt_G.zero_grad(set_to_none=True)
+        self._opt_step(self.opt_G, self.scaler_G, self._phase_params(self.G))
         self.G.requires_grad_(False)
 
         # Dmain
@@ -430,7 +431,7 @@ class Trainer:
             lf = self.D(aug(fake.float()))
             lr = self.D(aug(real))
             loss_d = losses.d_loss_logistic(lr, lf)
-        loss_d.backward()
+        self.scaler_D.scale(loss_d).backward()
         stats["loss_D"] = loss_d.item()
         stats["D_real"] = lr.float().mean().item()
         stats["D_fake"] = lf.float().mean().item()
@@ -442,7 +443,8 @@ class Trainer:
             with self._autocast() if cfg.precision == "bf16" else torch.autocast(dev.type, enabled=False):
                 lr = self.D(aug(real_r))
             pen = losses.r1_penalty(real_r, lr)
-            (pen.mean() * (self.r1_gamma / 2) * cfg.r1_interval + lr.float().sum() * 0).backward()
+            loss_r1 = pen.mean() * (self.r1_gamma / 2) * cfg.r1_interval + lr.float().sum() * 0
+            self.scaler_D.scale(loss_r1).backward()
             stats["r1"] = pen.mean().item()
             self._d_step(params_d)
         self.D.requires_grad_(False)
@@ -454,12 +456,19 @@ class Trainer:
         return stats
 
     def _d_step(self, params_d) -> None:
-        self.dist.allreduce_grads(params_d)
-        for p in params_d:
+        self._opt_step(self.opt_D, self.scaler_D, params_d)
+
+    def _opt_step(self, opt, scaler, params) -> None:
+        """All-reduce the gradients, unscale (fp16), zero out non-finite values as NVIDIA does, step."""
+        self.dist.allreduce_grads(params)
+        if scaler.is_enabled():
+            scaler.unscale_(opt)  # records overflow: the step is then skipped and the scale lowered
+        for p in params:
             if p.grad is not None:
                 torch.nan_to_num_(p.grad, nan=0, posinf=1e5, neginf=-1e5)
-        self.opt_D.step()
-        self.opt_D.zero_grad(set_to_none=True)
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
 
     @torch.no_grad()
     def samples(self, n: int = 32, seed: int = 0) -> torch.Tensor:
