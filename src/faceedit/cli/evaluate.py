@@ -1,0 +1,93 @@
+"""``faceedit eval realism``: Fréchet distance and KID of a generator's faces against real aligned faces."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from faceedit.errors import FaceEditError
+
+
+def _find_group(app: typer.Typer, name: str) -> typer.Typer | None:
+    for info in getattr(app, "registered_groups", []):
+        sub = info.typer_instance
+        if sub is not None and (info.name or getattr(sub.info, "name", None)) == name:
+            return sub
+    return None
+
+
+def realism(
+    model: Path = typer.Option(..., "--model", help="faceedit weights (.safetensors) or a training run folder."),
+    real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
+    n: int = typer.Option(1000, "--n", help="Samples per set (generated; real: 2n for the floor)."),
+    features: str = typer.Option("faceapi", "--features", help="faceapi | disc (the model's discriminator)."),
+    truncation: float = typer.Option(1.0, "--truncation", help="Truncation psi of the generated faces."),
+    seed: int = typer.Option(0, "--seed"),
+    output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+) -> None:
+    """Realism of generated faces: FD and KID in a trained face network's feature space, with the real-vs-real
+    floor at the same sample size (lower is better; the floor is the best reachable)."""
+    import torch
+
+    from faceedit.atomic import write_text
+    from faceedit.metrics import realism as R
+    from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+    from faceedit.train.checkpoint import load_into, read_weights
+    from faceedit.train.dataset import load_images
+
+    if features not in R.FEATURES:
+        raise FaceEditError(f"--features must be one of {', '.join(R.FEATURES)}")
+    if n < 10:
+        raise FaceEditError("--n must be >= 10")
+    if model.is_dir():
+        from faceedit.train.checkpoint import load_checkpoint
+
+        state = load_checkpoint(model / "checkpoint.pt")
+        g_cfg, d_cfg = state["g_config"], state["d_config"]
+        groups = {"G_ema": state["G_ema"], "D": state["D"]}
+    else:
+        meta, groups = read_weights(model)
+        g_cfg, d_cfg = meta["g_config"], meta.get("d_config")
+    G = Generator(GeneratorConfig.from_dict(g_cfg)).eval()
+    load_into(G, groups["G_ema"], "G_ema")
+    if features == "disc":
+        if d_cfg is None or "D" not in groups:
+            raise FaceEditError(f"{model} has no discriminator for --features disc")
+        D = Discriminator(DiscriminatorConfig.from_dict(d_cfg))
+        load_into(D, groups["D"], "D")
+        net = R.DiscriminatorFeatures(D)
+    else:
+        net = R.FaceApiFeatures()
+    res = G.img_resolution
+    reals = load_images(real, res, limit=None)
+    if len(reals) > 2 * n:
+        perm = torch.randperm(len(reals), generator=torch.Generator().manual_seed(seed))[:2 * n]
+        reals = reals[perm]
+    torch.manual_seed(seed)
+    fakes = []
+    with torch.no_grad():
+        for i in range(0, n, 32):
+            z = torch.randn(min(32, n - i), G.z_dim)
+            fakes.append(G(z, truncation_psi=truncation, noise_mode="random").clamp(-1, 1))
+    fake_feats = R.extract(net, torch.cat(fakes))
+    real_feats = R.extract(net, reals)
+    rep = R.realism_report(fake_feats, real_feats, seed=seed)
+    rep.update({"features": features, "model": str(model), "real": str(real), "resolution": res,
+                "truncation": truncation})
+    print(f"realism ({features} features, n={rep['n']}, {res} px): FD {rep['fd']:.3f} (floor "
+          f"{rep['fd_floor']:.3f}), KID {rep['kid']:.5f} ± {rep['kid_std']:.5f} (floor {rep['kid_floor']:.5f})")
+    if output is not None:
+        write_text(output, json.dumps(rep, indent=1) + "\n")
+    sys.stdout.flush()
+
+
+def register(app: typer.Typer) -> None:
+    group = _find_group(app, "eval")
+    if group is None:
+        group = typer.Typer(help="Evaluate edits and models.", no_args_is_help=True, add_completion=False)
+        app.add_typer(group, name="eval")
+    group.command("realism")(realism)

@@ -1,0 +1,131 @@
+"""Realism of generated faces without Inception weights: Fréchet distance and KID in the feature space of a
+trained face network the project has, reported beside the same distances between two halves of the real set
+(the floor: what a perfect generator would score with this many samples).
+
+Feature networks (``features=``):
+- ``"faceapi"`` (default): face-api's copy of dlib's face-recognition ResNet (trained on ~3 M faces; offline
+  once set-up fetched its weights). Images are resized to 150 px and each of its four stages (32, 64, 128, 256
+  channels) is average-pooled over space and concatenated: 480 features that see colour, texture and layout,
+  not only identity. Not comparable to published FIDs; comparable between runs of this project.
+- ``"disc"``: the penultimate layer (``b4.fc``) of a discriminator from a faceedit weights file. Trained on the same
+  data as the generator, so it flatters it: a sanity check, not a score.
+Standard FID (Inception-v3 features) needs an Inception network and its weights; none can be had offline here,
+so it is not offered yet.
+
+KID: unbiased MMD² with the cubic polynomial kernel ``k(x, y) = (x·y / d + 1)³``, averaged over subsets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from faceedit.errors import FaceEditError
+
+FEATURES = ("faceapi", "disc")
+
+
+def frechet_distance(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
+    """‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa Σb)^½) of two feature sets [N, D]."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise FaceEditError("Fréchet distance needs two feature sets [N, D] of the same D with N >= 2")
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    # Tr((Σ1 Σ2)^½) = Σ √λ of the symmetric PSD matrix Σ1^½ Σ2 Σ1^½ (stable, no complex parts)
+    w, v = np.linalg.eigh(s1)
+    r1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    lam = np.linalg.eigvalsh(r1 @ s2 @ r1)
+    tr_covmean = np.sqrt(np.clip(lam, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+
+
+def kernel_inception_distance(a, b, subsets: int = 50, subset_size: int = 1000,
+                              seed: int = 0) -> tuple[float, float]:
+    """KID (mean, std over subsets) of two feature sets [N, D]."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    d = a.shape[1]
+    m = min(len(a), len(b), subset_size)
+    if m < 2:
+        raise FaceEditError("KID needs at least 2 samples per set")
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), m, replace=False)]
+        y = b[rng.choice(len(b), m, replace=False)]
+        kxx = (x @ x.T / d + 1) ** 3
+        kyy = (y @ y.T / d + 1) ** 3
+        kxy = (x @ y.T / d + 1) ** 3
+        mmd = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) - 2 * kxy.mean()
+        vals.append(mmd)
+    return float(np.mean(vals)), float(np.std(vals))
+
+
+class FaceApiFeatures(torch.nn.Module):
+    """Average-pooled stage outputs of face-api's recognition ResNet → [N, 480]."""
+
+    name = "faceapi"
+
+    def __init__(self, cache=None, size: int = 150):
+        super().__init__()
+        from faceedit.scorers import load_faceapi
+
+        self.api = load_faceapi(cache)
+        self.size = size
+
+    @torch.no_grad()
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        net = self.api.recognition_net
+        p = next(net.parameters())
+        inp = self.api.preprocess(img.to(p.device, p.dtype), self.size, resize="auto", box=None)
+        feats = net.features(inp, upto=net.FEATURE_LAYERS[-1])
+        return torch.cat([f.float().mean(dim=[2, 3]) for f in feats], dim=1)
+
+
+class DiscriminatorFeatures(torch.nn.Module):
+    """The output of a discriminator's ``b4.fc`` layer (its penultimate features)."""
+
+    name = "disc"
+
+    def __init__(self, D: torch.nn.Module):
+        super().__init__()
+        self.D = D.eval()
+        self._out: list[torch.Tensor] = []
+        D.b4.fc.register_forward_hook(lambda m, i, o: self._out.append(o))
+
+    @torch.no_grad()
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        self._out.clear()
+        r = self.D.img_resolution
+        if img.shape[-1] != r:
+            img = torch.nn.functional.interpolate(img, size=(r, r), mode="area")
+        self.D(img.float())
+        return self._out[-1].float()
+
+
+def extract(net, images: torch.Tensor, batch: int = 64) -> np.ndarray:
+    """Features of images [N, 3, H, W] (uint8, or float in [-1, 1]) in batches → [N, D] numpy."""
+    out = []
+    for i in range(0, len(images), batch):
+        x = images[i:i + batch]
+        if x.dtype == torch.uint8:
+            x = x.float() / 127.5 - 1
+        out.append(net(x).cpu().numpy())
+    return np.concatenate(out)
+
+
+def realism_report(fake_feats: np.ndarray, real_feats: np.ndarray, seed: int = 0) -> dict:
+    """FD / KID of fakes against half A of the reals, and of half B against half A (the floor), at equal n."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(real_feats))
+    m = min(len(fake_feats), len(real_feats) // 2)
+    if m < 10:
+        raise FaceEditError(f"too few samples for a realism figure ({m}); use more real images / --n")
+    ra, rb = real_feats[perm[:m]], real_feats[perm[m:2 * m]]
+    fk = fake_feats[:m]
+    kid, kid_sd = kernel_inception_distance(fk, ra, subset_size=min(1000, m))
+    kid0, kid0_sd = kernel_inception_distance(rb, ra, subset_size=min(1000, m))
+    return {"n": int(m), "fd": frechet_distance(fk, ra), "fd_floor": frechet_distance(rb, ra),
+            "kid": kid, "kid_std": kid_sd, "kid_floor": kid0, "kid_floor_std": kid0_sd}
