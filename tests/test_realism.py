@@ -59,3 +59,8 @@ def test_cli_eval_realism_with_discriminator_features(tmp_path):
     rep = json.loads(out.read_text())
     assert rep["n"] == 20 and np.isfinite(rep["fd"]) and rep["fd"] >= 0 and rep["features"] == "disc"
     assert main(["eval", "realism", "--model", str(w), "--real", str(data), "--features", "bogus"]) == 2
+    # on a run folder the figure becomes a milestone of the exported card
+    assert main(["eval", "realism", "--model", str(tmp_path / "run"), "--real", str(data), "--n", "20",
+                 "--features", "disc"]) == 0
+    card = export_run(tmp_path / "run", tmp_path / "w2.safetensors")
+    assert len(card["milestones"]) == 1 and card["milestones"][0]["kimg"] == pytest.approx(0.008)

@@ -82,6 +82,13 @@ def realism(
           f"{rep['fd_floor']:.3f}), KID {rep['kid']:.5f} ± {rep['kid_std']:.5f} (floor {rep['kid_floor']:.5f})")
     if output is not None:
         write_text(output, json.dumps(rep, indent=1) + "\n")
+    if model.is_dir():  # a run folder: keep the figure as a milestone (the exported card lists them)
+        import datetime
+
+        rec = dict(rep, kimg=round(state["cur_nimg"] / 1000, 3), step=int(state["step"]),
+                   date=datetime.date.today().isoformat())
+        with open(model / "realism.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
     sys.stdout.flush()
 
 

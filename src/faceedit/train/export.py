@@ -34,6 +34,11 @@ def export_run(run_dir: str | Path, output: str | Path, fp16: bool = True, inclu
     G_ema, G, D = networks_from_checkpoint(state)
     card = make_card(state["g_config"], state["d_config"], state["train_config"], state["totals"],
                      state.get("data_info", {}), state["step"])
+    realism_log = path.parent / "realism.jsonl"
+    if realism_log.is_file():  # milestones measured with `faceedit eval realism --model RUN_DIR`
+        import json
+
+        card["milestones"] = [json.loads(line) for line in realism_log.read_text().splitlines() if line.strip()]
     card.update(extra_card or {})
     ckpt.export_weights(output, G_ema, G if include_d else None, D if include_d else None, card=card,
                         dtype=torch.float16 if fp16 else torch.float32)
