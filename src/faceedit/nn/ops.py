@@ -328,7 +328,10 @@ def modulated_conv2d_act(x: torch.Tensor, weight: torch.Tensor, styles: torch.Te
         if noise is not None:
             nb = nb + noise * gain
         nb, d = nb.to(dt), (dcoefs * gain).to(dt).reshape(n, -1, 1, 1)
-        y = torch.addcmul(nb, y, d, out=y) if inplace and nb.dtype == y.dtype else torch.addcmul(nb, y, d)
+        if inplace and not torch.compiler.is_compiling():  # dynamo cannot trace out= on channels-last tensors
+            y = torch.addcmul(nb, y, d, out=y)
+        else:
+            y = torch.addcmul(nb, y, d)
         inplace = inplace or _can_overwrite(y)
     if inplace:
         F.leaky_relu_(y, 0.2)
