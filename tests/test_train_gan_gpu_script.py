@@ -75,7 +75,7 @@ def test_gpu_script_chains_commands(tmp_path):
     assert "resuming from weights" in r.stderr
     meta3, _ = read_weights(out3 / "gpu32.safetensors")
     assert meta3["card"]["kimg"] == pytest.approx(0.048)
-    assert meta3["card"]["cpu_hours"] > meta["card"]["cpu_hours"]
+    assert meta3["card"]["cpu_hours"] > meta["card"]["cpu_hours"]  # carried on and grew
     events = [json.loads(line)["event"] for line in (out3 / "log.jsonl").read_text().splitlines()]
     assert events[-1] == "end"
 

@@ -619,7 +619,7 @@ def make_card(g_config, d_config, train_config, totals, data_info, step) -> dict
                                             "precision")},
         "kimg": round(float(totals.get("kimg", 0.0)), 3),
         "step": int(step),
-        "cpu_hours": round(float(totals.get("cpu_hours", 0.0)), 4),
+        "cpu_hours": round(float(totals.get("cpu_hours", 0.0)), 6),
         "gpu_minutes": round(float(totals.get("gpu_minutes", 0.0)), 3),
         "wall_hours": round(float(totals.get("wall_hours", 0.0)), 4),
         "runs": int(totals.get("runs", 0)),
