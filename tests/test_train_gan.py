@@ -307,3 +307,25 @@ def test_ddp_gloo_two_processes(data_file, tmp_path):
     assert state["cur_nimg"] == 16  # global batch 8 per step, 4 per process
     assert state["train_config"]["batch"] == 8
     assert all(torch.isfinite(v).all() for v in state["G"].values() if v.is_floating_point())
+
+
+def test_torchrun_cli_two_processes(data_file, tmp_path):
+    """`torchrun --nproc_per_node 2 -m faceedit train gan ...` (gloo on CPU) through the real CLI."""
+    import shutil
+    import socket
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    if not Path(torchrun).exists():
+        pytest.skip("torchrun not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = tmp_path / "run"
+    r = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", str(port), "-m", "faceedit", "train",
+                        "gan", "--data", str(data_file), "--res", "16", "--batch", "8", "--z-dim", "32", "--w-dim",
+                        "32", "--channel-base", "256", "--channel-max", "32", "--threads", "1", "--steps", "2",
+                        "--run-dir", str(run), "--no-progress"], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 process(es)" in r.stderr
+    state = load_checkpoint(run / "checkpoint.pt")
+    assert state["step"] == 2 and state["cur_nimg"] == 16
