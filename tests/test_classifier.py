@@ -4,7 +4,6 @@ save/load round trip, gradients, CLI exit codes and errors, and the shipped weig
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +77,10 @@ def test_resume_continues_the_plan(trained):
     assert any("resuming" in m for m in msgs)
     assert card2["training"]["steps"] == card["training"]["steps"]  # plan already done: no extra steps
     assert card2["validation"]["mean"] == card["validation"]["mean"]
+    cfg.extra = {"model": TINY, "extend_minutes": 0.03}  # a warm restart: ~2 s more training
+    card3 = train_classifier(cfg, log=msgs.append)
+    assert any("plan extended" in m for m in msgs)
+    assert card3["training"]["steps"] > card["training"]["steps"] and card3["training"]["complete"] is True
 
 
 def test_save_load_round_trip(tmp_path):
@@ -227,3 +230,18 @@ def test_repo_weights_are_small():
     for p in (DEFAULT_WEIGHTS,):
         if p.is_file():
             assert p.stat().st_size < 3 * 2 ** 20
+
+
+def test_cli_score_aligns_photos(trained, tmp_path, capsys):
+    from faceedit.align import have_dlib
+
+    photo = SHARED / "celebamask-hq/images/00003.jpg"
+    if not have_dlib() or not photo.is_file():
+        pytest.skip("needs dlib and ../shared/data")
+    rc = main(["score", str(photo), "--json", "--weights", str(trained[1])])
+    assert rc == 0 and json.loads(capsys.readouterr().out)[0]["aligned"] is True
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (96, 96, 3)).astype(np.uint8)).save(noise)
+    rc = main(["score", str(noise), "--weights", str(trained[1])])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "no face" in err and "noise.png" in err

@@ -218,3 +218,17 @@ def test_shipped_parser_miou():
     assert ev["miou"] >= SHIPPED_MIOU_FLOOR - 0.05, ev
     for name in ("background", "skin", "hair"):
         assert ev["per_class_iou"][name] >= 0.6, (name, ev["per_class_iou"])
+
+
+def test_cli_parse_photo_frame(trained, tmp_path, capsys):
+    from faceedit.align import have_dlib
+
+    photo = SHARED / "celebamask-hq/images/00003.jpg"
+    if not have_dlib() or not photo.is_file():
+        pytest.skip("needs dlib and ../shared/data")
+    rc = main(["parse", str(photo), "-o", str(tmp_path / "m.png"), "--frame", "photo", "--size", "64",
+               "--overlay", str(tmp_path / "o.png"), "--weights", str(trained[1])])
+    assert rc == 0, capsys.readouterr().err
+    assert Image.open(tmp_path / "m.png").size == Image.open(photo).size == Image.open(tmp_path / "o.png").size
+    rc = main(["parse", str(photo), "-o", str(tmp_path / "a.png"), "--size", "64", "--weights", str(trained[1])])
+    assert rc == 0 and Image.open(tmp_path / "a.png").size == (64, 64)

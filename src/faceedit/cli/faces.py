@@ -51,7 +51,7 @@ def _tensor(arr):
     import numpy as np
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    return torch.from_numpy(np.array(arr, dtype=np.uint8, copy=True)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
 
 
 def _check_out(path: Path, what: str) -> None:
@@ -176,7 +176,7 @@ def _fmt(path: Path) -> str:
 
 # ------------------------------------------------------------------------------------------- training commands
 
-def _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, bf16, fresh, model):
+def _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, bf16, fresh, model, extend):
     from faceedit.train.classifier import RunConfig
 
     for name, v in (("--epochs", epochs), ("--batch", batch), ("--lr", lr)):
@@ -184,13 +184,15 @@ def _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, b
             raise FaceEditError(f"{name} must be positive, got {v}")
     if minutes is not None and minutes <= 0:
         raise FaceEditError(f"--minutes must be positive, got {minutes}")
+    if extend is not None and extend <= 0:
+        raise FaceEditError(f"--extend-minutes must be positive, got {extend}")
     if fresh:
         ck = Path(run_dir) / "checkpoint.pt"
         if ck.is_file():
             ck.unlink()
     return RunConfig(data=str(data), out=str(out) if out else None, run_dir=str(run_dir), minutes=minutes,
                      epochs=epochs, batch=batch, lr=lr, threads=threads, seed=seed, bf16=bf16,
-                     extra={"model": model})
+                     extra={"model": model, "extend_minutes": extend})
 
 
 def train_classifier(
@@ -209,13 +211,16 @@ def train_classifier(
     seed: int = typer.Option(0, "--seed"),
     bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="bf16 autocast on the CPU."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in --run-dir."),
+    extend: Optional[float] = typer.Option(None, "--extend-minutes", help="Resuming: lengthen the plan by this "
+                                                                          "much training time (warm restart)."),
 ) -> None:
     """Train the 40-attribute classifier (resumable), export fp16 weights with a validation card."""
     from faceedit.train.classifier import format_table, train_classifier as run
 
     if not 32 <= size <= 256:
         raise FaceEditError(f"--size must be 32 to 256, got {size}")
-    cfg = _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, bf16, fresh, {"size": size})
+    cfg = _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, bf16, fresh, {"size": size},
+                      extend)
     card = run(cfg, log=lambda m: print(m, file=sys.stderr))
     print(format_table(card["validation"]["per_attribute"]))
     m = card["validation"]["mean"]
@@ -239,11 +244,13 @@ def train_parser(
     seed: int = typer.Option(0, "--seed"),
     bf16: bool = typer.Option(True, "--bf16/--no-bf16", help="bf16 autocast on the CPU."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in --run-dir."),
+    extend: Optional[float] = typer.Option(None, "--extend-minutes", help="Resuming: lengthen the plan by this "
+                                                                          "much training time (warm restart)."),
 ) -> None:
     """Train the 19-class face parser (resumable), export fp16 weights with per-class validation IoU."""
     from faceedit.train.parser import format_table, train_parser as run
 
-    cfg = _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, bf16, fresh, {})
+    cfg = _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, bf16, fresh, {}, extend)
     card = run(cfg, raw=str(raw) if raw else None, log=lambda m: print(m, file=sys.stderr))
     print(format_table(card["validation"]))
 

@@ -8,12 +8,13 @@ The card is also written beside the weights as ``<name>.json`` for people to rea
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from faceedit.atomic import atomic_path, write_text
+from faceedit.atomic import atomic_path
 from faceedit.errors import FaceEditError
 
 FORMAT_VERSION = 1
@@ -37,8 +38,11 @@ def save_scorer(path: str | Path, module: torch.nn.Module, kind: str, config: di
     path = Path(path)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"faceedit": json.dumps(meta)})
+        os.chmod(tmp, 0o644)  # shipped assets: readable by all (mkstemp makes 0600)
     if side_card:
-        write_text(path.with_suffix(".json"), json.dumps({"kind": kind, "config": config, **card}, indent=1) + "\n")
+        with atomic_path(path.with_suffix(".json")) as tmp:
+            tmp.write_text(json.dumps({"kind": kind, "config": config, **card}, indent=1) + "\n")
+            os.chmod(tmp, 0o644)
 
 
 def read_scorer(path: str | Path, kind: str, train_hint: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
