@@ -329,3 +329,20 @@ def test_torchrun_cli_two_processes(data_file, tmp_path):
     assert "2 process(es)" in r.stderr
     state = load_checkpoint(run / "checkpoint.pt")
     assert state["step"] == 2 and state["cur_nimg"] == 16
+
+
+def test_compile_failure_falls_back_to_eager(data_file, tmp_path, monkeypatch):
+    def broken_compile(fn, *a, **k):
+        def run(*args, **kwargs):
+            raise RuntimeError("compiler unavailable")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    logs = []
+    tr = Trainer(_cfg(data_file, tmp_path / "run", compile=True), log=logs.append)
+    imgs = torch.from_numpy(np.load(data_file))
+    from faceedit.train.dataset import sample_batch
+
+    st = tr.train_step(sample_batch(imgs, 8, True))
+    assert math.isfinite(st["loss_G"]) and tr.D_main is tr.D and any("compile failed" in m for m in logs)
+    assert "forward" not in tr.G.synthesis.__dict__
