@@ -260,18 +260,24 @@ def tf_to_ours(tf_vars: Mapping[str, Any], rules: Mapping[str, tuple[str, Callab
     return out
 
 
-def tf_g_hints(static_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def _tf_hints(static_kwargs: Mapping[str, Any], what: str, architecture: str) -> tuple[dict, dict[str, Any]]:
+    """Checks and config hints shared by TF generators and discriminators: (kwargs, hints)."""
     kw = dict(static_kwargs or {})
     if kw.get("label_size", 0):
-        raise FaceEditError("conditional (label_size > 0) TensorFlow generators are not supported")
-    arch = kw.get("architecture", "skip")
-    if arch != "skip":
-        raise FaceEditError(f"TensorFlow generator architecture {arch!r} is not supported (only 'skip')")
+        raise FaceEditError(f"conditional (label_size > 0) TensorFlow {what}s are not supported")
+    arch = kw.get("architecture", architecture)
+    if arch != architecture:
+        raise FaceEditError(f"TensorFlow {what} architecture {arch!r} is not supported (only {architecture!r})")
     hints: dict[str, Any] = {"conv_clamp": kw.get("conv_clamp"), "num_fp16_res": int(kw.get("num_fp16_res", 0) or 0)}
     if kw.get("fmap_base") is not None:
         hints["channel_base"] = int(kw["fmap_base"]) * 2
     if kw.get("fmap_max") is not None:
         hints["channel_max"] = int(kw["fmap_max"])
+    return kw, hints
+
+
+def tf_g_hints(static_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    kw, hints = _tf_hints(static_kwargs, "generator", "skip")
     if kw.get("mapping_lrmul") is not None:
         hints["mapping_lr_mult"] = float(kw["mapping_lrmul"])
     if "w_avg_beta" in kw:
@@ -280,17 +286,7 @@ def tf_g_hints(static_kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def tf_d_hints(static_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    kw = dict(static_kwargs or {})
-    if kw.get("label_size", 0):
-        raise FaceEditError("conditional (label_size > 0) TensorFlow discriminators are not supported")
-    arch = kw.get("architecture", "resnet")
-    if arch != "resnet":
-        raise FaceEditError(f"TensorFlow discriminator architecture {arch!r} is not supported (only 'resnet')")
-    hints: dict[str, Any] = {"conv_clamp": kw.get("conv_clamp"), "num_fp16_res": int(kw.get("num_fp16_res", 0) or 0)}
-    if kw.get("fmap_base") is not None:
-        hints["channel_base"] = int(kw["fmap_base"]) * 2
-    if kw.get("fmap_max") is not None:
-        hints["channel_max"] = int(kw["fmap_max"])
+    kw, hints = _tf_hints(static_kwargs, "discriminator", "resnet")
     if kw.get("mbstd_group_size") is not None:
         hints["mbstd_group_size"] = int(kw["mbstd_group_size"])
     return hints
