@@ -13,7 +13,7 @@ from faceedit.errors import FaceEditError
 
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(help="Build aligned training sets from the raw face folders, and pack them.",
-                      no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+                      no_args_is_help=True, add_completion=False)
 
     @sub.command("build")
     def build(

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from faceedit.cli.options import MODEL_HELP, parse_seeds
+from faceedit.cli.options import MODEL_HELP, command_group, parse_seeds
 from faceedit.errors import FaceEditError
 
 TRUNC_HELP = "truncation ψ for faces given as seeds (1 = none)"
@@ -505,13 +505,6 @@ def eval_edits(
         write_text(out, text)
 
 
-def _find_group(app: typer.Typer, name: str) -> typer.Typer | None:
-    for info in getattr(app, "registered_groups", []):
-        sub = info.typer_instance
-        if sub is not None and (info.name or getattr(sub.info, "name", None)) == name:
-            return sub
-    return None
-
 
 def register(app: typer.Typer) -> None:
     app.command("mix")(mix_cmd)
@@ -520,8 +513,5 @@ def register(app: typer.Typer) -> None:
     app.command("transfer")(transfer_cmd)
     app.command("local")(local_cmd)
     app.add_typer(channels_app, name="channels")
-    group = _find_group(app, "eval")
-    if group is None:
-        group = typer.Typer(help="Evaluate edits and models.", no_args_is_help=True, add_completion=False)
-        app.add_typer(group, name="eval")
+    group = command_group(app, "eval", help="Evaluate edits and models.")
     group.command("edits")(eval_edits)

@@ -9,15 +9,9 @@ from typing import Optional
 
 import typer
 
+from faceedit.cli.options import command_group
 from faceedit.errors import FaceEditError
 
-
-def _find_group(app: typer.Typer, name: str) -> typer.Typer | None:
-    for info in getattr(app, "registered_groups", []):
-        sub = info.typer_instance
-        if sub is not None and (info.name or getattr(sub.info, "name", None)) == name:
-            return sub
-    return None
 
 
 def realism(
@@ -93,8 +87,5 @@ def realism(
 
 
 def register(app: typer.Typer) -> None:
-    group = _find_group(app, "eval")
-    if group is None:
-        group = typer.Typer(help="Evaluate edits and models.", no_args_is_help=True, add_completion=False)
-        app.add_typer(group, name="eval")
+    group = command_group(app, "eval", help="Evaluate edits and models.")
     group.command("realism")(realism)

@@ -12,7 +12,7 @@ import typer
 from faceedit.errors import FaceEditError
 
 models_app = typer.Typer(help="List, download, convert and inspect StyleGAN2 checkpoints.", no_args_is_help=True,
-                         add_completion=False, rich_markup_mode=None)
+                         add_completion=False)
 
 
 def _human(n: int | None) -> str:

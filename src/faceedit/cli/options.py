@@ -37,3 +37,15 @@ def parse_seeds(text: str) -> list[int]:
         if not 0 <= s < 2 ** 32:
             raise FaceEditError(f"seed {s} is out of range (0 to 4294967295)")
     return seeds
+
+
+def command_group(app: typer.Typer, name: str, help: str) -> typer.Typer:
+    """The sub-command group ``name`` of ``app`` (e.g. 'eval', 'train'), created if no module added it yet, so
+    that several modules can add commands to one group whatever their registration order."""
+    for info in getattr(app, "registered_groups", []):
+        sub = info.typer_instance
+        if sub is not None and (info.name or getattr(sub.info, "name", None)) == name:
+            return sub
+    group = typer.Typer(help=help, no_args_is_help=True, add_completion=False)
+    app.add_typer(group, name=name)
+    return group

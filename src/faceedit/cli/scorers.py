@@ -37,7 +37,7 @@ def _tensor(arr):
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(help="Pretrained face scorers (face-api.js expressions, age/gender, landmarks, identity) "
                            "and image distances.",
-                      no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+                      no_args_is_help=True, add_completion=False)
 
     @sub.command("fetch-faceapi")
     def fetch_faceapi(

@@ -17,7 +17,7 @@ def _err(msg: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    sub = typer.Typer(help="Train models (StyleGAN2 GAN).", no_args_is_help=True, rich_markup_mode=None)
+    sub = typer.Typer(help="Train models (StyleGAN2 GAN).", no_args_is_help=True)
 
     @sub.command("gan")
     def gan(
