@@ -219,9 +219,8 @@ class Runner:
         if self.ckpt.is_file():
             self._load()
             extend = float(cfg.extra.get("extend_minutes") or 0) * 60.0
-            if extend > 0:  # lengthen the plan: a warm restart of the cosine from where it now stands
-                per_step = self.seconds / max(1, self.step)
-                self.total_steps = max(self.total_steps or 0, self.step) + int(math.ceil(extend / max(per_step, 1e-6)))
+            if extend > 0:  # lengthen the plan by training time only: a warm restart of the cosine
+                self.total_steps = None
                 self.plan_seconds = max(self.plan_seconds or 0.0, self.seconds) + extend
                 self.log(f"{self.what}: plan extended by {extend / 60:.1f} min (progress now {self.progress():.2f})")
 
@@ -253,7 +252,7 @@ class Runner:
 
     def progress(self) -> float:
         """Fraction of the plan done: steps or training seconds, whichever is further along."""
-        p = self.step / max(1, self.total_steps or 1)
+        p = self.step / self.total_steps if self.total_steps else 0.0
         if self.plan_seconds:
             p = max(p, self.seconds / self.plan_seconds)
         return min(1.0, p)
@@ -269,9 +268,11 @@ class Runner:
 
         cfg = self.cfg
         budget = None if cfg.minutes is None else cfg.minutes * 60.0
-        if self.total_steps is None:
+        if not self.resumed:
             self.total_steps = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
             self.plan_seconds = budget
+        elif not self.total_steps and not self.plan_seconds:
+            raise FaceEditError(f"{self.ckpt} holds no training plan; start afresh with --fresh")
         t_start = time.time()
         last_ckpt = t_start
         acc: dict[str, float] = {}
