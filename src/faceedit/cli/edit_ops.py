@@ -513,5 +513,5 @@ def register(app: typer.Typer) -> None:
     app.command("transfer")(transfer_cmd)
     app.command("local")(local_cmd)
     app.add_typer(channels_app, name="channels")
-    group = command_group(app, "eval", help="Evaluate edits and models.")
+    group = command_group(app, "eval")
     group.command("edits")(eval_edits)

@@ -87,5 +87,5 @@ def realism(
 
 
 def register(app: typer.Typer) -> None:
-    group = command_group(app, "eval", help="Evaluate edits and models.")
+    group = command_group(app, "eval")
     group.command("realism")(realism)

@@ -256,5 +256,10 @@ def train_parser(
 
 
 def register(app: typer.Typer) -> None:
+    from faceedit.cli.options import command_group
+
     app.command("score")(score_command)
     app.command("parse")(parse_command)
+    train = command_group(app, "train")
+    train.command("classifier")(train_classifier)
+    train.command("parser")(train_parser)

@@ -39,13 +39,19 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def command_group(app: typer.Typer, name: str, help: str) -> typer.Typer:
+GROUP_HELP = {
+    "eval": "Evaluate edits and models.",
+    "train": "Train models: the StyleGAN2 generator (gan, export), the attribute classifier, the face parser.",
+}
+
+
+def command_group(app: typer.Typer, name: str) -> typer.Typer:
     """The sub-command group ``name`` of ``app`` (e.g. 'eval', 'train'), created if no module added it yet, so
     that several modules can add commands to one group whatever their registration order."""
     for info in getattr(app, "registered_groups", []):
         sub = info.typer_instance
         if sub is not None and (info.name or getattr(sub.info, "name", None)) == name:
             return sub
-    group = typer.Typer(help=help, no_args_is_help=True, add_completion=False)
+    group = typer.Typer(help=GROUP_HELP[name], no_args_is_help=True, add_completion=False)
     app.add_typer(group, name=name)
     return group

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from faceedit.cli.options import command_group
 from faceedit.errors import FaceEditError
 
 
@@ -17,7 +18,7 @@ def _err(msg: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    sub = typer.Typer(help="Train models (StyleGAN2 GAN).", no_args_is_help=True)
+    sub = command_group(app, "train")
 
     @sub.command("gan")
     def gan(
@@ -117,4 +118,3 @@ def register(app: typer.Typer) -> None:
              f"{card['cpu_hours']:.2f} CPU h, {card['gpu_minutes']:.1f} GPU min")
         print(json.dumps(card, indent=1))
 
-    app.add_typer(sub, name="train")
