@@ -200,6 +200,29 @@ class RunConfig:
     extra: dict = field(default_factory=dict)
 
 
+def adamw(net: torch.nn.Module, cfg) -> torch.optim.AdamW:
+    """AdamW with weight decay on weights (ndim > 1) only, not on biases and norms."""
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    no_decay = [p for p in net.parameters() if p.ndim <= 1]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+class EpochSampler:
+    """Batch indices for a step: a fresh seeded permutation per epoch, so a resumed run draws the same batches."""
+
+    def __init__(self, n: int, batch: int, steps_per_epoch: int, seed: int):
+        self.n, self.batch_size, self.steps_per_epoch, self.seed = n, batch, steps_per_epoch, seed
+        self._epoch, self._perm = None, None
+
+    def batch(self, step: int) -> torch.Tensor:
+        epoch, k = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        return self._perm[k * self.batch_size:(k + 1) * self.batch_size]
+
+
 class Runner:
     """The resumable loop: ``step_fn(step, gen) -> dict of floats`` does one optimisation step."""
 
@@ -408,20 +431,13 @@ def train_classifier(cfg: RunConfig, log=print) -> dict[str, Any]:
     prior = tr_lab.mean(0)
 
     net = AttributeNet(ccfg)
-    decay = [p for n, p in net.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = adamw(net, cfg)
     runner = Runner(cfg, net, opt, len(train_rows), "classifier", log)
     tr_img_t, tr_lab_t = torch.from_numpy(tr_img), torch.from_numpy(tr_lab)
-    perm: list[torch.Tensor] = []
+    sampler = EpochSampler(len(tr_img_t), cfg.batch, runner.steps_per_epoch, cfg.seed)
 
     def step_fn(step: int, gen: torch.Generator) -> dict:
-        epoch, k = divmod(step, runner.steps_per_epoch)
-        if not perm or perm[0][0] != epoch:
-            g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-            perm[:] = [(epoch, torch.randperm(len(tr_img_t), generator=g))]
-        idx = perm[0][1][k * cfg.batch:(k + 1) * cfg.batch]
+        idx = sampler.batch(step)
         x = to_float(tr_img_t[idx])
         y = tr_lab_t[idx]
         flip = torch.rand(len(idx), generator=gen) < 0.5

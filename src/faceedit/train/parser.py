@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from faceedit.errors import FaceEditError
-from faceedit.train.classifier import (LICENCE, RunConfig, Runner, colour_jitter, load_arrays, random_affine,
-                                       read_rows, set_threads, to_float)
+from faceedit.train.classifier import (LICENCE, EpochSampler, RunConfig, Runner, adamw, colour_jitter, load_arrays,
+                                       random_affine, read_rows, set_threads, to_float)
 
 
 def raw_rows(folder: str | os.PathLike, val_fraction: float = 0.1) -> list[dict]:
@@ -124,20 +124,13 @@ def train_parser(cfg: RunConfig, raw: str | None = None, log=print) -> dict[str,
     class_weight = torch.tensor(w, dtype=torch.float32)
 
     net = ParserNet(pcfg)
-    decay = [p for n, p in net.named_parameters() if p.ndim > 1]
-    no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = adamw(net, cfg)
     runner = Runner(cfg, net, opt, len(train_rows), "parser", log)
     tr_img_t, tr_mask_t = torch.from_numpy(tr_img), torch.from_numpy(tr_mask)
-    perm: list = []
+    sampler = EpochSampler(len(tr_img_t), cfg.batch, runner.steps_per_epoch, cfg.seed)
 
     def step_fn(step: int, gen: torch.Generator) -> dict:
-        epoch, k = divmod(step, runner.steps_per_epoch)
-        if not perm or perm[0][0] != epoch:
-            g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-            perm[:] = [(epoch, torch.randperm(len(tr_img_t), generator=g))]
-        idx = perm[0][1][k * cfg.batch:(k + 1) * cfg.batch]
+        idx = sampler.batch(step)
         x = to_float(tr_img_t[idx])
         m = tr_mask_t[idx].long()
         flip = torch.rand(len(idx), generator=gen) < 0.5
