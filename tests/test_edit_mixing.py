@@ -162,7 +162,7 @@ def test_resolve_faces(model, tmp_path):
     assert torch.allclose(resolve_face(str(tmp_path / "w.npy"), model), ws[:1, :1].expand(1, 10, 32))
     photo = tmp_path / "me.jpg"
     photo.write_bytes(b"x")
-    with pytest.raises(FaceEditError, match="inversion module"):
+    with pytest.raises(FaceEditError, match="not an image"):  # photos go through faceedit.invert.invert_photo
         resolve_face(str(photo), model)
     bad = save_latents(tmp_path / "bad.npz", np.zeros((1, 12, 32), np.float32))
     for spec in (str(bad), f"{path}#7", "nothing.txt", str(tmp_path / "missing.npz")):

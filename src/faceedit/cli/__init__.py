@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "edit_ops",
     "scorers",
     "faces",
+    "invert",
 ]
 
 app = typer.Typer(

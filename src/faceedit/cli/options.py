@@ -41,7 +41,8 @@ def parse_seeds(text: str) -> list[int]:
 
 GROUP_HELP = {
     "eval": "Evaluate edits and models.",
-    "train": "Train models: the StyleGAN2 generator (gan, export), the attribute classifier, the face parser.",
+    "train": "Train models: the StyleGAN2 generator (gan, export), the attribute classifier, the face parser, the "
+             "inversion encoder (encoder, export-encoder).",
 }
 
 

@@ -1,0 +1,273 @@
+"""``faceedit invert`` (photos → latents + previews), ``faceedit eval inversion``, ``faceedit train encoder`` and
+``faceedit train export-encoder``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from faceedit.cli.options import MODEL_HELP, command_group
+from faceedit.errors import FaceEditError
+
+METHOD_HELP = ("hybrid (encoder + short optimisation; the default when an encoder fits the model), encoder, "
+               "optimize")
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _check_method(method: str) -> str:
+    from faceedit.invert import METHODS
+
+    if method not in METHODS:
+        raise FaceEditError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    return method
+
+
+def _check_space(space: str) -> str:
+    if space not in ("w", "w+"):
+        raise FaceEditError(f"--space must be w or w+, got {space!r}")
+    return space
+
+
+def invert(
+    photos: List[Path] = typer.Argument(..., help="Photos (or, with --aligned, FFHQ-aligned face images)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Latent file to write (.npz, one row per photo)."),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    method: str = typer.Option("hybrid", "--method", help=METHOD_HELP),
+    space: str = typer.Option("w+", "--space", help="w+ (one w per layer) or w (one w for all layers)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimisation steps (default 500 for optimize, "
+                                                               "100 for hybrid)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.1; hybrid 0.03)."),
+    noise: bool = typer.Option(False, "--noise", help="Also optimise the noise maps (saved in the .npz; edits "
+                                                      "use the constant noise)."),
+    aligned: bool = typer.Option(False, "--aligned", help="The inputs are aligned faces already: no detection."),
+    face_index: Optional[int] = typer.Option(None, "--face-index", help="Which face, counting from the largest."),
+    detector: str = typer.Option("auto", "--detector", help="auto, hog or cnn."),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Folder for side-by-side previews "
+                                                                   "(aligned input | reconstruction)."),
+    previews: bool = typer.Option(False, "-p", "--previews", help="Previews in OUTPUT's folder as "
+                                                                  "<output stem>_preview/."),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
+    force_encoder: bool = typer.Option(False, "--force-encoder", help="Use an encoder made for another "
+                                                                      "generator of the same shape."),
+    perceptual: str = typer.Option("perceptual", "--perceptual", help="Perceptual loss: perceptual (offline), "
+                                                                      "lpips/vgg16 (need --weights), none."),
+    batch: int = typer.Option(8, "--batch", help="Photos inverted together."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Invert photos into the generator's latent space: align each face (FFHQ), invert (encoder and/or
+    optimisation), write the latents (.npz) and a preview per photo."""
+    import numpy as np
+    import torch
+
+    from faceedit import api
+    from faceedit.invert import invert_images, prepare_photo
+    from faceedit.latents import save_latents
+    from faceedit.media import save_image, to_uint8
+
+    _check_method(method)
+    _check_space(space)
+    if output.suffix.lower() != ".npz":
+        raise FaceEditError(f"-o must be an .npz latent file, got {output.name}")
+    if steps is not None and steps < 0:
+        raise FaceEditError("--steps must be >= 0")
+    if batch < 1:
+        raise FaceEditError("--batch must be >= 1")
+    if detector not in ("auto", "hog", "cnn"):
+        raise FaceEditError(f"--detector must be auto, hog or cnn, got {detector!r}")
+    if threads:
+        torch.set_num_threads(threads)
+    m = api.load(model)
+    # read and align everything first: a bad photo fails the run before any long optimisation
+    items = []
+    for p in photos:
+        if not p.is_file():
+            raise FaceEditError(f"photo not found: {p}")
+        img, af, small = prepare_photo(p, m, aligned=aligned, detector=detector, face_index=face_index,
+                                       name=str(p))
+        items.append((p, img, af, small))
+    prev_dir = preview if preview is not None else (output.parent / f"{output.stem}_preview" if previews else None)
+    kw = {} if lr is None else {"lr": lr}
+    all_ws, all_mse, all_perc, noises, quads, used = [], [], [], [], [], None
+    for i in range(0, len(items), batch):
+        part = items[i:i + batch]
+        x = torch.from_numpy(np.stack([it[3] for it in part])).permute(0, 3, 1, 2).contiguous()
+        if len(items) > batch:
+            _err(f"inverting photos {i + 1}-{i + len(part)} of {len(items)}")
+        inv = invert_images(m, x, method=method, space=space, steps=steps, progress=not quiet,
+                            encoder=encoder, force_encoder=force_encoder, perceptual=perceptual,
+                            optimize_noise=noise, **kw)
+        if used is None:
+            for note in inv.notes:
+                _err(f"note: {note}")
+        used = inv.method
+        all_ws.append(inv.ws)
+        all_mse.append(inv.losses["mse"])
+        if "perceptual" in inv.losses:
+            all_perc.append(inv.losses["perceptual"])
+        if inv.noise:
+            noises.append(inv.noise)
+        rec = to_uint8(inv.reconstruction.clamp(-1, 1))
+        for (p, img, af, small), r in zip(part, rec):
+            quads.append(np.asarray(af.transform.quad, dtype=np.float32))
+            if prev_dir is not None:
+                prev_dir.mkdir(parents=True, exist_ok=True)
+                gap = np.full((small.shape[0], 2, 3), 255, np.uint8)
+                save_image(prev_dir / f"{p.stem}.png", np.concatenate([small, gap, r], 1))
+    ws = torch.cat(all_ws).numpy()
+    extra = {"paths": np.array([str(p) for p, *_ in items]), "method": np.array(used), "space": np.array(space),
+             "mse": torch.cat(all_mse).numpy(), "quads": np.stack(quads),
+             "photo_shapes": np.array([it[1].shape[:2] for it in items], dtype=np.int64)}
+    if all_perc:
+        extra["perceptual"] = torch.cat(all_perc).numpy()
+    if noises:
+        for k in noises[0]:
+            extra[f"noise_{k}"] = torch.cat([n[k] for n in noises]).numpy()
+    save_latents(output, ws, model=m, **extra)
+    mse = extra["mse"]
+    _err(f"wrote {output}: {len(items)} latent(s) ({space}, {used}), reconstruction MSE mean {mse.mean():.4f}"
+         + (f"; previews in {prev_dir}" if prev_dir is not None else ""))
+
+
+def eval_inversion(
+    data: Path = typer.Argument(..., help="Aligned faces: a folder of images, or a 'faceedit data build' folder / "
+                                          "pack (its validation split)."),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    methods: str = typer.Option("encoder,optimize,hybrid", "--methods", help="Comma-separated methods."),
+    n: int = typer.Option(20, "--n", help="Number of faces."),
+    steps: Optional[str] = typer.Option(None, "--steps", help="Steps per method, e.g. optimize=1000,hybrid=100 "
+                                                              "(default 500 / 100)."),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
+    force_encoder: bool = typer.Option(False, "--force-encoder"),
+    space: str = typer.Option("w+", "--space", help="w+ or w."),
+    batch: int = typer.Option(8, "--batch", help="Faces inverted together."),
+    metrics: str = typer.Option("perceptual,identity", "--metrics", help="Distances besides MSE/PSNR/SSIM "
+                                                                         "(perceptual, identity; 'none')."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
+    output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a markdown table."),
+    seed: int = typer.Option(0, "--seed", help="Which validation faces (data build folders)."),
+) -> None:
+    """Reconstruction quality (MSE, PSNR, SSIM, perceptual, identity) and seconds per image of each inversion
+    method on the same faces."""
+    import torch
+
+    from faceedit import api
+    from faceedit.atomic import write_text
+    from faceedit.invert.evaluate import evaluate_methods, format_table, load_eval_faces
+
+    wanted = [s.strip() for s in methods.split(",") if s.strip()]
+    if not wanted:
+        raise FaceEditError("--methods is empty")
+    for mth in wanted:
+        _check_method(mth)
+    _check_space(space)
+    if n < 1:
+        raise FaceEditError("--n must be >= 1")
+    step_map: dict[str, int] = {}
+    if steps:
+        for part in steps.split(","):
+            k, sep, v = part.partition("=")
+            if not sep or not v.strip().isdigit():
+                raise FaceEditError(f"bad --steps {steps!r}: use e.g. optimize=1000,hybrid=100")
+            step_map[_check_method(k.strip())] = int(v)
+    if threads:
+        torch.set_num_threads(threads)
+    m = api.load(model)
+    imgs, what = load_eval_faces(data, m.resolution, n, seed)
+    mets = tuple(s.strip() for s in metrics.split(",") if s.strip() and s.strip() != "none")
+    _err(f"eval inversion: {what}, {m.describe()}")
+    res = evaluate_methods(m, imgs, wanted, steps=step_map, batch=batch, encoder=encoder,
+                           force_encoder=force_encoder, space=space, metrics=mets, log=_err)
+    for mth, r in res.items():
+        for note in r.get("notes", []):
+            _err(f"note ({mth}): {note}")
+    print(format_table(res, markdown=markdown))
+    if output is not None:
+        write_text(output, json.dumps({"data": str(data), "faces": what, "model": m.name, "sha256": m.sha256,
+                                       "space": space, "results": res}, indent=1) + "\n")
+
+
+def train_encoder_cmd(
+    run_dir: Path = typer.Option(Path("runs/encoder"), "--run-dir", help="Run folder: checkpoint.pt, log.jsonl, "
+                                                                         "val.jsonl."),
+    data: Optional[str] = typer.Option(".cache/data128", "--data", help="Real aligned faces: a 'faceedit data "
+                                                                        "build' folder / pack or an image folder; "
+                                                                        "'none' for generated faces only."),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    time_budget: Optional[str] = typer.Option("1h", "--time-budget", help="This run's wall-clock budget (e.g. 30m, "
+                                                                          "2h); at the first run also the plan."),
+    steps: int = typer.Option(20000, "--steps", help="Planned steps (the plan ends at steps or time budget)."),
+    batch: int = typer.Option(8, "--batch"),
+    real_fraction: float = typer.Option(0.5, "--real-fraction", help="Share of real faces in a batch."),
+    lr: float = typer.Option(5e-4, "--lr"),
+    perceptual_weight: float = typer.Option(0.8, "--perceptual-weight"),
+    identity_weight: float = typer.Option(0.1, "--identity-weight"),
+    latent_weight: float = typer.Option(1.0, "--latent-weight"),
+    delta_weight: float = typer.Option(2e-4, "--delta-weight", help="e4e delta regularisation."),
+    progressive: float = typer.Option(0.5, "--progressive", help="Fraction of the plan over which the per-layer "
+                                                                 "deltas open (0: all at once)."),
+    real_limit: Optional[int] = typer.Option(None, "--real-limit", help="Use at most N real training faces."),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads."),
+    seed: int = typer.Option(0, "--seed"),
+    checkpoint_minutes: float = typer.Option(5.0, "--checkpoint-minutes"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir."),
+    extend: Optional[str] = typer.Option(None, "--extend", help="With --resume: lengthen a finished plan by this "
+                                                                "much training time (e.g. 1h)."),
+    force: bool = typer.Option(False, "--force", help="Resume even if the generator changed (same shape)."),
+    nice: bool = typer.Option(False, "--nice", help="Lower this process's priority (nice 10)."),
+) -> None:
+    """Train the e4e-style encoder for a generator on generated faces with known latents and real aligned faces
+    (resumable; export with 'faceedit train export-encoder')."""
+    import os
+
+    from faceedit.train.encoder import EncoderTrainConfig, train_encoder
+    from faceedit.train.gan import parse_duration
+
+    if batch < 1:
+        raise FaceEditError("--batch must be >= 1")
+    if not 0 <= real_fraction <= 1:
+        raise FaceEditError("--real-fraction must be in [0, 1]")
+    if extend and not resume:
+        raise FaceEditError("--extend needs --resume")
+    if nice:
+        os.nice(10)
+    cfg = EncoderTrainConfig(
+        run_dir=str(run_dir), model=model, data=None if (data or "").lower() in ("", "none") else data,
+        time_budget=parse_duration(time_budget), steps=steps, batch=batch, real_fraction=real_fraction, lr=lr,
+        perceptual_weight=perceptual_weight, identity_weight=identity_weight, latent_weight=latent_weight,
+        delta_weight=delta_weight, progressive=progressive, real_limit=real_limit, threads=threads, seed=seed,
+        checkpoint_minutes=checkpoint_minutes, force=force,
+        extend_minutes=(parse_duration(extend) or 0) / 60.0 if extend else None)
+    summary = train_encoder(cfg, resume=resume, log=_err)
+    _err(f"stopped at step {summary['steps']} ({'plan complete' if summary['complete'] else 'resumable'}); "
+         f"export with: faceedit train export-encoder {run_dir} -o encoder.safetensors")
+
+
+def export_encoder_cmd(
+    run_dir: Path = typer.Argument(..., help="Encoder run folder."),
+    output: Path = typer.Option(..., "-o", "--output", help="Weights to write (.safetensors; + .json card)."),
+    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the validation figures."),
+) -> None:
+    """Write the run's encoder as fp16 safetensors with its card (data, steps, generator sha256, validation
+    figures on the exported weights, licence)."""
+    from faceedit.train.encoder import export_encoder
+
+    card = export_encoder(run_dir, output, evaluate=not no_eval, log=_err)
+    _err(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB): {card['training']['steps']} steps")
+    print(json.dumps(card, indent=1))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("invert")(invert)
+    command_group(app, "eval").command("inversion")(eval_inversion)
+    train = command_group(app, "train")
+    train.command("encoder")(train_encoder_cmd)
+    train.command("export-encoder")(export_encoder_cmd)

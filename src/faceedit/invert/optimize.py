@@ -1,0 +1,283 @@
+"""Optimisation inversion (Image2StyleGAN / Image2StyleGAN++, NVIDIA's projector): find w / w+ (and optionally
+the per-layer noise maps) whose image matches a target.
+
+    res = optimize_latents(model, images, space="w+", steps=500)    # images [N, 3, R, R] in [-1, 1]
+    res.ws          # [N, num_ws, w_dim]
+    res.noise       # {'b8.conv0': [N, 1, 8, 8], ...} when noise was optimised, else None
+    res.losses      # per image: {'loss': [N], 'mse': [N], 'perceptual': [N]} at the last step
+
+Loss per image: ``mse_weight · MSE(x̂, x)`` (images in [-1, 1]) ``+ perceptual_weight · d(x̂, x)`` (an image
+distance from :mod:`faceedit.metrics.distances`, default the offline ``"perceptual"``) ``+ noise_reg ·
+Σ_scales (autocorrelation of the noise maps)²``. Every image's loss is summed, and Adam works element-wise, so a
+batch gives the same answer as inverting each image alone.
+
+Schedule (as in NVIDIA's stylegan2 projector): learning rate ramps up over the first ``lr_rampup`` of the steps
+and down with a half cosine over the last ``lr_rampdown``; Gaussian noise of ``initial_noise_factor · w_std``
+(w_std: spread of the mapping network's w) is added to the latent, shrinking quadratically to 0 at
+``noise_ramp`` of the steps; optimised noise maps are renormalised to zero mean and unit variance after every
+step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from faceedit.errors import FaceEditError
+
+SPACES = ("w", "w+")
+ProgressFn = Callable[[int, int, dict], None]
+
+
+@dataclass
+class OptimizeConfig:
+    """Knobs of :func:`optimize_latents`. ``steps``: Adam steps; ``lr``: peak learning rate; ``lr_rampup`` /
+    ``lr_rampdown``: fractions of the steps; ``initial_noise_factor``: latent noise at step 0, in units of w_std;
+    ``noise_ramp``: fraction of the steps over which it falls to 0; ``noise_reg``: weight of the noise maps'
+    autocorrelation penalty (only with ``optimize_noise``); ``mse_weight`` / ``perceptual_weight``: loss weights."""
+
+    space: str = "w+"
+    steps: int = 500
+    lr: float = 0.1
+    lr_rampup: float = 0.05
+    lr_rampdown: float = 0.25
+    initial_noise_factor: float = 0.05
+    noise_ramp: float = 0.75
+    optimize_noise: bool = False
+    noise_reg: float = 1e5
+    mse_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    w_std_samples: int = 10000
+
+    def check(self) -> "OptimizeConfig":
+        if self.space not in SPACES:
+            raise FaceEditError(f"latent space must be w or w+, got {self.space!r}")
+        if int(self.steps) < 0:
+            raise FaceEditError(f"steps must be >= 0, got {self.steps}")
+        if not self.lr > 0:
+            raise FaceEditError(f"learning rate must be > 0, got {self.lr}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class OptimizeResult:
+    ws: torch.Tensor  # [N, num_ws, w_dim] float32, detached, on the CPU
+    noise: dict[str, torch.Tensor] | None  # name → [N, 1, r, r] when optimised
+    losses: dict[str, torch.Tensor]  # name → [N] at the last step
+    history: list[dict]  # per step: mean of each loss term and the learning rate
+    seconds: float
+
+
+# ---------------------------------------------------------------------------------------------- noise buffers
+def noise_layers(G) -> list[tuple[str, torch.nn.Module]]:
+    """The synthesis layers that add per-pixel noise, as ``(name, layer)``, e.g. ``('b8.conv0', layer)``."""
+    out = []
+    for block in G.synthesis.blocks():
+        for name in ("conv0", "conv1"):
+            layer = getattr(block, name, None)
+            if layer is not None and hasattr(layer, "noise_const"):
+                out.append((f"b{block.resolution}.{name}", layer))
+    return out
+
+
+_NOISE_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def noise_override(G, noise: dict[str, torch.Tensor] | None):
+    """Within the block, ``noise_mode="const"`` synthesis uses ``noise[name]`` ([N, 1, r, r] or [r, r]) in place of
+    each layer's constant noise buffer (still scaled by the layer's learned strength). Restores the buffers after."""
+    if not noise:
+        yield
+        return
+    with _NOISE_LOCK:
+        saved = []
+        try:
+            for name, layer in noise_layers(G):
+                if name in noise:
+                    saved.append((layer, layer._buffers["noise_const"]))
+                    layer._buffers["noise_const"] = noise[name]
+            yield
+        finally:
+            for layer, buf in saved:
+                layer._buffers["noise_const"] = buf
+
+
+def synthesize(G, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """w+ → images [N, 3, R, R] with const noise, or with the given per-image noise maps (differentiable)."""
+    with noise_override(G, noise):
+        return G.synthesis(ws, noise_mode="const")
+
+
+def noise_regularisation(noise: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per image [N]: Σ over maps and scales (down to 8×8) of the squared mean autocorrelation at a shift of one
+    pixel along x and y (NVIDIA's projector). 0 for white noise; large when the maps carry image structure."""
+    total = None
+    for n in noise.values():
+        x = n
+        while True:
+            r = (x * torch.roll(x, 1, dims=3)).mean(dim=(1, 2, 3)).square() + \
+                (x * torch.roll(x, 1, dims=2)).mean(dim=(1, 2, 3)).square()
+            total = r if total is None else total + r
+            if x.shape[-1] <= 8:
+                break
+            x = F.avg_pool2d(x, 2)
+    return total
+
+
+def renormalise_noise(noise: dict[str, torch.Tensor]) -> None:
+    """In place: each map to zero mean, unit variance (per image)."""
+    with torch.no_grad():
+        for n in noise.values():
+            n.sub_(n.mean(dim=(1, 2, 3), keepdim=True))
+            n.mul_(n.square().mean(dim=(1, 2, 3), keepdim=True).add(1e-8).rsqrt())
+
+
+# ---------------------------------------------------------------------------------------------- schedule
+def learning_rate(t: float, cfg: OptimizeConfig) -> float:
+    """NVIDIA's projector schedule at progress ``t`` in [0, 1]: linear ramp-up, half-cosine ramp-down."""
+    down = min(1.0, (1.0 - t) / max(cfg.lr_rampdown, 1e-8))
+    ramp = 0.5 - 0.5 * math.cos(down * math.pi)
+    ramp *= min(1.0, t / max(cfg.lr_rampup, 1e-8))
+    return cfg.lr * ramp
+
+
+_W_STD: dict[tuple, float] = {}
+
+
+def w_std(model, samples: int = 10000, seed: int = 123) -> float:
+    """Spread of w around w_avg: sqrt(E‖w − w_avg‖²) over ``samples`` random z (cached per model)."""
+    G = model.G if hasattr(model, "G") else model
+    key = (id(G), samples, G.mapping.w_avg.data_ptr())
+    if key not in _W_STD:
+        g = torch.Generator().manual_seed(seed)
+        z = torch.randn(samples, G.z_dim, generator=g).to(G.mapping.w_avg.device)
+        with torch.no_grad():
+            w = G.mapping(z)[:, 0]
+        _W_STD[key] = float((w - G.mapping.w_avg).square().sum(1).mean().sqrt())
+    return _W_STD[key]
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+def _as_images(model, images: torch.Tensor) -> torch.Tensor:
+    x = torch.as_tensor(images)
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise FaceEditError(f"images must be [N, 3, H, W] in [-1, 1], got {list(x.shape)}")
+    if x.dtype == torch.uint8:
+        x = x.float() / 127.5 - 1.0
+    x = x.float().to(model.device)
+    r = model.resolution
+    if x.shape[-2:] != (r, r):
+        x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False, antialias=x.shape[-1] > r)
+    return x
+
+
+def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = None, *,
+                     init_ws: torch.Tensor | None = None, perceptual=None,
+                     progress: ProgressFn | bool | None = None, seed: int = 0, **overrides) -> OptimizeResult:
+    """Invert ``images`` ([N, 3, H, W] in [-1, 1] or uint8; resized to the model's resolution) by optimisation.
+
+    ``cfg`` (or keyword ``overrides`` of its fields). ``init_ws``: start from these w+ [N, num_ws, w_dim] (e.g. an
+    encoder's guess; in ``space="w"`` their layer mean) instead of w_avg. ``perceptual``: a
+    :class:`~faceedit.metrics.distances.Distance` (or any ``d(a, b) -> [N]``), or None for MSE only.
+    ``progress``: True for a tqdm bar, or ``fn(step, steps, losses)`` called after each step.
+    """
+    cfg = OptimizeConfig(**{**(asdict(cfg) if cfg else {}), **overrides}).check()
+    G = model.G
+    target = _as_images(model, images)
+    n = target.shape[0]
+    num_ws, w_dim = model.num_ws, model.w_dim
+    dev = target.device
+    t0 = time.time()
+    if init_ws is not None:
+        init = model.as_ws(init_ws).detach().to(dev)
+        if init.shape[0] == 1 and n > 1:
+            init = init.expand(n, -1, -1)
+        if init.shape[0] != n:
+            raise FaceEditError(f"init_ws has {init.shape[0]} rows for {n} images")
+    else:
+        init = G.mapping.w_avg.detach()[None, None].expand(n, num_ws, w_dim)
+    if cfg.space == "w":
+        w_opt = init.mean(dim=1, keepdim=True).clone().requires_grad_(True)
+    else:
+        w_opt = init.clone().contiguous().requires_grad_(True)
+    params = [w_opt]
+    noise = None
+    gen = torch.Generator().manual_seed(seed)
+    if cfg.optimize_noise:
+        noise = {name: torch.randn([n, 1, layer.resolution, layer.resolution], generator=gen).to(dev)
+                 for name, layer in noise_layers(G)}
+        for v in noise.values():
+            v.requires_grad_(True)
+        params += list(noise.values())
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
+    std = w_std(model, cfg.w_std_samples) if cfg.initial_noise_factor > 0 else 0.0
+    req = [p.requires_grad for p in G.parameters()]
+    G.requires_grad_(False)
+    bar = None
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, desc="inverting", unit="step", dynamic_ncols=True, leave=False)
+    history: list[dict] = []
+    last: dict[str, torch.Tensor] = {}
+    try:
+        for step in range(cfg.steps):
+            t = step / max(cfg.steps, 1)
+            lr = learning_rate(t, cfg)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            scale = std * cfg.initial_noise_factor * max(0.0, 1.0 - t / max(cfg.noise_ramp, 1e-8)) ** 2
+            w = w_opt + torch.randn(w_opt.shape, generator=gen).to(dev) * scale if scale > 0 else w_opt
+            ws = w.expand(-1, num_ws, -1) if cfg.space == "w" else w
+            img = synthesize(G, ws, noise)
+            terms = {"mse": (img - target).square().flatten(1).mean(1)}
+            loss = cfg.mse_weight * terms["mse"]
+            if perceptual is not None and cfg.perceptual_weight > 0:
+                terms["perceptual"] = perceptual(img, target).reshape(n)
+                loss = loss + cfg.perceptual_weight * terms["perceptual"]
+            if noise is not None and cfg.noise_reg > 0:
+                terms["noise_reg"] = noise_regularisation(noise)
+                loss = loss + cfg.noise_reg * terms["noise_reg"]
+            terms["loss"] = loss
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            if noise is not None:
+                renormalise_noise(noise)
+            last = {k: v.detach() for k, v in terms.items()}
+            rec = {k: float(v.mean()) for k, v in last.items()}
+            rec["lr"] = lr
+            history.append(rec)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in rec.items() if k != "lr"})
+            elif callable(progress):
+                progress(step + 1, cfg.steps, rec)
+    finally:
+        if bar is not None:
+            bar.close()
+        for p, r in zip(G.parameters(), req):
+            p.requires_grad_(r)
+    ws = (w_opt.expand(-1, num_ws, -1) if cfg.space == "w" else w_opt).detach()
+    # final losses at the returned latents (no latent noise), for reporting
+    with torch.no_grad():
+        img = synthesize(G, ws, noise)
+        last = {"mse": (img - target).square().flatten(1).mean(1)}
+        if perceptual is not None:
+            last["perceptual"] = perceptual(img, target).reshape(n)
+    out_noise = {k: v.detach().cpu() for k, v in noise.items()} if noise is not None else None
+    return OptimizeResult(ws=ws.cpu().contiguous(), noise=out_noise, losses={k: v.cpu() for k, v in last.items()},
+                          history=history, seconds=time.time() - t0)

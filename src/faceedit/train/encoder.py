@@ -1,0 +1,416 @@
+"""Train the e4e-style inversion encoder for a generator (``faceedit train encoder``) and export it.
+
+Each step draws a batch of which ``real_fraction`` are real aligned faces (x-flipped at random) and the rest
+generated faces with known latents (z → w with truncation ψ ~ U[0.5, 1], style-mixed at a random layer half of
+the time, so the targets are w+ codes near W; images with the constant noise maps). The encoder predicts w+,
+the frozen generator renders it, and the loss is
+
+    generated:  latent_weight · ‖ŵ − w‖² + mse_weight · MSE + perceptual_weight · perceptual
+    real:       mse_weight · MSE + perceptual_weight · perceptual + identity_weight · identity distance
+    both:       delta_weight · Σ_i ‖Δ_i‖²   (e4e's delta regularisation)
+
+(MSE on images in [-1, 1]; perceptual: the offline LPIPS-style distance on face-api's recognition ResNet;
+identity: Euclidean distance of the dlib-compatible descriptors; both skipped when the face-api weights are
+missing or the weights are 0). e4e's progressive training: at first only the base w is learnt; the per-layer
+deltas open one by one, evenly over the first ``progressive`` fraction of the plan.
+
+The loop is :class:`faceedit.train.classifier.Runner`'s: a plan fixed at the first run (``steps``, and with a
+time budget, that much training time — whichever ends first), warm-up + cosine learning rate, an atomic
+``checkpoint.pt`` every few minutes and at the end or on SIGTERM, ``log.jsonl``. A run folder remembers the
+generator's sha256 and refuses to resume against another generator (unless forced). At the end of every run the
+validation figures (real val faces: MSE, PSNR, SSIM, perceptual, identity; generated: latent error) go to
+``val.jsonl``; :func:`export_encoder` writes the fp16 weights with a card, measured again on the exported weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from faceedit.errors import FaceEditError
+
+LICENCE = ("research-only: trained on CelebA / CelebAMask-HQ faces and on images of a generator trained on "
+           "them, which are for non-commercial research use only; the weights inherit that restriction")
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class EncoderTrainConfig:
+    """``data``: real aligned faces — a ``faceedit data build`` folder or pack (its identity-disjoint train/val
+    split is used), a folder / zip of images (the last 5 % are validation), or None for generated faces only.
+    ``time_budget``: seconds for this invocation (and, at the first run, the plan's length). ``steps``: the planned
+    number of steps. Loss weights as in the module docstring."""
+
+    run_dir: str = "runs/encoder"
+    model: str = "default"
+    data: str | None = ".cache/data128"
+    time_budget: float | None = 3600.0
+    steps: int = 20000
+    batch: int = 8
+    real_fraction: float = 0.5
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    warmup: float = 0.02
+    latent_weight: float = 1.0
+    mse_weight: float = 1.0
+    perceptual_weight: float = 0.8
+    identity_weight: float = 0.1
+    delta_weight: float = 2e-4
+    progressive: float = 0.5
+    truncation_min: float = 0.5
+    style_mixing: float = 0.5
+    real_limit: int | None = None
+    val_n: int = 64
+    threads: int = 1
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+    log_every: int = 10
+    extend_minutes: float | None = None
+    force: bool = False
+    encoder: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncoderTrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# ------------------------------------------------------------------------------------------------ data
+def load_real_faces(data: str | Path, res: int, limit: int | None = None, val_n: int = 64,
+                    cache_dir: Path | None = None, seed: int = 0, log=print,
+                    val_only: bool = False) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Real aligned faces → (train uint8 [N, 3, res, res], val uint8 [M, 3, res, res], info); ``val_only``
+    leaves the training set empty (for a manifest; a plain folder is decoded whole either way)."""
+    from faceedit.train.dataset import load_images
+
+    p = Path(data)
+    if not p.exists():
+        raise FaceEditError(f"training data not found: {p} (a 'faceedit data build' folder, a pack or an image "
+                            "folder)")
+    is_manifest = (p.is_dir() and ((p / "manifest.jsonl").is_file() or (p / "records.jsonl").is_file())) or \
+        (p.is_file() and p.suffix.lower() in (".zip", ".tar", ".jsonl") and _has_manifest(p))
+    if is_manifest:
+        from faceedit.train.classifier import load_arrays, read_rows
+
+        rows, root, how = read_rows(p)
+        train_rows = [r for r in rows if r.get("split", "train") == "train"]
+        val_rows = [r for r in rows if r.get("split") == "val"]
+        rng = np.random.RandomState(seed)
+        if limit and len(train_rows) > limit:
+            train_rows = [train_rows[i] for i in sorted(rng.choice(len(train_rows), limit, replace=False))]
+        if len(val_rows) > val_n:
+            val_rows = [val_rows[i] for i in sorted(np.random.RandomState(seed + 1).choice(len(val_rows), val_n,
+                                                                                          replace=False))]
+        if not train_rows:
+            raise FaceEditError(f"{p}: no training rows")
+        tr = np.zeros((0, 3, res, res), np.uint8)
+        if not val_only:
+            tr, _ = load_arrays(train_rows, p, root, res, cache_dir, "enc-train", log=log)
+        va, _ = load_arrays(val_rows, p, root, res, cache_dir, "enc-val", log=log) if val_rows else (tr[:0], None)
+        info = {"source": str(p), "rows_from": how, "train_images": len(train_rows), "val_images": len(val_rows),
+                "split": "the manifest's identity-disjoint split",
+                "sources": sorted({r.get("source", "?") for r in train_rows})}
+        return torch.from_numpy(tr), torch.from_numpy(va), info
+    imgs = load_images(p, res, limit=None)
+    n_val = min(val_n, max(1, len(imgs) // 20)) if len(imgs) > 1 else 0
+    tr, va = imgs[:len(imgs) - n_val], imgs[len(imgs) - n_val:]
+    if limit and len(tr) > limit:
+        tr = tr[:limit]
+    info = {"source": str(p), "train_images": len(tr), "val_images": len(va),
+            "split": "the last images of the sorted list are validation (no identity information)"}
+    return tr, va, info
+
+
+def _has_manifest(p: Path) -> bool:
+    if p.suffix.lower() == ".jsonl":
+        return True
+    if p.suffix.lower() == ".zip":
+        import zipfile
+
+        try:
+            return "manifest.jsonl" in zipfile.ZipFile(p).namelist()
+        except zipfile.BadZipFile:
+            return False
+    return p.suffix.lower() == ".tar"
+
+
+def sample_generated(model, n: int, gen: torch.Generator, truncation_min: float = 0.5,
+                     style_mixing: float = 0.5) -> torch.Tensor:
+    """Random w+ [n, num_ws, w_dim] near W: ψ ~ U[truncation_min, 1], style-mixed at a random layer with
+    probability ``style_mixing``."""
+    G = model.G
+    dev = model.device
+    z = torch.randn(n, G.z_dim, generator=gen).to(dev)
+    psi = (truncation_min + (1 - truncation_min) * torch.rand(n, 1, 1, generator=gen)).to(dev)
+    with torch.no_grad():
+        ws = G.mapping(z)
+        if style_mixing > 0:
+            z2 = torch.randn(n, G.z_dim, generator=gen).to(dev)
+            ws2 = G.mapping(z2)
+            cut = torch.randint(1, G.num_ws, (n,), generator=gen).to(dev)
+            mix = torch.rand(n, generator=gen).to(dev) < style_mixing
+            layer = torch.arange(G.num_ws, device=dev)[None]
+            use2 = (layer >= cut[:, None]) & mix[:, None]
+            ws = torch.where(use2[..., None], ws2, ws)
+        return G.mapping.w_avg.lerp(ws, psi)
+
+
+def _losses(names: tuple[str, ...], cache=None, log=print) -> dict:
+    """Load the face-api perceptual / identity distances when wanted and available."""
+    from faceedit.metrics import distances
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = distances.get(name, **({"cache": cache} if cache else {}))
+        except FaceEditError as exc:
+            log(f"encoder: no {name} loss ({exc})")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+def evaluate_encoder(encoder, model, val_real: torch.Tensor, n_generated: int = 64, seed: int = 1234,
+                     perceptual=None, identity=None, batch: int = 16) -> dict[str, Any]:
+    """Validation figures: on the real val faces MSE/PSNR/SSIM (on [0, 1] pixels), perceptual and identity
+    distances (when given); on ``n_generated`` generated faces the latent MSE and image MSE."""
+    from faceedit.invert.optimize import synthesize
+    from faceedit.metrics import quality
+
+    was = encoder.training
+    encoder.eval()
+    out: dict[str, Any] = {}
+    sums: dict[str, list] = {}
+    with torch.no_grad():
+        for i in range(0, len(val_real), batch):
+            x = val_real[i:i + batch].float().to(model.device) / 127.5 - 1
+            rec = synthesize(model.G, encoder(x)).clamp(-1, 1)
+            for k, v in quality.all_metrics(rec, x).items():
+                sums.setdefault(k, []).append(v)
+            if perceptual is not None:
+                sums.setdefault("perceptual", []).append(perceptual(rec, x))
+            if identity is not None:
+                sums.setdefault("identity", []).append(identity(rec, x))
+        if sums:
+            out["real"] = {k: round(float(torch.cat(v).mean()), 5) for k, v in sums.items()}
+            out["real"]["n"] = int(len(val_real))
+        g = torch.Generator().manual_seed(seed)
+        lat, mse = [], []
+        for i in range(0, n_generated, batch):
+            ws = sample_generated(model, min(batch, n_generated - i), g)
+            img = synthesize(model.G, ws)
+            pred = encoder(img)
+            lat.append((pred - ws).square().mean(dim=(1, 2)))
+            mse.append(quality.mse(synthesize(model.G, pred).clamp(-1, 1), img.clamp(-1, 1)))
+        out["generated"] = {"latent_mse": round(float(torch.cat(lat).mean()), 5),
+                            "mse": round(float(torch.cat(mse).mean()), 5), "n": n_generated}
+    encoder.train(was)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ training
+def _read_run(run_dir: Path) -> dict | None:
+    ck = run_dir / CHECKPOINT
+    if not ck.is_file():
+        return None
+    try:
+        st = torch.load(ck, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001
+        raise FaceEditError(f"cannot read {ck}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(st, dict) or "config" not in st or "encoder_run" not in (st["config"].get("extra") or {}):
+        raise FaceEditError(f"{ck} is not an encoder training checkpoint")
+    return st
+
+
+def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log=print) -> dict[str, Any]:
+    """Train (or, with ``resume``, continue) an encoder in ``cfg.run_dir``. ``model``: a loaded
+    :class:`faceedit.api.Model` (default: ``faceedit.load(cfg.model)``). Returns a summary with the validation
+    figures."""
+    from faceedit import api
+    from faceedit.invert.encoder import Encoder, EncoderConfig, check_generator, generator_info, num_parameters
+    from faceedit.invert.optimize import synthesize
+    from faceedit.train.classifier import RunConfig, Runner, adamw, set_threads
+
+    set_threads(cfg.threads)
+    run_dir = Path(cfg.run_dir)
+    st = _read_run(run_dir)
+    if st is not None and not resume:
+        raise FaceEditError(f"{run_dir} already holds an encoder run: pass --resume to continue it, or choose "
+                            "another --run-dir")
+    if st is None and resume:
+        raise FaceEditError(f"nothing to resume: {run_dir / CHECKPOINT} does not exist")
+    if model is None:
+        model = api.load(cfg.model)
+    model.G.eval().requires_grad_(False)
+    if st is not None:  # the run's own settings win, except this invocation's budget and bookkeeping
+        saved = EncoderTrainConfig.from_dict(st["config"]["extra"]["encoder_run"])
+        check_generator({"generator": st["config"]["extra"]["generator"]}, model, force=cfg.force,
+                        where=f"the encoder run {run_dir}")
+        keep = {"time_budget", "threads", "checkpoint_minutes", "extend_minutes", "force", "log_every", "model"}
+        cfg = EncoderTrainConfig(**{**asdict(saved), **{k: getattr(cfg, k) for k in keep}})
+    enc_cfg = EncoderConfig.from_dict(cfg.encoder) if cfg.encoder else EncoderConfig.for_model(model)
+    if enc_cfg.w_dim != model.w_dim or enc_cfg.num_ws != model.num_ws:
+        raise FaceEditError(f"encoder config is for {enc_cfg.num_ws}×{enc_cfg.w_dim} latents; the model has "
+                            f"{model.num_ws}×{model.w_dim}")
+    cfg.encoder = enc_cfg.to_dict()
+    torch.manual_seed(cfg.seed)
+    res = model.resolution
+    if cfg.data and cfg.real_fraction > 0:
+        train_real, val_real, data_info = load_real_faces(cfg.data, res, cfg.real_limit, cfg.val_n,
+                                                          run_dir / "cache", cfg.seed, log=log)
+    else:
+        train_real = val_real = torch.zeros(0, 3, res, res, dtype=torch.uint8)
+        data_info = {"source": None, "train_images": 0, "val_images": 0}
+        cfg.real_fraction = 0.0
+    n_real = int(round(cfg.batch * cfg.real_fraction)) if len(train_real) else 0
+    n_gen = cfg.batch - n_real
+    want = tuple(n for n, w in (("perceptual", cfg.perceptual_weight), ("identity", cfg.identity_weight)) if w > 0)
+    dist = _losses(want, log=log)
+    perceptual, identity = dist.get("perceptual"), dist.get("identity")
+
+    enc = Encoder(enc_cfg, model.G.mapping.w_avg).to(model.device)
+    run_cfg = RunConfig(data=str(cfg.data), run_dir=str(run_dir),
+                        minutes=None if cfg.time_budget is None else cfg.time_budget / 60.0,
+                        epochs=float(cfg.steps), batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                        warmup=cfg.warmup, bf16=False, threads=cfg.threads, seed=cfg.seed,
+                        checkpoint_minutes=cfg.checkpoint_minutes, log_every=cfg.log_every,
+                        extra={"encoder_run": asdict(cfg), "generator": generator_info(model),
+                               "data_info": data_info, "extend_minutes": cfg.extend_minutes})
+    opt = adamw(enc, run_cfg)
+    runner = Runner(run_cfg, enc, opt, cfg.batch, "encoder", log)  # one "epoch" = one step: plan = cfg.steps
+    log(f"encoder: {num_parameters(enc)} parameters, batch {n_gen} generated + {n_real} real "
+        f"({data_info['train_images']} train / {data_info['val_images']} val faces); losses: latent, mse"
+        f"{', perceptual' if perceptual is not None else ''}{', identity' if identity is not None else ''}, delta")
+    n_deltas = model.num_ws - 1
+
+    def stage() -> int:
+        if cfg.progressive <= 0:
+            return n_deltas
+        return min(n_deltas, int(runner.progress() / cfg.progressive * (n_deltas + 1)))
+
+    def step_fn(step: int, gen: torch.Generator) -> dict:
+        parts, target_ws = [], None
+        if n_gen:
+            target_ws = sample_generated(model, n_gen, gen, cfg.truncation_min, cfg.style_mixing)
+            with torch.no_grad():
+                parts.append(synthesize(model.G, target_ws).clamp(-1, 1))
+        if n_real:
+            idx = torch.randint(0, len(train_real), (n_real,), generator=gen)
+            x = train_real[idx].float().to(model.device) / 127.5 - 1
+            flip = (torch.rand(n_real, generator=gen) < 0.5).to(model.device)
+            parts.append(torch.where(flip[:, None, None, None], x.flip(3), x))
+        x = torch.cat(parts)
+        k = stage()
+        ws, deltas = enc(x, stage=k, return_deltas=True)
+        rec = synthesize(model.G, ws)
+        terms: dict[str, torch.Tensor] = {}
+        mse = (rec - x).square().flatten(1).mean(1)
+        loss = cfg.mse_weight * mse.mean()
+        terms["mse"] = mse.mean()
+        if perceptual is not None:
+            p = perceptual(rec, x)
+            loss = loss + cfg.perceptual_weight * p.mean()
+            terms["perceptual"] = p.mean()
+        if n_gen:
+            lat = (ws[:n_gen] - target_ws).square().mean()
+            loss = loss + cfg.latent_weight * lat
+            terms["latent"] = lat
+        if n_real and identity is not None:
+            d = identity(rec[n_gen:], x[n_gen:]).mean()
+            loss = loss + cfg.identity_weight * d
+            terms["identity"] = d
+        dreg = deltas.square().sum(2).sum(1).mean()
+        loss = loss + cfg.delta_weight * dreg
+        terms["delta"] = dreg
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        out = {k2: float(v.detach()) for k2, v in terms.items()}
+        out["loss"] = float(loss.detach())
+        out["stage"] = k
+        return out
+
+    t0 = time.time()
+    done = runner.run(step_fn)
+    ev = evaluate_encoder(enc, model, val_real, perceptual=perceptual, identity=identity)
+    rec = {"step": runner.step, "progress": round(runner.progress(), 4), "stage": stage(),
+           "train_seconds": round(runner.seconds, 1), "time": round(time.time(), 1), **ev}
+    with open(run_dir / "val.jsonl", "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    real = ev.get("real", {})
+    log(f"encoder: step {runner.step} ({runner.progress():.0%} of the plan, {time.time() - t0:.0f} s this run); "
+        f"val real MSE {real.get('mse', float('nan')):.4f} PSNR {real.get('psnr', float('nan')):.2f} dB "
+        f"SSIM {real.get('ssim', float('nan')):.3f}; generated latent MSE {ev['generated']['latent_mse']:.4f}")
+    return {"steps": runner.step, "complete": done, "validation": ev, "run_dir": str(run_dir)}
+
+
+# ------------------------------------------------------------------------------------------------ export
+def export_encoder(run_dir: str | Path, output: str | Path, model=None, evaluate: bool = True,
+                   log=print) -> dict[str, Any]:
+    """Write the run's encoder as fp16 safetensors + card (data, steps, generator sha256, validation figures
+    measured on the exported weights, licence). ``model``: the generator (default: the run's ``--model``, which
+    must still match the recorded sha256). Returns the card."""
+    from faceedit import api
+    from faceedit.invert.encoder import Encoder, EncoderConfig, load_encoder, num_parameters, save_encoder
+
+    run_dir = Path(run_dir)
+    st = _read_run(run_dir)
+    if st is None:
+        raise FaceEditError(f"no encoder run in {run_dir} (no {CHECKPOINT})")
+    extra = st["config"]["extra"]
+    cfg = EncoderTrainConfig.from_dict(extra["encoder_run"])
+    enc = Encoder(EncoderConfig.from_dict(cfg.encoder))
+    enc.load_state_dict(st["model"])
+    gen_info = extra["generator"]
+    if model is None and evaluate:
+        model = api.load(cfg.model)
+    card = {
+        "name": "faceedit inversion encoder (e4e-style)",
+        "task": "FFHQ-aligned face image → w+ latent of its generator (offsets from w_avg)",
+        "input": f"float [N,3,H,W] in [-1,1], resized inside to {enc.cfg.resolution} px",
+        "architecture": f"residual pyramid encoder, {num_parameters(enc)} parameters "
+                        f"(stages {list(enc.cfg.channels)}, pyramid {enc.cfg.pyramid}, heads {enc.cfg.head_channels})",
+        "generator": gen_info,
+        "data": {**extra.get("data_info", {}), "generated_faces": "z → w, ψ ~ U[%.2f, 1], style mixing p=%.2f"
+                 % (cfg.truncation_min, cfg.style_mixing)},
+        "training": {"steps": int(st["step"]), "planned_steps": st.get("total_steps"),
+                     "planned_seconds": st.get("plan_seconds"), "train_seconds": round(st.get("seconds", 0.0), 1),
+                     "batch": cfg.batch, "real_fraction": cfg.real_fraction, "lr": cfg.lr,
+                     "loss_weights": {"latent": cfg.latent_weight, "mse": cfg.mse_weight,
+                                      "perceptual": cfg.perceptual_weight, "identity": cfg.identity_weight,
+                                      "delta": cfg.delta_weight},
+                     "progressive": cfg.progressive, "machine": "CPU"},
+        "licence": LICENCE,
+    }
+    output = Path(output)
+    save_encoder(output, enc, card=card)
+    if evaluate and model is not None:
+        enc16, _ = load_encoder(output, model)
+        dist = _losses(("perceptual", "identity"), log=log)
+        val_real = _val_faces(cfg, model, run_dir, log)
+        card["validation"] = evaluate_encoder(enc16, model, val_real, perceptual=dist.get("perceptual"),
+                                              identity=dist.get("identity"))
+        card["validation"]["measured_on"] = "the exported fp16 weights"
+        save_encoder(output, enc, card=card)
+    return card
+
+
+def _val_faces(cfg: EncoderTrainConfig, model, run_dir: Path, log) -> torch.Tensor:
+    if not cfg.data or cfg.real_fraction <= 0:
+        return torch.zeros(0, 3, model.resolution, model.resolution, dtype=torch.uint8)
+    try:
+        _, va, _ = load_real_faces(cfg.data, model.resolution, cfg.real_limit, cfg.val_n, run_dir / "cache",
+                                   cfg.seed, log=log, val_only=True)
+    except FaceEditError as exc:
+        log(f"encoder export: no real validation faces ({exc})")
+        return torch.zeros(0, 3, model.resolution, model.resolution, dtype=torch.uint8)
+    return va
+
+
+__all__ = ["EncoderTrainConfig", "evaluate_encoder", "export_encoder", "load_real_faces", "sample_generated",
+           "train_encoder"]
