@@ -25,9 +25,12 @@ COMMAND_MODULES = [
     "train",
     "evaluate",
     "edit_ops",
+    "edit_attrs",
+    "directions",
     "scorers",
     "faces",
     "invert",
+    "serve",
 ]
 
 app = typer.Typer(

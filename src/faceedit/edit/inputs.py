@@ -60,7 +60,9 @@ def resolve(spec: str | int, model, truncation: float = 0.7, index: int = 0) -> 
         if meta.get("w_dim") not in (None, model.w_dim) or meta.get("num_ws") not in (None, model.num_ws):
             raise FaceEditError(f"{path} holds latents for a model with {meta.get('num_ws')} w+ layers of "
                                 f"{meta.get('w_dim')}; this model has {model.num_ws} of {model.w_dim}")
-        return Face(ws=model.as_ws(torch.from_numpy(arr)), label=path.stem + (f"#{index}" if index else ""))
+        if arr.ndim == 2 and arr.shape[0] == model.num_ws:
+            arr = arr[None]  # one w+ code; as_ws would read [num_ws, w_dim] as num_ws separate w vectors
+        return Face(ws=model.as_ws(torch.from_numpy(arr))[:1], label=path.stem + (f"#{index}" if index else ""))
     if suffix in PHOTO_SUFFIXES:
         if not path.is_file():
             raise FaceEditError(f"photo not found: {path}")

@@ -1,0 +1,169 @@
+"""``faceedit directions fit | report | list``: InterfaceGAN attribute directions for a generator."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from faceedit.cli.options import MODEL_HELP
+from faceedit.errors import FaceEditError
+
+directions_app = typer.Typer(help="Attribute directions (InterfaceGAN): fit them, measure them, list them.",
+                             no_args_is_help=True, add_completion=False)
+
+DIRS_HELP = ("folder of directions (default: the ones shipped for the embedded model, else the cache folder "
+             "'directions fit' writes for this model)")
+
+
+def _load_model(model: str):
+    from faceedit.cli.edit_ops import _load
+
+    return _load(model)
+
+
+def _threads(threads: int) -> None:
+    if threads < 0:
+        raise FaceEditError("--threads must be 0 (all cores) or more")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@directions_app.command("fit")
+def fit_cmd(
+    attr: str = typer.Option("smiling,age,male", "--attr", "-a",
+                             help="attributes, comma-separated, or 'all' (every score the scorers give)"),
+    samples: int = typer.Option(20000, "--samples", "-n", help="latents to sample and score"),
+    space: str = typer.Option("w", "--space", help="w, z, wplus (per-layer), or several: w,z,wplus"),
+    ratio: float = typer.Option(0.02, "--ratio", help="share of samples kept at each end of a score"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for the directions (default: the cache "
+                                       "folder for this model, found by 'faceedit edit' automatically)"),
+    samples_file: Optional[Path] = typer.Option(None, "--samples-file", help="reuse (or write, when missing) the "
+                                                "scored samples here (.npz)"),
+    batch: int = typer.Option(64, "--batch", help="images per synthesis/scoring batch"),
+    seed: int = typer.Option(0, "--seed", help="sampling and split seed"),
+    threads: int = typer.Option(0, "--threads", help="CPU threads (0 = all)"),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+) -> None:
+    """Fit attribute directions: sample, synthesise, score (classifier, face-api expressions/age, landmark yaw/pitch),
+    keep the top/bottom --ratio, fit a linear SVM on a 70/30 split. `faceedit directions fit --attr smiling,male
+    --samples 20000 -o dirs/`."""
+    from faceedit.edit.attributes import AttributeScorer, canonical
+    from faceedit.edit.directions import SPACES, DirectionSet, Samples, cache_folder, fit_directions, sample_scores
+
+    _threads(threads)
+    spaces = [s.strip().lower().replace("w+", "wplus") for s in space.split(",") if s.strip()]
+    for s in spaces:
+        if s not in SPACES:
+            raise FaceEditError(f"--space {s!r}: use w, z or wplus")
+    if batch < 1:
+        raise FaceEditError("--batch must be at least 1")
+    m = _load_model(model)
+    scorer = AttributeScorer.load(device=m.device)
+    for note in scorer.notes:
+        print(f"note: {note}", file=sys.stderr)
+    names = scorer.names if attr.strip().lower() == "all" else [canonical(a) for a in attr.split(",") if a.strip()]
+    if not names:
+        raise FaceEditError("--attr: name at least one attribute")
+    for n in names:
+        scorer.index(n)  # unknown names fail here, before any sampling
+    mixing = "wplus" in spaces
+    data = None
+    if samples_file is not None and samples_file.exists():
+        data = Samples.load(samples_file)
+        if data.model_sha256 and m.sha256 and data.model_sha256 != m.sha256:
+            raise FaceEditError(f"{samples_file} was sampled from another model; delete it or pick another file")
+        if mixing and data.ws is None:
+            raise FaceEditError(f"{samples_file} has no style-mixed w+ samples (needed for --space wplus)")
+        print(f"reusing {len(data.w)} scored samples from {samples_file}")
+    if data is None:
+        data = sample_scores(m, scorer, samples, seed=seed, batch_size=batch, mixing=mixing, progress=True)
+        rate = len(data.w) / max(data.seconds, 1e-9)
+        print(f"sampled and scored {len(data.w)} faces in {data.seconds:.0f} s ({rate:.0f} samples/s)")
+        if samples_file is not None:
+            data.save(samples_file)
+    found = fit_directions(data, names, spaces, ratio=ratio, seed=seed, model=m, progress=len(names) > 3)
+    folder = out if out is not None else cache_folder(m)
+    DirectionSet(found).save(folder)
+    print(f"{'attribute':<22} {'space':<6} {'val acc':>8} {'all acc':>8}")
+    for d in found:
+        print(f"{d.name:<22} {d.space:<6} {100 * d.meta['val_accuracy']:7.1f}% {100 * d.meta['all_accuracy']:7.1f}%")
+    print(f"wrote {len(found)} direction(s) to {folder}")
+
+
+@directions_app.command("report")
+def report_cmd(
+    directions: Optional[Path] = typer.Argument(None, help=DIRS_HELP),
+    out: Path = typer.Option(Path("directions_report.png"), "--out", "-o", help="heat-map picture (.png)"),
+    samples_file: Optional[Path] = typer.Option(None, "--samples-file", help="scored samples from 'fit' (for the "
+                                                "generated score correlations and std units)"),
+    real: Optional[Path] = typer.Option(None, "--real", help="real aligned faces (folder/pack) for the "
+                                        "real-vs-generated score correlations"),
+    n_real: int = typer.Option(500, "--n-real", help="real faces to score"),
+    edit_samples: int = typer.Option(64, "--edit-samples", help="faces edited to measure efficacy and leak"),
+    as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
+    threads: int = typer.Option(0, "--threads", help="CPU threads (0 = all)"),
+    force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+) -> None:
+    """Measure directions: cosine matrix, per-direction efficacy (target score change per unit, in σ) and leak (the
+    other scores' mean |change|), score correlations in generated vs real faces; a table and a heat-map PNG."""
+    from faceedit.edit.attributes import AttributeScorer
+    from faceedit.edit.direction_report import build_report, report_picture
+    from faceedit.edit.directions import Samples, load_directions
+    from faceedit.media import save_image
+
+    _threads(threads)
+    if out.suffix.lower() != ".png":
+        raise FaceEditError(f"--out {out}: the report picture is a .png")
+    if edit_samples < 2:
+        raise FaceEditError("--edit-samples must be at least 2")
+    m = _load_model(model)
+    dirs = load_directions(m, directions, check=not force)
+    scorer = AttributeScorer.load(device=m.device)
+    data = Samples.load(samples_file) if samples_file is not None else None
+    reals = None
+    if real is not None:
+        from faceedit.train.dataset import load_images, to_float
+
+        if n_real < 2:
+            raise FaceEditError("--n-real must be at least 2")
+        reals = to_float(load_images(real, m.resolution, limit=n_real))
+    rep = build_report(m, dirs, scorer, samples=data, edit_samples=edit_samples, real_images=reals)
+    save_image(out, report_picture(rep))
+    if as_json:
+        print(json.dumps(rep.as_dict(), indent=1))
+    else:
+        print(rep.markdown())
+        d = rep.as_dict()
+        if "corr_mean_abs_difference" in d:
+            print(f"score correlations, real vs generated: mean |difference| {d['corr_mean_abs_difference']:.3f}")
+    print(f"wrote {out}", file=sys.stderr if as_json else sys.stdout)
+
+
+@directions_app.command("list")
+def list_cmd(
+    directions: Optional[Path] = typer.Argument(None, help=DIRS_HELP),
+    force: bool = typer.Option(False, "--force", help="list directions fitted on another model"),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+) -> None:
+    """List the directions available for a model, with their accuracies."""
+    from faceedit.edit.directions import load_directions
+
+    m = _load_model(model)
+    dirs = load_directions(m, directions, check=not force)
+    print(f"{len(dirs)} direction(s) in {dirs.folder}")
+    print(f"{'attribute':<22} {'space':<6} {'val acc':>8} {'all acc':>8} {'samples':>8}  units")
+    for r in dirs.table():
+        va, aa = r["val_accuracy"], r["all_accuracy"]
+        print(f"{r['attribute']:<22} {r['space']:<6} {100 * (va or 0):7.1f}% {100 * (aa or 0):7.1f}% "
+              f"{r['n_samples'] or 0:>8}  {r['units'] or ''}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(directions_app, name="directions")

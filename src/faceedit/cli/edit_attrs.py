@@ -1,0 +1,283 @@
+"""``faceedit edit`` and ``faceedit animate``: move faces along attribute directions.
+
+Faces are seeds, latent files or photos (photos are aligned, inverted, edited and pasted back; ``--crop`` keeps
+the aligned face only). Amounts are given as options named after the attribute: ``--smiling 2 --age -1.5``
+(units: standard deviations of the latent distribution along the direction; see ``faceedit directions list``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+import typer
+
+from faceedit.cli.edit_ops import FACE_HELP, LAYERS_HELP, TRUNC_HELP, _load
+from faceedit.cli.options import MODEL_HELP
+from faceedit.errors import FaceEditError
+
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+MAX_AMOUNT = 50.0
+
+
+def parse_amounts(args: List[str], edits: List[str]) -> dict[str, float]:
+    """``['--smiling', '2', '--age=-1.5']`` and ``['smiling=2']`` → ``{'smiling': 2.0, 'age': -1.5}``."""
+    from faceedit.edit.attributes import canonical
+
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("--") or len(a) < 3:
+            raise FaceEditError(f"unexpected argument {a!r}: give attribute amounts as --NAME VALUE, e.g. --smiling 2")
+        if "=" in a:
+            k, v = a[2:].split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(args):
+                raise FaceEditError(f"{a} needs an amount, e.g. {a} 1.5")
+            k, v = a[2:], args[i + 1]
+            i += 2
+        pairs.append((k, v))
+    for e in edits:
+        if "=" not in e:
+            raise FaceEditError(f"--edit {e!r}: use NAME=AMOUNT, e.g. --edit smiling=2")
+        pairs.append(tuple(e.split("=", 1)))  # type: ignore[arg-type]
+    out: dict[str, float] = {}
+    for k, v in pairs:
+        try:
+            x = float(v)
+        except ValueError:
+            raise FaceEditError(f"--{k} {v!r}: the amount must be a number, e.g. --{k} 1.5") from None
+        if not np.isfinite(x) or abs(x) > MAX_AMOUNT:
+            raise FaceEditError(f"--{k} {v}: use an amount between -{MAX_AMOUNT:g} and {MAX_AMOUNT:g}")
+        out[canonical(k)] = out.get(canonical(k), 0.0) + x
+    return out
+
+
+def split_amount_args(tokens: List[str]) -> tuple[list[str], list[str]]:
+    """Separate ``--NAME VALUE`` / ``--NAME=VALUE`` pairs (unknown options, which click hands over mixed with the
+    positional faces) from the faces."""
+    faces, extra = [], []
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t.startswith("--"):
+            extra.append(t)
+            if "=" not in t and i + 1 < len(tokens):
+                extra.append(tokens[i + 1])
+                i += 1
+        else:
+            faces.append(t)
+        i += 1
+    return faces, extra
+
+
+def _is_photo(spec: str) -> bool:
+    from faceedit.edit.inputs import PHOTO_SUFFIXES
+
+    return Path(spec.partition("#")[0]).suffix.lower() in PHOTO_SUFFIXES
+
+
+class Subject:
+    """One face to edit: its w+ and, for photos, the inversion that pastes edits back into the photo."""
+
+    def __init__(self, spec: str, m, trunc: float, method: str):
+        self.label, self.inversion = spec, None
+        if _is_photo(spec):
+            if not Path(spec).is_file():
+                raise FaceEditError(f"photo not found: {spec}")
+            try:
+                from faceedit.invert import invert_photo
+            except ImportError:
+                raise FaceEditError(f"editing photos needs the inversion module: {spec}; give a seed or a latent "
+                                    "file instead") from None
+            self.inversion = invert_photo(Path(spec), m, method=method)
+            self.ws = m.as_ws(self.inversion.ws)[:1]
+            self.label = Path(spec).stem
+        else:
+            from faceedit.edit.inputs import resolve
+
+            face = resolve(spec, m, trunc)
+            self.ws, self.label = face.ws, face.label or spec
+
+    def render(self, m, ws, crop: bool) -> list[np.ndarray]:
+        """Images (uint8 HxWx3) of ``ws`` [n, num_ws, w_dim]: aligned faces, or photos with the face pasted back."""
+        from faceedit.media import to_uint8
+
+        imgs = to_uint8(m.synthesize(ws))
+        if self.inversion is None or crop:
+            return list(imgs)
+        return [np.asarray(self.inversion.paste(img)) for img in imgs]
+
+
+def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, trunc: float,
+              method: str) -> list[Subject]:
+    from faceedit.cli.options import parse_seeds
+
+    specs: list[str] = []
+    if seed is not None:
+        specs += [str(s) for s in parse_seeds(seed)]
+    if latent is not None:
+        specs.append(str(latent))
+    for f in faces:
+        try:
+            specs += [str(s) for s in parse_seeds(f)]
+        except FaceEditError:
+            specs += [p for p in f.split(",") if p.strip()] if not Path(f).exists() else [f]
+    if not specs:
+        raise FaceEditError("no face given: a seed (--seed 3), a latent file (--latent f.npz) or a photo")
+    if len(specs) > 64:
+        raise FaceEditError(f"{len(specs)} faces: edit at most 64 at a time")
+    return [Subject(s, m, trunc, method) for s in specs]
+
+
+def _directions(m, folder: Optional[Path], force: bool):
+    from faceedit.edit.directions import load_directions
+
+    return load_directions(m, folder, check=not force)
+
+
+def _tile(rows: list[list[np.ndarray]]) -> np.ndarray:
+    from faceedit.media import make_grid
+
+    h = max(im.shape[0] for r in rows for im in r)
+    w = max(im.shape[1] for r in rows for im in r)
+    cells = []
+    for r in rows:
+        for im in r:
+            pad = np.full((h, w, 3), 255, np.uint8)
+            pad[:im.shape[0], :im.shape[1]] = im
+            cells.append(pad)
+    return make_grid(np.stack(cells), cols=len(rows[0]), pad=2)
+
+
+def edit_cmd(
+    ctx: typer.Context,
+    faces: List[str] = typer.Argument(None, help=FACE_HELP + "; several, or seed ranges like 0-3"),
+    seed: Optional[str] = typer.Option(None, "--seed", "-s", help="seed(s) of the face(s): 3 or 0-7"),
+    latent: Optional[Path] = typer.Option(None, "--latent", "-l", help="latent file (.npz/.npy)"),
+    edit: List[str] = typer.Option([], "--edit", "-e", help="NAME=AMOUNT (same as --NAME AMOUNT); repeatable"),
+    keep: str = typer.Option("", "--keep", "-k", help="attributes to hold fixed (conditional editing), e.g. male,age"),
+    layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
+    out: Path = typer.Option(Path("edited.png"), "--out", "-o", help="output image (.png/.jpg/.webp)"),
+    grid: bool = typer.Option(False, "--grid", help="a row per face and attribute, columns from -amount to +amount"),
+    columns: int = typer.Option(5, "--columns", help="columns of --grid"),
+    compare: bool = typer.Option(False, "--compare", help="show the original beside each edit"),
+    crop: bool = typer.Option(False, "--crop", help="photos: write the aligned face only (no paste-back)"),
+    method: str = typer.Option("hybrid", "--method", help="photo inversion: encoder, optimize or hybrid"),
+    save_latents: Optional[Path] = typer.Option(None, "--save-latents", help="also write the edited w+ (.npz)"),
+    directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions (default: shipped "
+                                              "or fitted for this model)"),
+    force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
+    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+) -> None:
+    """Edit attributes: `faceedit edit --seed 3 --smiling 2 --age -1.5 --keep male -o out.png`;
+    `faceedit edit photo.jpg --smiling 1.5 -o out.jpg` (aligns, inverts, edits, pastes back);
+    `faceedit edit 0-3 --smiling 3 --age 3 --grid -o grid.png`. Attributes: `faceedit directions list`."""
+    import torch
+
+    from faceedit.cli.edit_ops import _check_image_out, _save_latents
+    from faceedit.media import save_image
+
+    faces, extra = split_amount_args(list(faces or []) + list(ctx.args))
+    amounts = parse_amounts(extra, edit)
+    if not amounts:
+        raise FaceEditError("no edit given: add an attribute and an amount, e.g. --smiling 2 "
+                            "(see 'faceedit directions list')")
+    _check_image_out(out)
+    if not 2 <= columns <= 15:
+        raise FaceEditError("--columns must be between 2 and 15")
+    m = _load(model)
+    dirs = _directions(m, directions, force)
+    for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
+        dirs.get(name)
+    keep_list = [k.strip() for k in keep.split(",") if k.strip()]
+    subjects = _subjects(faces, seed, latent, m, trunc, method)
+    rows: list[list[np.ndarray]] = []
+    edited_ws = []
+    for s in subjects:
+        if grid:
+            for name, amount in amounts.items():
+                steps = np.linspace(-abs(amount), abs(amount), columns)
+                ws = torch.cat([dirs.apply(s.ws, {name: float(t)}, keep_list, layers) for t in steps])
+                rows.append(s.render(m, ws, crop))
+                edited_ws.append(ws)
+        else:
+            ws = dirs.apply(s.ws, amounts, keep_list, layers)
+            edited_ws.append(ws)
+            row = s.render(m, ws, crop)
+            rows.append((s.render(m, s.ws, crop) + row) if compare else row)
+    if len(rows) == 1 and len(rows[0]) == 1:
+        save_image(out, rows[0][0])
+    elif not grid and not compare:
+        save_image(out, _tile([[r[0] for r in rows]]))
+    else:
+        save_image(out, _tile(rows))
+    _save_latents(save_latents, torch.cat(edited_ws), m)
+    what = ", ".join(f"{k} {v:+g}" for k, v in amounts.items())
+    extra = f" keeping {', '.join(keep_list)} fixed" if keep_list else ""
+    print(f"edited {len(subjects)} face(s) ({what}{extra}) → {out}")
+
+
+def animate_cmd(
+    faces: List[str] = typer.Argument(None, help=FACE_HELP + "; several are tiled side by side"),
+    attr: str = typer.Option(..., "--attr", "-a", help="attribute(s) to sweep, comma-separated (in sequence, or "
+                             "together with --combine)"),
+    value_range: Tuple[float, float] = typer.Option((-3.0, 3.0), "--range", help="start and end amount"),
+    frames: int = typer.Option(48, "--frames", "-n", help="frames per sweep"),
+    fps: float = typer.Option(24.0, "--fps", help="frames per second"),
+    combine: bool = typer.Option(False, "--combine", help="move all attributes at once instead of in turn"),
+    pingpong: bool = typer.Option(False, "--pingpong", help="go back to the start too (seamless loop)"),
+    side_by_side: bool = typer.Option(False, "--side-by-side", help="show the original beside each animated face"),
+    seed: Optional[str] = typer.Option(None, "--seed", "-s", help="seed(s): 3 or 0-3"),
+    latent: Optional[Path] = typer.Option(None, "--latent", "-l", help="latent file (.npz/.npy)"),
+    keep: str = typer.Option("", "--keep", "-k", help="attributes to hold fixed"),
+    layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
+    out: Path = typer.Option(Path("edit.gif"), "--out", "-o", help=".gif or .mp4"),
+    crop: bool = typer.Option(False, "--crop", help="photos: animate the aligned face only (no paste-back)"),
+    method: str = typer.Option("hybrid", "--method", help="photo inversion: encoder, optimize or hybrid"),
+    directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions"),
+    force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
+    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+) -> None:
+    """Animate an edit: `faceedit animate --seed 3 --attr smiling --range -3 3 --frames 48 -o smile.gif`;
+    `--attr smiling,age` plays one sweep after the other (`--combine`: together); `--pingpong` loops back."""
+    from faceedit.media import ANIMATION_SUFFIXES, save_animation
+    from tqdm import tqdm
+
+    if out.suffix.lower() not in ANIMATION_SUFFIXES:
+        raise FaceEditError(f"--out {out}: use .gif or .mp4")
+    if fps <= 0 or fps > 120:
+        raise FaceEditError("--fps must be in (0, 120]")
+    lo, hi = value_range
+    if not all(np.isfinite([lo, hi])) or max(abs(lo), abs(hi)) > MAX_AMOUNT:
+        raise FaceEditError(f"--range: use amounts between -{MAX_AMOUNT:g} and {MAX_AMOUNT:g}")
+    names = [a.strip() for a in attr.split(",") if a.strip()]
+    keep_list = [k.strip() for k in keep.split(",") if k.strip()]
+    m = _load(model)
+    dirs = _directions(m, directions, force)
+    for name in names + keep_list:
+        dirs.get(name)
+    subjects = _subjects(faces or [], seed, latent, m, trunc, method)
+    seqs = [dirs.sweep(s.ws, names, lo, hi, frames, combine=combine, pingpong=pingpong, keep=keep_list,
+                       layers=layers) for s in subjects]
+    originals = [s.render(m, s.ws, crop)[0] for s in subjects] if side_by_side else None
+    out_frames = []
+    for t in tqdm(range(seqs[0].shape[0]), desc="rendering", unit="frame", disable=seqs[0].shape[0] < 8):
+        cells = []
+        for k, s in enumerate(subjects):
+            img = s.render(m, seqs[k][t], crop)[0]
+            cells += [originals[k], img] if originals else [img]
+        out_frames.append(cells[0] if len(cells) == 1 else _tile([cells]))
+    save_animation(out, out_frames, fps=fps)
+    print(f"wrote a {len(out_frames)}-frame animation of {', '.join(names)} ({lo:+g} → {hi:+g}) to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("edit", context_settings=EXTRA)(edit_cmd)
+    app.command("animate")(animate_cmd)
+
