@@ -139,8 +139,7 @@ def test_files_roundtrip_and_model_check(tiny, fitted, tmp_path):
     other = api.Model(G=tiny.G, name="other", sha256="f" * 64)
     (tmp_path / "d2").mkdir()
     for d in ds.by_key.values():
-        d.meta["model_sha256"] = "a" * 64
-        d.save(tmp_path / "d2")
+        Direction(d.name, d.space, d.vector, d.scale, dict(d.meta, model_sha256="a" * 64)).save(tmp_path / "d2")
     with pytest.raises(FaceEditError, match="another model"):
         directions.load_directions(other, tmp_path / "d2")
     assert len(directions.load_directions(other, tmp_path / "d2", check=False)) == len(ds)
@@ -274,3 +273,15 @@ def test_cli_errors(cli_model, tmp_path, capsys):
                                    "-o", str(tmp_path / "x.png")])
     assert main(["edit", "--seed", "1", "--brightness", "1", "--directions", str(other), "--force",
                  "-o", str(tmp_path / "x.png")]) == 0
+
+
+def test_model_edit_api(tiny, fitted, tmp_path):
+    _, ds = fitted
+    m = api.Model(G=tiny.G, name="tiny", sha256="b" * 64)
+    ds.save(tmp_path / "d")
+    assert m.directions(tmp_path / "d").names == ds.names
+    m._directions = ds
+    ws = m.generate(seeds=[1, 2]).ws
+    out = m.edit(ws, brightness=1.0, keep=["redness"], layers="coarse")
+    assert torch.allclose(out, ds.apply(ws, {"brightness": 1.0}, ["redness"], "coarse"))
+    assert torch.allclose(m.edit(ws, {"brightness": 0.5}, redness=1.0), ds.apply(ws, {"brightness": 0.5, "redness": 1}))

@@ -121,6 +121,26 @@ class Model:
         with torch.no_grad():
             return self.G.synthesis.w_to_styles(self.as_ws(ws))
 
+    # ---- attribute edits (InterfaceGAN directions; see faceedit.edit.directions) ----------------------------
+    def directions(self, folder: str | Path | None = None):
+        """The attribute directions fitted for this model (shipped for the default; else ``faceedit directions
+        fit``'s cache folder, or ``folder``), as a :class:`faceedit.edit.directions.DirectionSet`."""
+        from faceedit.edit.directions import load_directions
+
+        cached = getattr(self, "_directions", None)
+        if folder is None and cached is not None:
+            return cached
+        ds = load_directions(self, folder)
+        if folder is None:
+            self._directions = ds
+        return ds
+
+    def edit(self, ws: torch.Tensor, amounts: dict[str, float] | None = None, keep: Sequence[str] = (),
+             layers: str | Sequence[int] | None = None, **attributes: float) -> torch.Tensor:
+        """w+ edited along attribute directions: ``model.edit(ws, smiling=2, age=-1, keep=["male"])``; amounts in
+        standard deviations of the latent distribution along each direction."""
+        return self.directions().apply(self.as_ws(ws), {**(amounts or {}), **attributes}, keep=keep, layers=layers)
+
     # ---- images ------------------------------------------------------------------------------------------------
     def synthesize(self, ws: torch.Tensor | None = None, styles: list[torch.Tensor] | None = None,
                    noise_mode: str = "const", batch_size: int = 8, progress: bool = False) -> torch.Tensor:
