@@ -9,5 +9,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[align,edit,test]"
+.venv/bin/python -m pip install -q -e ".[align,edit,web,test]"
 bash scripts/fetch_faceapi.sh   # face-api.js weights via npm (pinned, sha512-checked); warns and goes on without npm

@@ -1,0 +1,89 @@
+"""``faceedit serve``: the web page and REST API (FastAPI + uvicorn), on localhost by default."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from typing import Optional
+
+import typer
+
+from faceedit.cli.options import MODEL_HELP
+from faceedit.errors import FaceEditError
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (default: this machine only)"),
+    port: int = typer.Option(7860, "--port", "-p", help="TCP port"),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    directions: Optional[str] = typer.Option(None, "--directions", help="folder of fitted directions (default: "
+                                             "the ones shipped or fitted for the model)"),
+    invert_method: Optional[str] = typer.Option(None, "--invert-method",
+                                                help="photo inversion: hybrid, encoder or optimize (default: hybrid "
+                                                     "when an encoder fits the model, else optimize)"),
+    invert_steps: Optional[int] = typer.Option(None, "--invert-steps", help="optimisation steps per upload"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)"),
+    max_sessions: int = typer.Option(64, "--max-sessions", help="faces kept in memory (least recently used go)"),
+    session_minutes: float = typer.Option(60.0, "--session-minutes", help="forget a face idle this long"),
+    queue: int = typer.Option(16, "--queue", help="renders queued at once before answering 503 (busy)"),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level"),
+) -> None:
+    """Serve the web page and REST API: `faceedit serve` then open http://127.0.0.1:7860 (API at /docs)."""
+    try:
+        import uvicorn
+
+        from faceedit.web import create_app
+    except ImportError as exc:
+        raise FaceEditError(f"the web app needs {exc.name}: pip install 'faceedit[web]'") from None
+    from faceedit import api
+
+    if not 0 < port < 65536:
+        raise FaceEditError(f"--port must be 1-65535, got {port}")
+    if max_sessions < 1 or queue < 1 or session_minutes <= 0:
+        raise FaceEditError("--max-sessions and --queue must be at least 1, --session-minutes above 0")
+    if threads is not None:
+        if threads < 1:
+            raise FaceEditError("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
+    m = api.load(model)
+    dirs = None
+    if directions is not None:
+        from faceedit.edit.directions import load_directions
+
+        dirs = load_directions(m, directions)
+    invert_options = {}
+    if invert_method is not None:
+        invert_options["method"] = invert_method
+    if invert_steps is not None:
+        invert_options["steps"] = invert_steps
+    app = create_app(m, dirs, invert_options=invert_options, max_sessions=max_sessions,
+                     max_age_s=session_minutes * 60, max_pending=queue)
+    state = app.state.faceedit
+    for what, note in (("attribute edits", state.directions_note), ("photo upload", state.inverter_note)):
+        if note:
+            print(f"note: {what} unavailable: {note}", file=sys.stderr)
+    if not _loopback(host):
+        print(f"warning: listening on {host}: anyone who can reach this address can use the server "
+              "(there is no authentication)", file=sys.stderr)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"faceedit: serving {m.describe()} on http://{shown}:{port} (API reference at /docs); Ctrl+C stops",
+          file=sys.stderr)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+    except OSError as exc:
+        raise FaceEditError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

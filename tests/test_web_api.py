@@ -1,0 +1,383 @@
+"""REST API of the web app (faceedit.web) on a tiny random generator, through FastAPI's TestClient."""
+
+import io
+import os
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from PIL import Image  # noqa: E402
+
+from _edit_helpers import tiny_model  # noqa: E402
+from faceedit.edit.directions import Direction, DirectionSet  # noqa: E402
+from faceedit.errors import FaceEditError  # noqa: E402
+from faceedit.web import create_app  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's note about httpx vs httpx2
+    from fastapi.testclient import TestClient
+
+
+def make_directions(model, names=("smiling", "age", "male"), seed=0):
+    rng = np.random.default_rng(seed)
+    dirs = []
+    for name in names:
+        v = rng.standard_normal(model.w_dim).astype(np.float32)
+        dirs.append(Direction(name, "w", v / np.linalg.norm(v), scale=1.0, meta={"val_accuracy": 0.9}))
+    return DirectionSet(dirs)
+
+
+def png(size=(40, 30), color=(200, 120, 90)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class FakeInversion:
+    """What faceedit.invert.invert_photo returns, reduced to what the app uses."""
+
+    def __init__(self, model, path):
+        self.original = np.asarray(Image.open(path).convert("RGB"))
+        self.ws = model.map(model.z_from_seeds([7]), 0.7)
+        self.notes = ["fake inversion"]
+
+    def paste(self, edited):
+        out = self.original.copy()
+        e = np.asarray(edited)[0]
+        out[:e.shape[0], :e.shape[1]] = e[:out.shape[0], :out.shape[1]]
+        return out
+
+
+def fake_inverter(path, model, progress=None, **_kw):
+    if progress is not None:
+        for i in range(1, 5):
+            progress(i, 4, {})
+    return FakeInversion(model, path)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model(32)
+
+
+@pytest.fixture()
+def client(model):
+    app = create_app(model, make_directions(model), fake_inverter)
+    with TestClient(app) as c:
+        yield c
+
+
+def new_face(client, seed=1, truncation=0.7):
+    r = client.post("/api/generate", json={"seed": seed, "truncation": truncation})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def edit(client, sid, **body):
+    return client.post(f"/api/sessions/{sid}/edit", json=body)
+
+
+def decode(r):
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/png"
+    return np.asarray(Image.open(io.BytesIO(r.content)))
+
+
+def assert_error(r, status, words=""):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and "\n" not in body["error"], body
+    assert words.lower() in body["error"].lower(), body
+
+
+def upload_done(client, data, **params):
+    r = client.post("/api/upload", files={"file": ("face.png", data, "image/png")}, params=params)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    for _ in range(200):
+        if job["state"] not in ("queued", "running"):
+            break
+        time.sleep(0.02)
+        job = client.get(f"/api/jobs/{job['id']}").json()
+    return job
+
+
+# ------------------------------------------------------------------------------------------------- faces
+def test_generate_gives_a_session_and_its_image(client, model):
+    sid = new_face(client, seed=3)
+    info = client.get(f"/api/sessions/{sid}").json()
+    assert info["source"] == "seed" and info["seed"] == 3 and info["image"].endswith("/image.png")
+    img = decode(client.get(info["image"]))
+    assert img.shape == (model.resolution, model.resolution, 3)
+    again = decode(client.get(f"/api/sessions/{new_face(client, seed=3)}/image.png"))
+    assert np.array_equal(img, again)
+    other = decode(client.get(f"/api/sessions/{new_face(client, seed=4)}/image.png"))
+    assert not np.array_equal(img, other)
+
+
+def test_bad_generate_requests(client):
+    assert_error(client.post("/api/generate", json={"seed": -1}), 422, "seed")
+    assert_error(client.post("/api/generate", json={"seed": 1, "truncation": 9}), 422, "truncation")
+    assert_error(client.post("/api/generate", content=b"{not json", headers={"content-type": "application/json"}),
+                 422, "invalid request")
+
+
+# ------------------------------------------------------------------------------------------------- edits
+def test_edit_changes_the_image_and_zero_does_not(client):
+    sid = new_face(client)
+    base = decode(edit(client, sid))
+    assert np.array_equal(base, decode(edit(client, sid, amounts={"smiling": 0})))
+    smiling = decode(edit(client, sid, amounts={"smiling": 3}))
+    assert np.abs(smiling.astype(int) - base).mean() > 1
+    both = decode(edit(client, sid, amounts={"smiling": 3, "age": -2}))
+    assert not np.array_equal(both, smiling)
+
+
+def test_keep_and_layers_are_applied(client):
+    sid = new_face(client)
+    plain = decode(edit(client, sid, amounts={"smiling": 3}))
+    kept = decode(edit(client, sid, amounts={"smiling": 3}, keep=["male", "age"]))
+    fine = decode(edit(client, sid, amounts={"smiling": 3}, layers="fine"))
+    coarse = decode(edit(client, sid, amounts={"smiling": 3}, layers="0-2"))
+    assert not np.array_equal(plain, kept)
+    assert not np.array_equal(plain, fine) and not np.array_equal(fine, coarse)
+    # the query form of the same edit gives the same image
+    q = decode(client.get(f"/api/sessions/{sid}/image.png",
+                          params={"edit": "smiling:3", "keep": "male,age"}))
+    assert np.array_equal(q, kept)
+
+
+def test_bad_edits_are_one_line_422(client):
+    sid = new_face(client)
+    assert_error(edit(client, sid, amounts={"wings": 1}), 422, "wings")
+    assert_error(edit(client, sid, amounts={"smiling": 1}, layers="40-50"), 422, "")
+    assert_error(edit(client, sid, amounts={"smiling": 1}, keep=["nope"]), 422, "nope")
+    assert_error(edit(client, sid, amounts={"smiling": 99}), 422, "between")
+    assert_error(client.get(f"/api/sessions/{sid}/image.png", params={"edit": "smiling"}), 422, "attribute:amount")
+
+
+def test_stale_requests_are_dropped(client):
+    sid = new_face(client)
+    assert edit(client, sid, amounts={"smiling": 1}, seq=5).status_code == 200
+    assert_error(edit(client, sid, amounts={"smiling": 2}, seq=4), 409, "newer")
+    assert edit(client, sid, amounts={"smiling": 2}, seq=6).status_code == 200
+
+
+def test_attributes_and_info(client):
+    attrs = client.get("/api/attributes").json()
+    assert attrs["available"] and {a["attribute"] for a in attrs["attributes"]} == {"smiling", "age", "male"}
+    assert all(a["val_accuracy"] == 0.9 for a in attrs["attributes"])
+    info = client.get("/api/info").json()
+    assert info["features"]["edit"]["available"] and info["features"]["upload"]["available"]
+    assert info["limits"]["upload_bytes"] == 20 * 1024 * 1024
+
+
+def test_missing_directions_grey_out_edits(model):
+    with TestClient(create_app(model, directions=False, inverter=False)) as c:
+        info = c.get("/api/info").json()
+        assert not info["features"]["edit"]["available"] and info["features"]["edit"]["reason"]
+        assert not info["features"]["upload"]["available"] and info["features"]["upload"]["reason"]
+        assert c.get("/api/attributes").json()["attributes"] == []
+        sid = new_face(c)
+        decode(edit(c, sid))  # the unedited face still renders
+        assert_error(edit(c, sid, amounts={"smiling": 1}), 422, "unavailable")
+        assert_error(c.post("/api/upload", files={"file": ("a.png", png(), "image/png")}), 501, "switched off")
+
+
+# ------------------------------------------------------------------------------------------------- sessions
+def test_sessions_are_evicted_lru_and_by_age(model):
+    app = create_app(model, make_directions(model), False, max_sessions=2, max_age_s=100)
+    store = app.state.faceedit.sessions
+    now = [0.0]
+    store.clock = lambda: now[0]
+    with TestClient(app) as c:
+        a, b = new_face(c, 1), new_face(c, 2)
+        assert c.get(f"/api/sessions/{a}").status_code == 200  # a is now the most recent
+        cid = new_face(c, 3)
+        assert_error(c.get(f"/api/sessions/{b}"), 404, "no such session")
+        assert c.get(f"/api/sessions/{a}").status_code == 200
+        now[0] = 50
+        assert c.get(f"/api/sessions/{cid}").status_code == 200
+        now[0] = 120  # a idle for 120 s, c for 70 s
+        assert_error(c.get(f"/api/sessions/{a}/image.png"), 404, "expired")
+        assert c.get(f"/api/sessions/{cid}").status_code == 200
+        assert c.delete(f"/api/sessions/{cid}").status_code == 204
+        assert c.get(f"/api/sessions/{cid}").status_code == 404
+        assert store.evicted == 2
+
+
+def test_photo_sessions_are_capped(model):
+    app = create_app(model, make_directions(model), fake_inverter)
+    app.state.faceedit.sessions.max_photos = 2
+    with TestClient(app) as c:
+        seed_face = new_face(c)
+        photos = [upload_done(c, png())["session"] for _ in range(3)]
+        assert c.get(f"/api/sessions/{photos[0]}").status_code == 404
+        assert all(c.get(f"/api/sessions/{sid}").status_code == 200 for sid in [seed_face, *photos[1:]])
+
+
+# ------------------------------------------------------------------------------------------------- uploads
+def test_upload_inverts_in_the_background(client, model):
+    job = upload_done(client, png((48, 40)))
+    assert job["state"] == "done" and job["progress"] == 1.0, job
+    info = client.get(f"/api/sessions/{job['session']}").json()
+    assert info["source"] == "photo" and info["has_photo"] and info["note"] == "fake inversion"
+    face = decode(client.get(info["image"]))
+    assert face.shape == (model.resolution, model.resolution, 3)
+    photo = decode(client.get(info["image"], params={"view": "photo", "edit": "smiling:2"}))
+    assert photo.shape == (40, 48, 3)
+    assert np.all(photo[35:, 40:] == (200, 120, 90))  # outside the pasted face: the photo itself
+    assert_error(client.get(f"/api/sessions/{new_face(client)}/image.png", params={"view": "photo"}), 422, "photo")
+
+
+def test_upload_raw_body_and_aligned_flag(client):
+    seen = {}
+
+    def inverter(path, model, aligned=False, **kw):
+        seen["aligned"] = aligned
+        return FakeInversion(model, path)
+
+    client.app.state.faceedit.inverter = inverter
+    r = client.post("/api/upload", content=png(), headers={"content-type": "image/png"}, params={"aligned": "true"})
+    assert r.status_code == 202, r.text
+    for _ in range(200):
+        job = client.get(f"/api/jobs/{r.json()['id']}").json()
+        if job["state"] == "done":
+            break
+        time.sleep(0.02)
+    assert job["state"] == "done" and seen["aligned"] is True
+
+
+def test_upload_limits(model):
+    app = create_app(model, make_directions(model), fake_inverter, max_upload_bytes=4000, max_pixels=10_000)
+    with TestClient(app) as c:
+        big = np.random.default_rng(0).integers(0, 255, (60, 60, 3), dtype=np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(big).save(buf, format="PNG")
+        assert len(buf.getvalue()) > 4000
+        assert_error(c.post("/api/upload", files={"file": ("a.png", buf.getvalue(), "image/png")}), 413, "too large")
+        assert_error(c.post("/api/upload", content=buf.getvalue(), headers={"content-type": "image/png"}), 413,
+                     "too large")
+        assert_error(c.post("/api/upload", files={"file": ("a.png", png((200, 100)), "image/png")}), 413, "pixels")
+        # the type comes from the content, not the name or the declared type
+        for data in (b"GIF89a" + b"\0" * 50, b"%PDF-1.4 hello", b"<svg></svg>"):
+            assert_error(c.post("/api/upload", files={"file": ("a.jpg", data, "image/jpeg")}), 415, "JPEG, PNG or WebP")
+        assert_error(c.post("/api/upload", files={"file": ("a.jpg", b"\xff\xd8\xff\xe0garbage", "image/jpeg")}),
+                     422, "corrupt")
+        assert_error(c.post("/api/upload", files={"other": ("a.png", png(), "image/png")}), 422, "'file'")
+        assert_error(c.post("/api/upload", content=b"", headers={"content-type": "image/png"}), 422, "empty")
+
+
+def test_no_face_is_a_clear_job_error(model):
+    def no_face(path, model, **kw):
+        raise FaceEditError(f"no face found in {path}")
+
+    with TestClient(create_app(model, make_directions(model), no_face)) as c:
+        job = upload_done(c, png())
+        assert job["state"] == "error" and job["error"] == "no face found in the uploaded image", job
+        assert job["session"] is None
+
+
+# ------------------------------------------------------------------------------------------------- limits
+def test_full_queue_answers_503_with_retry_after(model):
+    app = create_app(model, make_directions(model), fake_inverter, max_pending=1)
+    with TestClient(app) as c:
+        sid = new_face(c)
+        with app.state.faceedit.render.slot():
+            r = edit(c, sid, amounts={"smiling": 1})
+            assert_error(r, 503, "busy")
+            assert r.headers["retry-after"] == "1"
+            assert_error(c.post("/api/generate", json={"seed": 2}), 503, "busy")
+        assert edit(c, sid, amounts={"smiling": 1}).status_code == 200
+
+
+def test_inversion_jobs_are_bounded(model):
+    release = threading.Event()
+
+    def slow(path, model, **kw):
+        release.wait(10)
+        return FakeInversion(model, path)
+
+    app = create_app(model, make_directions(model), slow, max_invert_jobs=1)
+    with TestClient(app) as c:
+        first = c.post("/api/upload", files={"file": ("a.png", png(), "image/png")})
+        assert first.status_code == 202
+        r = c.post("/api/upload", files={"file": ("b.png", png(), "image/png")})
+        assert_error(r, 503, "busy")
+        assert int(r.headers["retry-after"]) >= 1
+        release.set()
+
+
+def test_nothing_from_a_request_names_a_path(client):
+    for url in ("/static/../app.py", "/static/..%2Fapp.py", "/static/%2e%2e%2f__init__.py", "/static/index.html",
+                "/static/sessions.py", "/api/sessions/..%2F..%2Fetc%2Fpasswd", "/api/sessions/../../etc/passwd",
+                "/api/jobs/..%2Fx"):
+        r = client.get(url)
+        assert r.status_code == 404, (url, r.status_code)
+        assert "root:" not in r.text and "import" not in r.text
+    assert client.get("/static/app.js").status_code == 200
+    tmp = client.app.state.faceedit.tmp
+    job = upload_done(client, png())
+    assert job["state"] == "done"
+    r = client.post("/api/upload", files={"file": ("../../../../tmp/evil.png", png(), "image/png")})
+    assert r.status_code == 202
+    assert not os.path.exists("/tmp/evil.png")
+    assert all(len(p.stem) == 32 for p in tmp.iterdir())  # only random names, in the app's own folder
+
+
+def test_openapi_and_pages(client):
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/generate", "/api/upload", "/api/jobs/{job_id}", "/api/sessions/{sid}/edit",
+                 "/api/sessions/{sid}/image.png", "/api/sessions/{sid}/animate", "/api/mix", "/api/morph",
+                 "/api/attributes", "/api/info"):
+        assert path in spec["paths"], path
+    assert "multipart/form-data" in spec["paths"]["/api/upload"]["post"]["requestBody"]["content"]
+    for page in ("/", "/docs"):
+        r = client.get(page)
+        assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+        assert "http://" not in r.text and "https://" not in r.text  # no CDN
+    assert "/static/app.js" in client.get("/").text
+
+
+# ------------------------------------------------------------------------------------------------- mix, morph
+def test_mix_morph_and_animate(client):
+    a, b = new_face(client, 1), new_face(client, 2)
+    r = client.post("/api/mix", json={"a": a, "b": b, "layers": "fine"})
+    assert r.status_code == 201, r.text
+    mixed = r.json()
+    assert mixed["source"] == "mix" and mixed["parents"] == [a, b]
+    ia, im = decode(client.get(f"/api/sessions/{a}/image.png")), decode(client.get(mixed["image"]))
+    assert not np.array_equal(ia, im)
+    assert_error(client.post("/api/mix", json={"a": a, "b": b, "layers": "nonsense"}), 422, "")
+
+    r = client.post("/api/morph", json={"a": a, "b": b, "frames": 5})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/gif" and r.content[:6] == b"GIF89a"
+    assert Image.open(io.BytesIO(r.content)).n_frames == 5
+
+    r = client.post(f"/api/sessions/{a}/animate", json={"amounts": {"smiling": 2}, "frames": 4, "pingpong": True})
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).n_frames == 6
+    r = client.post(f"/api/sessions/{a}/animate", json={"attributes": ["smiling", "age"], "frames": 3,
+                                                       "pingpong": False, "keep": ["male"]})
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).n_frames == 6
+    assert_error(client.post(f"/api/sessions/{a}/animate", json={"frames": 3}), 422, "nothing to animate")
+    assert_error(client.post(f"/api/sessions/{a}/animate", json={"attributes": ["smiling"] * 8, "frames": 120}),
+                 422, "too many frames")
+    if client.get("/api/info").json()["features"]["mp4"]["available"]:
+        r = client.post(f"/api/sessions/{a}/animate", json={"amounts": {"age": 1}, "frames": 3, "format": "mp4"})
+        assert r.status_code == 200 and r.headers["content-type"] == "video/mp4" and b"ftyp" in r.content[:16]
+
+
+def test_serve_command_is_registered():
+    from faceedit.cli import serve as serve_cli
+    from faceedit.cli import main
+
+    assert main(["serve", "--help"]) == 0
+    assert serve_cli._loopback("127.0.0.1") and serve_cli._loopback("::1") and serve_cli._loopback("localhost")
+    assert not serve_cli._loopback("0.0.0.0")
+    assert main(["serve", "--port", "0"]) == 2
