@@ -316,6 +316,9 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         try:
+            # one render before the first request, so the first slider move is as fast as the next ones
+            w = state.model.as_ws(state.model.G.mapping.w_avg[None].detach())
+            await state.render.run(state.images, w)
             yield
         finally:
             state.close()
@@ -323,7 +326,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
     app = FastAPI(title="faceedit", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Generate faces, invert photos and edit them with StyleGAN2. Faces are server-side "
                               "sessions; images come back as PNG, animations as GIF or MP4. Errors are JSON "
-                              "`{\"error\": \"...\"}`; a full queue answers 503 with Retry-After.")
+                              "{\"error\": \"...\"}; a full queue answers 503 with Retry-After.")
     app.state.faceedit = state
 
     # ---- errors: one line of JSON each
