@@ -285,3 +285,29 @@ def test_model_edit_api(tiny, fitted, tmp_path):
     out = m.edit(ws, brightness=1.0, keep=["redness"], layers="coarse")
     assert torch.allclose(out, ds.apply(ws, {"brightness": 1.0}, ["redness"], "coarse"))
     assert torch.allclose(m.edit(ws, {"brightness": 0.5}, redness=1.0), ds.apply(ws, {"brightness": 0.5, "redness": 1}))
+
+
+def test_cli_edit_photo_pastes_back(cli_model, tmp_path, capsys):
+    """A photo (here an already-aligned square, twice the model's size) is inverted, edited and pasted back:
+    the output has the photo's size, and the edit changes it."""
+    from faceedit.media import save_image, to_uint8
+
+    d = tmp_path / "dirs"
+    assert main(["directions", "fit", "--attr", "brightness", "--samples", "400", "--ratio", "0.1", "-o", str(d)]) == 0
+    img = to_uint8(cli_model.synthesize(cli_model.map(cli_model.z_from_seeds([9]), 0.7)))[0]
+    photo = tmp_path / "photo.png"
+    save_image(photo, np.asarray(Image.fromarray(img).resize((2 * RES, 2 * RES))))
+    outs = {}
+    for amount in ("-3", "3"):
+        outs[amount] = tmp_path / f"e{amount}.png"
+        assert main(["edit", str(photo), "--aligned", "--method", "optimize", "--steps", "5", "--brightness", amount,
+                     "--directions", str(d), "-o", str(outs[amount])]) == 0
+        assert Image.open(outs[amount]).size == (2 * RES, 2 * RES)
+    assert _mean(outs["3"]) > _mean(outs["-3"]) + 2
+    crop = tmp_path / "crop.png"
+    assert main(["edit", str(photo), "--aligned", "--method", "optimize", "--steps", "5", "--brightness", "1",
+                 "--crop", "--directions", str(d), "-o", str(crop)]) == 0
+    assert Image.open(crop).size == (RES, RES)
+    code = main(["edit", str(tmp_path / "missing.jpg"), "--brightness", "1", "--directions", str(d), "-o",
+                 str(crop)])
+    assert code != 0 and "photo not found" in capsys.readouterr().err

@@ -7,6 +7,7 @@ the aligned face only). Amounts are given as options named after the attribute: 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -83,7 +84,7 @@ def _is_photo(spec: str) -> bool:
 class Subject:
     """One face to edit: its w+ and, for photos, the inversion that pastes edits back into the photo."""
 
-    def __init__(self, spec: str, m, trunc: float, method: str):
+    def __init__(self, spec: str, m, trunc: float, method: str, aligned: bool = False, steps: int | None = None):
         self.label, self.inversion = spec, None
         if _is_photo(spec):
             if not Path(spec).is_file():
@@ -93,7 +94,10 @@ class Subject:
             except ImportError:
                 raise FaceEditError(f"editing photos needs the inversion module: {spec}; give a seed or a latent "
                                     "file instead") from None
-            self.inversion = invert_photo(Path(spec), m, method=method)
+            kw = {"steps": steps} if steps is not None else {}
+            self.inversion = invert_photo(Path(spec), m, method=method, aligned=aligned, **kw)
+            for note in getattr(self.inversion, "notes", []) or []:
+                print(f"note: {note}", file=sys.stderr)
             self.ws = m.as_ws(self.inversion.ws)[:1]
             self.label = Path(spec).stem
         else:
@@ -104,16 +108,25 @@ class Subject:
 
     def render(self, m, ws, crop: bool) -> list[np.ndarray]:
         """Images (uint8 HxWx3) of ``ws`` [n, num_ws, w_dim]: aligned faces, or photos with the face pasted back."""
+        import torch
+
         from faceedit.media import to_uint8
 
-        imgs = to_uint8(m.synthesize(ws))
+        noise = getattr(self.inversion, "noise", None)
+        if noise:  # the inversion's optimised noise maps belong to the photo: keep them in every edit
+            from faceedit.invert.optimize import synthesize
+
+            with torch.no_grad():
+                imgs = to_uint8(torch.cat([synthesize(m.G, ws[i:i + 1], noise).cpu() for i in range(len(ws))]))
+        else:
+            imgs = to_uint8(m.synthesize(ws))
         if self.inversion is None or crop:
             return list(imgs)
         return [np.asarray(self.inversion.paste(img)) for img in imgs]
 
 
 def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, trunc: float,
-              method: str) -> list[Subject]:
+              method: str, aligned: bool = False, steps: Optional[int] = None) -> list[Subject]:
     from faceedit.cli.options import parse_seeds
 
     specs: list[str] = []
@@ -130,7 +143,9 @@ def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, 
         raise FaceEditError("no face given: a seed (--seed 3), a latent file (--latent f.npz) or a photo")
     if len(specs) > 64:
         raise FaceEditError(f"{len(specs)} faces: edit at most 64 at a time")
-    return [Subject(s, m, trunc, method) for s in specs]
+    if steps is not None and not 1 <= steps <= 10000:
+        raise FaceEditError("--steps must be between 1 and 10000")
+    return [Subject(s, m, trunc, method, aligned, steps) for s in specs]
 
 
 def _directions(m, folder: Optional[Path], force: bool):
@@ -167,6 +182,9 @@ def edit_cmd(
     compare: bool = typer.Option(False, "--compare", help="show the original beside each edit"),
     crop: bool = typer.Option(False, "--crop", help="photos: write the aligned face only (no paste-back)"),
     method: str = typer.Option("hybrid", "--method", help="photo inversion: encoder, optimize or hybrid"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="photo inversion: optimisation steps (default: the "
+                                        "method's)"),
+    aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares (no detection)"),
     save_latents: Optional[Path] = typer.Option(None, "--save-latents", help="also write the edited w+ (.npz)"),
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions (default: shipped "
                                               "or fitted for this model)"),
@@ -195,7 +213,7 @@ def edit_cmd(
     for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
         dirs.get(name)
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
-    subjects = _subjects(faces, seed, latent, m, trunc, method)
+    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps)
     rows: list[list[np.ndarray]] = []
     edited_ws = []
     for s in subjects:
@@ -239,6 +257,8 @@ def animate_cmd(
     out: Path = typer.Option(Path("edit.gif"), "--out", "-o", help=".gif or .mp4"),
     crop: bool = typer.Option(False, "--crop", help="photos: animate the aligned face only (no paste-back)"),
     method: str = typer.Option("hybrid", "--method", help="photo inversion: encoder, optimize or hybrid"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="photo inversion: optimisation steps"),
+    aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares"),
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
@@ -262,7 +282,7 @@ def animate_cmd(
     dirs = _directions(m, directions, force)
     for name in names + keep_list:
         dirs.get(name)
-    subjects = _subjects(faces or [], seed, latent, m, trunc, method)
+    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps)
     seqs = [dirs.sweep(s.ws, names, lo, hi, frames, combine=combine, pingpong=pingpong, keep=keep_list,
                        layers=layers) for s in subjects]
     originals = [s.render(m, s.ws, crop)[0] for s in subjects] if side_by_side else None
