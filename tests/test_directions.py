@@ -232,8 +232,10 @@ def test_cli_fit_list_edit_animate_report(cli_model, tmp_path, capsys):
                  "--edit-samples", "16"]) == 0
     out = capsys.readouterr().out
     assert "| brightness | w |" in out and png.is_file()
-    assert main(["directions", "report", str(d), "-o", str(png), "--edit-samples", "8", "--json"]) == 0
+    assert main(["directions", "report", str(d), "-o", str(png), "--edit-samples", "8", "--json",
+                 "--save-json", str(tmp_path / "r.json")]) == 0
     rep = json.loads(capsys.readouterr().out)
+    assert json.loads((tmp_path / "r.json").read_text())["names"] == rep["names"]
     names = rep["names"]
     eff = np.array(rep["effect"])
     assert eff[names.index("brightness"), names.index("brightness")] > 0.3

@@ -107,6 +107,7 @@ def report_cmd(
     n_real: int = typer.Option(500, "--n-real", help="real faces to score"),
     edit_samples: int = typer.Option(64, "--edit-samples", help="faces edited to measure efficacy and leak"),
     as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
+    save_json: Optional[Path] = typer.Option(None, "--save-json", help="also write the full report as JSON here"),
     threads: int = typer.Option(0, "--threads", help="CPU threads (0 = all)"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
@@ -136,6 +137,10 @@ def report_cmd(
         reals = to_float(load_images(real, m.resolution, limit=n_real))
     rep = build_report(m, dirs, scorer, samples=data, edit_samples=edit_samples, real_images=reals)
     save_image(out, report_picture(rep))
+    if save_json is not None:
+        from faceedit.atomic import write_bytes
+
+        write_bytes(save_json, (json.dumps(rep.as_dict(), indent=1) + "\n").encode())
     if as_json:
         print(json.dumps(rep.as_dict(), indent=1))
     else:
