@@ -43,7 +43,7 @@ def invert(
     space: str = typer.Option("w+", "--space", help="w+ (one w per layer) or w (one w for all layers)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimisation steps (default 500 for optimize, "
                                                                "100 for hybrid)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.1; hybrid 0.03)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.1)."),
     noise: bool = typer.Option(False, "--noise", help="Also optimise the noise maps (saved in the .npz; edits "
                                                       "use the constant noise)."),
     aligned: bool = typer.Option(False, "--aligned", help="The inputs are aligned faces already: no detection."),
@@ -56,8 +56,12 @@ def invert(
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
     force_encoder: bool = typer.Option(False, "--force-encoder", help="Use an encoder made for another "
                                                                       "generator of the same shape."),
-    perceptual: str = typer.Option("perceptual", "--perceptual", help="Perceptual loss: perceptual (offline), "
-                                                                      "lpips/vgg16 (need --weights), none."),
+    perceptual: str = typer.Option("perceptual", "--perceptual", help="Perceptual loss: perceptual (offline, "
+                                                                      "face-api features), lpips or vgg16 (need "
+                                                                      "--perceptual-weights), none."),
+    perceptual_weights: Optional[List[Path]] = typer.Option(None, "--perceptual-weights",
+                                                            help="VGG16 (+ LPIPS lin layers) weights file(s) for "
+                                                                 "--perceptual lpips/vgg16."),
     batch: int = typer.Option(8, "--batch", help="Photos inverted together."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -84,6 +88,15 @@ def invert(
         raise FaceEditError(f"--detector must be auto, hog or cnn, got {detector!r}")
     if threads:
         torch.set_num_threads(threads)
+    if perceptual not in ("perceptual", "lpips", "vgg16", "none"):
+        raise FaceEditError(f"--perceptual must be perceptual, lpips, vgg16 or none, got {perceptual!r}")
+    loss = perceptual
+    if perceptual in ("lpips", "vgg16"):
+        from faceedit.metrics import distances
+
+        loss = distances.get(perceptual, weights=perceptual_weights or None)
+    elif perceptual_weights:
+        raise FaceEditError("--perceptual-weights goes with --perceptual lpips or vgg16")
     m = api.load(model)
     # read and align everything first: a bad photo fails the run before any long optimisation
     items = []
@@ -102,7 +115,7 @@ def invert(
         if len(items) > batch:
             _err(f"inverting photos {i + 1}-{i + len(part)} of {len(items)}")
         inv = invert_images(m, x, method=method, space=space, steps=steps, progress=not quiet,
-                            encoder=encoder, force_encoder=force_encoder, perceptual=perceptual,
+                            encoder=encoder, force_encoder=force_encoder, perceptual=loss,
                             optimize_noise=noise, **kw)
         if used is None:
             for note in inv.notes:
@@ -247,8 +260,9 @@ def train_encoder_cmd(
         checkpoint_minutes=checkpoint_minutes, force=force,
         extend_minutes=(parse_duration(extend) or 0) / 60.0 if extend else None)
     summary = train_encoder(cfg, resume=resume, log=_err)
-    _err(f"stopped at step {summary['steps']} ({'plan complete' if summary['complete'] else 'resumable'}); "
-         f"export with: faceedit train export-encoder {run_dir} -o encoder.safetensors")
+    state = "plan complete" if summary["complete"] else f"{summary['progress']:.0%} of the plan; --resume continues"
+    _err(f"stopped at step {summary['steps']} ({state}); export with: faceedit train export-encoder {run_dir} "
+         "-o encoder.safetensors")
 
 
 def export_encoder_cmd(

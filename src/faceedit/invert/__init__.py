@@ -31,9 +31,9 @@ from faceedit.invert.optimize import OptimizeConfig, OptimizeResult, optimize_la
 METHODS = ("hybrid", "encoder", "optimize")
 #: Optimisation steps per method when not given.
 DEFAULT_STEPS = {"optimize": 500, "hybrid": 100, "encoder": 0}
-#: Optimisation settings per method (the hybrid refinement starts close: lower rate, no latent noise).
+#: Optimisation settings per method (the hybrid refinement starts close: no latent noise, a shorter ramp-up).
 METHOD_SETTINGS = {"optimize": {"lr": 0.1, "initial_noise_factor": 0.05},
-                   "hybrid": {"lr": 0.03, "initial_noise_factor": 0.0, "lr_rampup": 0.02}}
+                   "hybrid": {"lr": 0.1, "initial_noise_factor": 0.0, "lr_rampup": 0.02}}
 
 _PERCEPTUAL: dict[str, Any] = {}
 

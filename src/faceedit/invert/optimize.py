@@ -20,9 +20,7 @@ step.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -90,33 +88,10 @@ def noise_layers(G) -> list[tuple[str, torch.nn.Module]]:
     return out
 
 
-_NOISE_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def noise_override(G, noise: dict[str, torch.Tensor] | None):
-    """Within the block, ``noise_mode="const"`` synthesis uses ``noise[name]`` ([N, 1, r, r] or [r, r]) in place of
-    each layer's constant noise buffer (still scaled by the layer's learned strength). Restores the buffers after."""
-    if not noise:
-        yield
-        return
-    with _NOISE_LOCK:
-        saved = []
-        try:
-            for name, layer in noise_layers(G):
-                if name in noise:
-                    saved.append((layer, layer._buffers["noise_const"]))
-                    layer._buffers["noise_const"] = noise[name]
-            yield
-        finally:
-            for layer, buf in saved:
-                layer._buffers["noise_const"] = buf
-
-
 def synthesize(G, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-    """w+ → images [N, 3, R, R] with const noise, or with the given per-image noise maps (differentiable)."""
-    with noise_override(G, noise):
-        return G.synthesis(ws, noise_mode="const")
+    """w+ → images [N, 3, R, R] with const noise, or with the given per-image noise maps (differentiable;
+    thread-safe: the maps go through the forward call, the module is not modified)."""
+    return G.synthesis(ws, noise_mode="const", noise=noise or None)
 
 
 def noise_regularisation(noise: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -84,10 +84,13 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise_mode: str = "random", fused: bool | None = None,
-                gain: float = 1.0) -> torch.Tensor:
-        """``fused``: per-sample weights (None: at batch 1); the result is the same either way."""
+                gain: float = 1.0, noise_map: torch.Tensor | None = None) -> torch.Tensor:
+        """``fused``: per-sample weights (None: at batch 1); the result is the same either way.
+        ``noise_map``: [N, 1, r, r] or [r, r] used instead of the ``noise_mode`` noise (scaled by the strength)."""
         noise = None
-        if noise_mode == "random":
+        if noise_map is not None:
+            noise = noise_map * self.noise_strength
+        elif noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
                                 dtype=torch.float32) * self.noise_strength
         elif noise_mode == "const":
@@ -136,7 +139,8 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, styles: list[torch.Tensor],
                 noise_mode: str = "random", fused: bool | None = None, feature_hook: FeatureHook | None = None,
-                prefix: str = "", dtype: torch.dtype | None = None, channels_last: bool = False):
+                prefix: str = "", dtype: torch.dtype | None = None, channels_last: bool = False,
+                noise: dict[str, torch.Tensor] | None = None):
         if dtype is None:
             dtype = torch.float16 if (self.use_fp16 and styles[0].is_cuda) else torch.float32
         fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -146,10 +150,12 @@ class SynthesisBlock(nn.Module):
             x = x.contiguous(memory_format=fmt)
         else:
             x = x.to(dtype=dtype, memory_format=fmt)
-            x = self.conv0(x, next(it), noise_mode=noise_mode, fused=fused)
+            x = self.conv0(x, next(it), noise_mode=noise_mode, fused=fused,
+                           noise_map=noise.get(f"{prefix}conv0") if noise else None)
             if feature_hook is not None:
                 x = feature_hook(f"{prefix}conv0", x)
-        x = self.conv1(x, next(it), noise_mode=noise_mode, fused=fused)
+        x = self.conv1(x, next(it), noise_mode=noise_mode, fused=fused,
+                       noise_map=noise.get(f"{prefix}conv1") if noise else None)
         if feature_hook is not None:
             x = feature_hook(f"{prefix}conv1", x)
         if img is not None:
@@ -208,8 +214,12 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "random", styles: list | None = None,
                 fused: bool | None = None, feature_hook: FeatureHook | None = None,
-                dtype: torch.dtype | None = None, channels_last: bool | None = None) -> torch.Tensor:
+                dtype: torch.dtype | None = None, channels_last: bool | None = None,
+                noise: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Synthesise from w+ or, when ``styles`` is given, directly from StyleSpace. Returns float32 images.
+
+        ``noise``: per-layer noise maps by name (``{'b8.conv0': [N, 1, 8, 8], ...}``, e.g. an inversion's optimised
+        maps) used instead of ``noise_mode``'s for the layers it names (still scaled by each layer's strength).
 
         ``feature_hook(name, x) -> x`` may replace each conv layer's output (names like 'b32.conv1'), for local edits.
         Speed options (the function stays the same up to rounding):
@@ -240,7 +250,7 @@ class SynthesisNetwork(nn.Module):
         for block in self.blocks():
             n = len(block.style_layer_names())
             x, img = block(x, img, styles[i:i + n], noise_mode=noise_mode, fused=fused, feature_hook=feature_hook,
-                           prefix=f"b{block.resolution}.", dtype=dtype, channels_last=channels_last)
+                           prefix=f"b{block.resolution}.", dtype=dtype, channels_last=channels_last, noise=noise)
             i += n
         return img.contiguous()
 

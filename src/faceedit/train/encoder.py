@@ -346,7 +346,8 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
     log(f"encoder: step {runner.step} ({runner.progress():.0%} of the plan, {time.time() - t0:.0f} s this run); "
         f"val real MSE {real.get('mse', float('nan')):.4f} PSNR {real.get('psnr', float('nan')):.2f} dB "
         f"SSIM {real.get('ssim', float('nan')):.3f}; generated latent MSE {ev['generated']['latent_mse']:.4f}")
-    return {"steps": runner.step, "complete": done, "validation": ev, "run_dir": str(run_dir)}
+    return {"steps": runner.step, "complete": done, "progress": runner.progress(), "validation": ev,
+            "run_dir": str(run_dir)}
 
 
 # ------------------------------------------------------------------------------------------------ export

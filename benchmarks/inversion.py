@@ -1,0 +1,84 @@
+"""Benchmark: encoder + short refinement against 1000-step W+ optimisation, on the same faces, in one run.
+
+    .venv/bin/python benchmarks/inversion.py --data .cache/data128 --n 16 --threads 1
+    .venv/bin/python benchmarks/inversion.py --encoder runs/enc.safetensors --hybrid-steps 100 --opt-steps 1000
+
+Inverts ``--n`` aligned validation faces (a ``faceedit data build`` folder / pack: its identity-disjoint val split;
+or a folder of aligned images) with: ``optimize`` (W+ optimisation from w_avg, ``--opt-steps``, the reference),
+``encoder`` (one encoder pass), ``hybrid`` (encoder + ``--hybrid-steps`` of optimisation) and, to show what the
+encoder adds, ``--hybrid-steps`` of plain optimisation from w_avg. Prints the figures
+side by side — MSE, PSNR, SSIM on [0, 1] pixels, the perceptual and identity distances, seconds per image — the
+time ratio against the reference, whether hybrid reaches the reference's quality, and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=".cache/data128", help="data build folder / pack (val split) or image folder")
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--encoder", default=None, help="encoder file (default: the shipped one)")
+    ap.add_argument("--force-encoder", action="store_true")
+    ap.add_argument("--n", type=int, default=16)
+    ap.add_argument("--opt-steps", type=int, default=1000)
+    ap.add_argument("--hybrid-steps", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from faceedit import api
+    from faceedit.invert.evaluate import evaluate_methods, format_table, load_eval_faces
+
+    model = api.load(args.model)
+    imgs, what = load_eval_faces(args.data, model.resolution, args.n, args.seed)
+    load0 = os.getloadavg()[0]
+    print(f"{what}; {model.describe()}; {args.threads} thread(s), {platform.machine()}, load avg {load0:.1f}",
+          file=sys.stderr)
+    t0 = time.time()
+    steps = {"optimize": args.opt_steps, "hybrid": args.hybrid_steps}
+    res = evaluate_methods(model, imgs, ["optimize", "encoder", "hybrid"], steps=steps, batch=args.batch,
+                           encoder=args.encoder, force_encoder=args.force_encoder,
+                           log=lambda m: print(m, file=sys.stderr))
+    # what the encoder adds: the hybrid's step count of plain optimisation from the average face
+    short = evaluate_methods(model, imgs, ["optimize"], steps={"optimize": args.hybrid_steps}, batch=args.batch,
+                             log=lambda m: print(m, file=sys.stderr))["optimize"]
+    res[f"optimize ({args.hybrid_steps} steps)"] = short
+    ref = res["optimize"]
+    for name, r in res.items():
+        r["time_vs_optimize"] = r["seconds_per_image"] / ref["seconds_per_image"]
+    print(format_table(res, markdown=True))
+    print()
+    for name in ("encoder", "hybrid"):
+        r = res[name]
+        if r.get("ran_as"):
+            print(f"{name}: no encoder for this generator; ran as {r['ran_as']}")
+            continue
+        better = [k for k in ("mse", "perceptual", "identity") if k in r and r[k] <= ref[k]] + \
+                 [k for k in ("psnr", "ssim") if k in r and r[k] >= ref[k]]
+        print(f"{name}: {r['time_vs_optimize']:.3f}× the time of {args.opt_steps}-step W+ optimisation; "
+              f"as good or better on {', '.join(better) or 'nothing'}")
+    rec = {"bench": "inversion", "faces": what, "model": model.name, "sha256": model.sha256,
+           "threads": args.threads, "load_avg": [round(load0, 1), round(os.getloadavg()[0], 1)],
+           "wall_s": round(time.time() - t0, 1), "results": res}
+    print(json.dumps(rec))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rec, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
