@@ -174,11 +174,16 @@ def test_find_by_region_attr_and_eval_with_scorers(tiny, fake_scorers, tmp_path,
     capsys.readouterr()
     d = np.random.RandomState(0).randn(tiny.w_dim).astype(np.float32)
     np.save(tmp_path / "d.npy", d / np.linalg.norm(d))
+    from faceedit.edit.directions import Direction, DirectionSet
+
+    DirectionSet([Direction("smiling", "w", d / np.linalg.norm(d), 0.5, {})]).save(tmp_path / "fitted")
     assert main(["eval", "edits", "--attr", "smiling", "--channel", "6:1", "--channels-file",
                  str(tmp_path / "a" / "channels.json"), "--direction", str(tmp_path / "d.npy"), "--samples", "4",
+                 "--attr-direction", "smile", "--directions", str(tmp_path / "fitted"),
                  "--alphas", "5", "--w-alphas", "1", "-o", str(tmp_path / "ad.tsv")]) == 0
     lines = (tmp_path / "ad.tsv").read_text().splitlines()
-    assert len(lines) == 4 and lines[0].startswith("edit\talpha\tAD_t")
+    assert len(lines) == 5 and lines[0].startswith("edit\talpha\tAD_t")
+    assert any(line.startswith("InterfaceGAN smiling (w)") for line in lines)
     assert "target Smiling" in capsys.readouterr().out
 
 

@@ -458,6 +458,10 @@ def eval_edits(
                                                        "(multi-channel edit; repeatable)"),
     direction: Optional[List[Path]] = typer.Option(None, "--direction", help="w / w+ direction .npy/.npz "
                                                    "(e.g. InterfaceGAN; repeatable)"),
+    attr_direction: Optional[List[str]] = typer.Option(None, "--attr-direction", "-d", help="a fitted attribute "
+                                                       "direction by name (see 'faceedit directions list'), in its "
+                                                       "units; repeatable"),
+    directions_dir: Optional[Path] = typer.Option(None, "--directions", help="folder of fitted directions"),
     alphas: str = typer.Option("5,10", "--alphas", help="channel edit strengths in σ"),
     w_alphas: str = typer.Option("1,2,3", "--w-alphas", help="strengths for w directions"),
     samples: int = typer.Option(64, "--samples", help="random faces"),
@@ -473,8 +477,9 @@ def eval_edits(
     from faceedit.edit.scoring import attribute_index, classifier_logits
     from faceedit.edit.stylespace import ChannelSearch, StyleDirection, style_stats
 
-    if not (channel or channels_file or direction):
-        raise FaceEditError("give at least one edit: --channel L:C, --channels-file FILE or --direction FILE")
+    if not (channel or channels_file or direction or attr_direction):
+        raise FaceEditError("give at least one edit: --channel L:C, --channels-file FILE, --direction FILE or "
+                            "--attr-direction NAME")
     a_ch, a_w = _floats(alphas, "--alphas"), _floats(w_alphas, "--w-alphas")
     m = _load(model)
     logits, names = classifier_logits(m.device)
@@ -492,6 +497,13 @@ def eval_edits(
         ch_edits[f"channels {p.name}"] = channel_edit(m, ChannelSearch.from_json(p.read_text()).direction(), stats)
     for p in direction or []:
         w_edits[f"direction {p.name}"] = w_direction_edit(m, load_w_direction(p))
+    if attr_direction:
+        from faceedit.edit.directions import load_directions
+
+        fitted = load_directions(m, directions_dir)
+        for name in attr_direction:
+            d = fitted.get(name)
+            w_edits[f"InterfaceGAN {d.name} ({d.space})"] = w_direction_edit(m, d.vector * d.scale)
     results = []
     if ch_edits:
         results += compare_edits(m, ws, ch_edits, a_ch, logits, target)
