@@ -225,7 +225,7 @@ def train_encoder_cmd(
     identity_weight: float = typer.Option(0.1, "--identity-weight"),
     latent_weight: float = typer.Option(1.0, "--latent-weight"),
     delta_weight: float = typer.Option(2e-4, "--delta-weight", help="e4e delta regularisation."),
-    progressive: float = typer.Option(0.5, "--progressive", help="Fraction of the plan over which the per-layer "
+    progressive: float = typer.Option(0.25, "--progressive", help="Fraction of the plan over which the per-layer "
                                                                  "deltas open (0: all at once)."),
     real_limit: Optional[int] = typer.Option(None, "--real-limit", help="Use at most N real training faces."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads."),

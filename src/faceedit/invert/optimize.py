@@ -205,7 +205,7 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
     if progress is True:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, desc="inverting", unit="step", dynamic_ncols=True, leave=False)
+        bar = tqdm(total=cfg.steps, desc="inverting", unit="step", dynamic_ncols=True, leave=False, mininterval=0.5)
     history: list[dict] = []
     last: dict[str, torch.Tensor] = {}
     try:

@@ -62,7 +62,7 @@ class EncoderTrainConfig:
     perceptual_weight: float = 0.8
     identity_weight: float = 0.1
     delta_weight: float = 2e-4
-    progressive: float = 0.5
+    progressive: float = 0.25
     truncation_min: float = 0.5
     style_mixing: float = 0.5
     real_limit: int | None = None
