@@ -179,6 +179,15 @@ def test_encoder_training_reduces_loss_and_resumes(tmp_path):
     card = export_encoder(run, tmp_path / "enc.safetensors", model=m, log=lambda *a: None)
     assert card["training"]["steps"] == out2["steps"] and "research-only" in card["licence"]
     assert card["generator"]["sha256"] == "d" * 64 and card["validation"]["generated"]["n"] > 0
+    # forced: fine-tune for a re-exported generator of the same shape; the run then belongs to it
+    with torch.no_grad():
+        other.G.mapping.w_avg.add_(0.5)
+    cfg.force = True
+    train_encoder(cfg, model=other, resume=True, log=lambda *a: None)
+    card2 = export_encoder(run, tmp_path / "enc2.safetensors", model=other, log=lambda *a: None)
+    assert card2["generator"]["sha256"] == "e" * 64
+    enc2, _ = E.load_encoder(tmp_path / "enc2.safetensors", other)
+    assert torch.allclose(enc2.w_avg, other.G.mapping.w_avg, atol=1e-2)
     enc, _ = E.load_encoder(tmp_path / "enc.safetensors", m)
     assert enc.encode(torch.from_numpy(faces[:2]).permute(0, 3, 1, 2)).shape == (2, m.num_ws, m.w_dim)
 

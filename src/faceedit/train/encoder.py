@@ -283,6 +283,8 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
                                "data_info": data_info, "extend_minutes": cfg.extend_minutes})
     opt = adamw(enc, run_cfg)
     runner = Runner(run_cfg, enc, opt, cfg.batch, "encoder", log)  # one "epoch" = one step: plan = cfg.steps
+    with torch.no_grad():  # offsets are from this generator's w_avg (differs after a forced resume on a new one)
+        enc.w_avg.copy_(model.G.mapping.w_avg)
     log(f"encoder: {num_parameters(enc)} parameters, batch {n_gen} generated + {n_real} real "
         f"({data_info['train_images']} train / {data_info['val_images']} val faces); losses: latent, mse"
         f"{', perceptual' if perceptual is not None else ''}{', identity' if identity is not None else ''}, delta")
