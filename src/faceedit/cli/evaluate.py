@@ -1,4 +1,5 @@
-"""``faceedit eval realism``: Fréchet distance and KID of a generator's faces against real aligned faces."""
+"""``faceedit eval realism``: Fréchet distance and KID of a generator's faces against real aligned faces;
+``faceedit eval faces``: the share of generated images in which an independent detector (dlib) finds a face."""
 
 from __future__ import annotations
 
@@ -86,6 +87,45 @@ def realism(
     sys.stdout.flush()
 
 
+def faces(
+    model: str = typer.Option("default", "--model", "-m", help="generator: 'default', a registry name or a path"),
+    seeds: str = typer.Option("0-63", "--seeds", help="seeds of the generated faces"),
+    trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ"),
+    upscale: int = typer.Option(256, "--upscale", help="resize images to this side before detection (dlib's HOG "
+                                "misses faces under ~80 px)"),
+    output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+) -> None:
+    """Face rate: in how many generated images dlib's detector (HOG, then CNN) finds a face."""
+    import numpy as np
+    from PIL import Image
+
+    from faceedit import api
+    from faceedit.align import detect_faces, have_dlib
+    from faceedit.atomic import write_text
+    from faceedit.cli.options import parse_seeds
+
+    if not have_dlib():
+        raise FaceEditError("face detection needs dlib: pip install 'faceedit[align]'")
+    if not 64 <= upscale <= 1024:
+        raise FaceEditError("--upscale must be between 64 and 1024")
+    seed_list = parse_seeds(seeds)
+    m = api.load(model)
+    found = []
+    for i in range(0, len(seed_list), 16):
+        for img in m.generate(seeds=seed_list[i:i + 16], truncation=trunc).images:
+            big = np.asarray(Image.fromarray(img).resize((upscale, upscale), Image.LANCZOS))
+            found.append(len(detect_faces(big)) > 0)
+    rate = float(np.mean(found))
+    missed = [s for s, ok in zip(seed_list, found) if not ok]
+    print(f"face rate: {sum(found)}/{len(found)} = {100 * rate:.1f} % (dlib, ψ {trunc}, {m.resolution} px shown at "
+          f"{upscale} px); no face for seeds: {', '.join(map(str, missed[:20])) or 'none'}"
+          f"{' …' if len(missed) > 20 else ''}")
+    if output is not None:
+        write_text(output, json.dumps({"face_rate": rate, "n": len(found), "truncation": trunc, "missed": missed},
+                                      indent=1) + "\n")
+
+
 def register(app: typer.Typer) -> None:
     group = command_group(app, "eval")
     group.command("realism")(realism)
+    group.command("faces")(faces)
