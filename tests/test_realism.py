@@ -76,3 +76,16 @@ def test_eval_faces_on_the_default_generator(tmp_path, capsys):
     rep = json.loads(out.read_text())
     assert rep["n"] == 8 and rep["face_rate"] >= 0.75
     assert "face rate:" in capsys.readouterr().out
+
+
+def test_frechet_distance_fewer_samples_than_features_matches_the_covariance_formula():
+    """With N < D the distance is computed from the [Na, Nb] cross-Gram matrix; it equals the D×D formula."""
+    import scipy.linalg
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(30, 50))
+    b = rng.normal(size=(25, 50)) * 1.3 + 0.2
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ref = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+    assert frechet_distance(a, b) == pytest.approx(ref, rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-9)

@@ -1,4 +1,5 @@
 """``faceedit eval realism``: Fréchet distance and KID of a generator's faces against real aligned faces;
+``faceedit eval fid``: the same with FID's Inception-v3 (weights from a user-supplied file), printed as FID;
 ``faceedit eval faces``: the share of generated images in which an independent detector (dlib) finds a face."""
 
 from __future__ import annotations
@@ -14,21 +15,12 @@ from faceedit.cli.options import command_group
 from faceedit.errors import FaceEditError
 
 
-
-def realism(
-    model: Path = typer.Option(..., "--model", help="faceedit weights (.safetensors) or a training run folder."),
-    real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
-    n: int = typer.Option(1000, "--n", help="Samples per set (generated; real: 2n for the floor)."),
-    features: str = typer.Option("faceapi", "--features", help="faceapi | disc (the model's discriminator)."),
-    truncation: float = typer.Option(1.0, "--truncation", help="Truncation psi of the generated faces."),
-    seed: int = typer.Option(0, "--seed"),
-    output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
-) -> None:
-    """Realism of generated faces: FD and KID in a trained face network's feature space, with the real-vs-real
-    floor at the same sample size (lower is better; the floor is the best reachable)."""
+def _measure(model: Path, real: str, n: int, features: str, truncation: float, seed: int,
+             inception_weights: Optional[Path]) -> dict:
+    """Generate n faces, load up to 2n reals, and report FD/KID against the real-vs-real floor; on a run folder
+    the figure is also appended to its realism.jsonl (the exported card lists them as milestones)."""
     import torch
 
-    from faceedit.atomic import write_text
     from faceedit.metrics import realism as R
     from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
     from faceedit.train.checkpoint import load_into, read_weights
@@ -36,8 +28,13 @@ def realism(
 
     if features not in R.FEATURES:
         raise FaceEditError(f"--features must be one of {', '.join(R.FEATURES)}")
+    if inception_weights is not None and features != "inception":
+        raise FaceEditError("--inception-weights goes with --features inception")
     if n < 10:
         raise FaceEditError("--n must be >= 10")
+    if features == "inception":  # check the weights before generating anything
+        net = R.inception_features(inception_weights)
+    state = None
     if model.is_dir():
         from faceedit.train.checkpoint import load_checkpoint
 
@@ -55,7 +52,7 @@ def realism(
         D = Discriminator(DiscriminatorConfig.from_dict(d_cfg))
         load_into(D, groups["D"], "D")
         net = R.DiscriminatorFeatures(D)
-    else:
+    elif features == "faceapi":
         net = R.FaceApiFeatures()
     res = G.img_resolution
     reals = load_images(real, res, limit=None)
@@ -67,25 +64,75 @@ def realism(
     with torch.no_grad():
         for i in range(0, n, 32):
             z = torch.randn(min(32, n - i), G.z_dim)
-            fakes.append(G(z, truncation_psi=truncation, noise_mode="random").clamp(-1, 1))
-    fake_feats = R.extract(net, torch.cat(fakes))
-    real_feats = R.extract(net, reals)
+            img = G(z, truncation_psi=truncation, noise_mode="random").clamp(-1, 1)
+            fakes.append(R.to_uint8(img) if features == "inception" else img)
+    batch = 32 if features == "inception" else 64
+    fake_feats = R.extract(net, torch.cat(fakes), batch=batch)
+    real_feats = R.extract(net, reals, batch=batch)
     rep = R.realism_report(fake_feats, real_feats, seed=seed)
     rep.update({"features": features, "model": str(model), "real": str(real), "resolution": res,
                 "truncation": truncation})
-    print(f"realism ({features} features, n={rep['n']}, {res} px): FD {rep['fd']:.3f} (floor "
-          f"{rep['fd_floor']:.3f}), KID {rep['kid']:.5f} ± {rep['kid_std']:.5f} (floor {rep['kid_floor']:.5f})")
-    if output is not None:
-        write_text(output, json.dumps(rep, indent=1) + "\n")
-    if model.is_dir():  # a run folder: keep the figure as a milestone (the exported card lists them)
+    if inception_weights is not None:
+        rep["inception_weights"] = Path(inception_weights).name
+    if state is not None:  # a run folder: keep the figure as a milestone (the exported card lists them)
         import datetime
 
         rec = dict(rep, kimg=round(state["cur_nimg"] / 1000, 3), step=int(state["step"]),
                    date=datetime.date.today().isoformat())
         with open(model / "realism.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
+    return rep
+
+
+def _write_json(output: Optional[Path], rep: dict) -> None:
+    if output is not None:
+        from faceedit.atomic import write_text
+
+        write_text(output, json.dumps(rep, indent=1) + "\n")
+
+
+INCEPTION_HELP = ("FID's Inception-v3 weights: pytorch-fid's pt_inception-2015-12-05-6726825d.pth (or the same "
+                  "tensors as .safetensors/.npz, or NVIDIA's TorchScript inception-2015-12-05.pt).")
+
+
+def realism(
+    model: Path = typer.Option(..., "--model", help="faceedit weights (.safetensors) or a training run folder."),
+    real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
+    n: int = typer.Option(1000, "--n", help="Samples per set (generated; real: 2n for the floor)."),
+    features: str = typer.Option("faceapi", "--features",
+                                 help="faceapi | disc (the model's discriminator) | inception (standard FID; needs "
+                                      "--inception-weights)."),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help=INCEPTION_HELP),
+    truncation: float = typer.Option(1.0, "--truncation", help="Truncation psi of the generated faces."),
+    seed: int = typer.Option(0, "--seed"),
+    output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+) -> None:
+    """Realism of generated faces: FD and KID in a trained face network's feature space, with the real-vs-real
+    floor at the same sample size (lower is better; the floor is the best reachable)."""
+    rep = _measure(model, real, n, features, truncation, seed, inception_weights)
+    print(f"realism ({features} features, n={rep['n']}, {rep['resolution']} px): FD {rep['fd']:.3f} (floor "
+          f"{rep['fd_floor']:.3f}), KID {rep['kid']:.5f} ± {rep['kid_std']:.5f} (floor {rep['kid_floor']:.5f})")
+    _write_json(output, rep)
     sys.stdout.flush()
 
+
+def fid(
+    model: Path = typer.Option(..., "--model", help="faceedit weights (.safetensors) or a training run folder."),
+    real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
+    inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help=INCEPTION_HELP),
+    n: int = typer.Option(10000, "--n", help="Generated images (the reals give n for FID and n for the floor)."),
+    truncation: float = typer.Option(1.0, "--truncation", help="Truncation psi of the generated faces."),
+    seed: int = typer.Option(0, "--seed"),
+    output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+) -> None:
+    """Standard FID (and KID) of generated faces with FID's Inception-v3, beside the real-vs-real floor at the same
+    sample size. The same numbers as 'eval realism --features inception'."""
+    rep = _measure(model, real, n, "inception", truncation, seed, inception_weights)
+    print(f"FID {rep['fd']:.2f}")
+    print(f"KID {rep['kid']:.5f} ± {rep['kid_std']:.5f}; real-vs-real floor: FID {rep['fd_floor']:.2f}, KID "
+          f"{rep['kid_floor']:.5f} (n={rep['n']} per set, {rep['resolution']} px resized to 299, ψ {truncation})")
+    _write_json(output, rep)
+    sys.stdout.flush()
 
 def faces(
     model: str = typer.Option("default", "--model", "-m", help="generator: 'default', a registry name or a path"),
@@ -128,4 +175,5 @@ def faces(
 def register(app: typer.Typer) -> None:
     group = command_group(app, "eval")
     group.command("realism")(realism)
+    group.command("fid")(fid)
     group.command("faces")(faces)

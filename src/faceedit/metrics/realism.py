@@ -1,6 +1,6 @@
-"""Realism of generated faces without Inception weights: Fréchet distance and KID in the feature space of a
-trained face network the project has, reported beside the same distances between two halves of the real set
-(the floor: what a perfect generator would score with this many samples).
+"""Realism of generated faces: Fréchet distance and KID in the feature space of a trained face network the
+project has (or of FID's Inception-v3 when the user supplies its weights), reported beside the same distances
+between two halves of the real set (the floor: what a perfect generator would score with this many samples).
 
 Feature networks (``features=``):
 - ``"faceapi"`` (default): face-api's copy of dlib's face-recognition ResNet (trained on ~3 M faces; offline
@@ -9,8 +9,11 @@ Feature networks (``features=``):
   not only identity. Not comparable to published FIDs; comparable between runs of this project.
 - ``"disc"``: the penultimate layer (``b4.fc``) of a discriminator from a faceedit weights file. Trained on the same
   data as the generator, so it flatters it: a sanity check, not a score.
-Standard FID (Inception-v3 features) needs an Inception network and its weights; none can be had offline here,
-so it is not offered yet.
+- ``"inception"``: standard FID / KID. The 2048-d pool3 features of FID's Inception-v3
+  (:mod:`faceedit.metrics.inception`) with weights from a file the user supplies (pytorch-fid's
+  ``pt_inception-2015-12-05-6726825d.pth``; none can be had offline here). Images are resized to 299 px
+  bilinearly; generated images are rounded to 8 bits first, as the reals are. Comparable to published FIDs at
+  the same sample size and real set (FID is biased upwards at small n: the floor shows by how much).
 
 KID: unbiased MMD² with the cubic polynomial kernel ``k(x, y) = (x·y / d + 1)³``, averaged over subsets.
 """
@@ -22,7 +25,7 @@ import torch
 
 from faceedit.errors import FaceEditError
 
-FEATURES = ("faceapi", "disc")
+FEATURES = ("faceapi", "disc", "inception")
 
 
 def frechet_distance(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
@@ -32,6 +35,14 @@ def frechet_distance(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise FaceEditError("Fréchet distance needs two feature sets [N, D] of the same D with N >= 2")
     mu1, mu2 = a.mean(0), b.mean(0)
+    if max(len(a), len(b)) < a.shape[1]:
+        # fewer samples than features (e.g. a small check with 2048 Inception features): with centred A, B,
+        # Σa = AᵀA/(na−1), Σb = BᵀB/(nb−1), the non-zero eigenvalues of Σa Σb are the squared singular values of
+        # A Bᵀ / √((na−1)(nb−1)), so Tr((Σa Σb)^½) is its nuclear norm: exact, on [na, nb] matrices, not [D, D]
+        ca, cb = a - mu1, b - mu2
+        na, nb = len(a) - 1, len(b) - 1
+        tr_covmean = np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / np.sqrt(na * nb)
+        return float(((mu1 - mu2) ** 2).sum() + (ca ** 2).sum() / na + (cb ** 2).sum() / nb - 2 * tr_covmean)
     s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     # Tr((Σ1 Σ2)^½) = Σ √λ of the symmetric PSD matrix Σ1^½ Σ2 Σ1^½ (stable, no complex parts)
     w, v = np.linalg.eigh(s1)
@@ -108,12 +119,27 @@ class DiscriminatorFeatures(torch.nn.Module):
 def extract(net, images: torch.Tensor, batch: int = 64) -> np.ndarray:
     """Features of images [N, 3, H, W] (uint8, or float in [-1, 1]) in batches → [N, D] numpy."""
     out = []
-    for i in range(0, len(images), batch):
-        x = images[i:i + batch]
-        if x.dtype == torch.uint8:
-            x = x.float() / 127.5 - 1
-        out.append(net(x).cpu().numpy())
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            x = images[i:i + batch]
+            if x.dtype == torch.uint8:
+                x = x.float() / 127.5 - 1
+            out.append(net(x).float().cpu().numpy())
     return np.concatenate(out)
+
+
+def inception_features(weights, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """FID's Inception-v3 (pool3, 2048 features) with the weights of a user-supplied file."""
+    from faceedit.metrics.inception import WHERE_TO_GET, load_inception
+
+    if weights is None:
+        raise FaceEditError(f"no Inception weights given (--inception-weights FILE); {WHERE_TO_GET}")
+    return load_inception(weights, device)
+
+
+def to_uint8(img: torch.Tensor) -> torch.Tensor:
+    """Generated images in [-1, 1] → uint8 pixels (what a saved PNG holds; FID scores 8-bit images)."""
+    return ((img.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 def realism_report(fake_feats: np.ndarray, real_feats: np.ndarray, seed: int = 0) -> dict:
