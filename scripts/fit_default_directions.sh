@@ -18,5 +18,5 @@ rm -rf "$OUT" && mv "$OUT.new" "$OUT"
 $F directions report "$OUT" --samples-file "$CACHE" --real ../shared/data/celebamask-hq/images --n-real 500 \
   --edit-samples 64 --threads "$THREADS" -o docs/directions_report.png --save-json "$OUT/report.json" \
   | tee "$OUT/report.md"
-$F edit 1,3 --smiling 3 --age 3 --male 3 --yaw 3 --eyeglasses 3 --grid --columns 5 -o docs/edit_grid.png
-$F animate --seed 3 --attr smiling,age,yaw --range -3 3 --frames 24 --pingpong --side-by-side -o docs/edit.gif
+$F edit 1,3 --smiling 5 --age 5 --male 5 --yaw 5 --eyeglasses 5 --grid --columns 5 -o docs/edit_grid.png
+$F animate --seed 3 --attr smiling,age,yaw --range -5 5 --frames 16 --pingpong --side-by-side -o docs/edit.gif

@@ -313,3 +313,28 @@ def test_cli_edit_photo_pastes_back(cli_model, tmp_path, capsys):
     code = main(["edit", str(tmp_path / "missing.jpg"), "--brightness", "1", "--directions", str(d), "-o",
                  str(crop)])
     assert code != 0 and "photo not found" in capsys.readouterr().err
+
+
+SHIPPED = ("smiling", "age", "male", "eyeglasses", "yaw", "pitch", "mouth_open", "eyes_narrowed", "bangs", "beard",
+           "black_hair", "blond_hair", "gray_hair", "happy", "sad", "angry", "surprised")
+
+
+def test_shipped_directions_belong_to_the_default_generator_and_work():
+    """The directions in assets/ were fitted on the shipped generator (same sha256), each with its measured accuracy,
+    and moving along the smile and gender directions moves the project's classifier the same way."""
+    from faceedit.scorers import load_classifier
+
+    m = api.load()
+    ds = m.directions()
+    assert ds.folder == directions.SHIPPED_DIR
+    for name in SHIPPED:
+        d = ds.get(name)
+        assert d.meta["model_sha256"] == m.sha256, name
+        assert d.meta["val_accuracy"] >= 0.8 and d.meta["n_samples"] >= 10000, (name, d.meta)
+    clf = load_classifier()
+    ws = m.generate(seeds=range(8)).ws
+    for attr, column in (("smiling", "Smiling"), ("male", "Male")):
+        i = clf.attributes.index(column)
+        up = clf.logits(m.synthesize(m.edit(ws, {attr: 4.0})))[:, i]
+        down = clf.logits(m.synthesize(m.edit(ws, {attr: -4.0})))[:, i]
+        assert float((up - down).mean()) > 1.0, attr
