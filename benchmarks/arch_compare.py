@@ -1,0 +1,92 @@
+"""Choose the default generator's architecture by measurement: short training runs of equal wall-clock budget,
+one after the other on the same machine, each scored with `faceedit eval realism` (FD in face-api features against
+the real-vs-real floor). Prints a markdown table: realism reached per budget, kimg, images/s, parameters.
+
+    python benchmarks/arch_compare.py --budget 20m --threads 2 [--configs base,wide,deep-map,res32,small-d]
+        [--data ../shared/data/celebamask-hq/images] [--out runs/arch] [--n 250]
+
+Run it on a quiet machine (nothing else using the cores), so that the budgets buy the same compute. A config whose
+run folder already exists is resumed up to the budget (so an interrupted comparison can be continued); delete
+--out to start over. Budgets of 20-30 minutes rank the configurations for the early phase of training only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# name → train gan flags (all at batch 32, z/w 256, the shipped default's training settings otherwise)
+CONFIGS = {
+    "base": ["--res", "64", "--channel-base", "2048", "--channel-max", "128", "--mapping-layers", "2"],
+    "wide": ["--res", "64", "--channel-base", "4096", "--channel-max", "192", "--mapping-layers", "2"],
+    "narrow": ["--res", "64", "--channel-base", "1024", "--channel-max", "96", "--mapping-layers", "2"],
+    "deep-map": ["--res", "64", "--channel-base", "2048", "--channel-max", "128", "--mapping-layers", "4"],
+    "small-d": ["--res", "64", "--channel-base", "2048", "--channel-max", "128", "--mapping-layers", "2",
+                "--d-channel-base", "1024", "--d-channel-max", "96"],
+    "res32": ["--res", "32", "--channel-base", "2048", "--channel-max", "128", "--mapping-layers", "2"],
+}
+
+
+def _faceedit() -> list[str]:
+    return [sys.executable, "-m", "faceedit"]
+
+
+def run_config(name: str, args) -> dict:
+    run = Path(args.out) / name
+    cmd = _faceedit() + ["train", "gan", "--data", args.data, "--run-dir", str(run), "--batch", "32",
+                         "--z-dim", "256", "--w-dim", "256", "--time-budget", args.budget, "--threads",
+                         str(args.threads), "--no-progress", "--checkpoint-minutes", "5", "--sample-minutes", "60"]
+    cmd += CONFIGS[name]
+    if args.data_limit:
+        cmd += ["--data-limit", str(args.data_limit)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    wall = time.perf_counter() - t0
+    rep_path = run / "realism_compare.json"
+    subprocess.run(_faceedit() + ["eval", "realism", "--model", str(run), "--real", args.data, "--n", str(args.n),
+                                 "--json", str(rep_path)], check=True)
+    rep = json.loads(rep_path.read_text())
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    last = log[-1] if log else {}
+    import torch
+
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    g_params = sum(v.numel() for v in state["G_ema"].values()) / 1e6
+    d_params = sum(v.numel() for v in state["D"].values()) / 1e6
+    return {"config": name, "flags": " ".join(CONFIGS[name]), "kimg": state["cur_nimg"] / 1000,
+            "img_s": last.get("img_per_s"), "wall_min": wall / 60, "G_M": g_params, "D_M": d_params,
+            "fd": rep["fd"], "floor": rep["fd_floor"], "ratio": rep["fd"] / rep["fd_floor"], "kid": rep["kid"],
+            "res": rep["resolution"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--budget", default="20m", help="wall-clock budget per config (e.g. 20m)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--configs", default="base,wide,narrow,deep-map,small-d,res32")
+    ap.add_argument("--data", default="../shared/data/celebamask-hq/images")
+    ap.add_argument("--data-limit", type=int, default=0, help="use only the first N images (smoke tests)")
+    ap.add_argument("--out", default="runs/arch")
+    ap.add_argument("--n", type=int, default=250, help="samples per set for the realism figure")
+    args = ap.parse_args()
+    names = [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = [c for c in names if c not in CONFIGS]
+    if unknown:
+        sys.exit(f"error: unknown config(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    rows = [run_config(n, args) for n in names]
+    print(f"\nequal budgets of {args.budget} wall, {args.threads} thread(s); realism n={args.n} "
+          "(FD in face-api features; ratio = FD / real-vs-real floor; lower is better)\n")
+    print("| config | res | G (M) | D (M) | kimg | img/s | FD | floor | FD/floor | KID |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in sorted(rows, key=lambda r: r["ratio"]):
+        print(f"| {r['config']} | {r['res']} | {r['G_M']:.2f} | {r['D_M']:.2f} | {r['kimg']:.1f} | "
+              f"{r['img_s'] or 0:.1f} | {r['fd']:.2f} | {r['floor']:.2f} | {r['ratio']:.2f} | {r['kid']:.4f} |")
+    print("\n(res32 is scored at 32 px against 32-px reals: compare it with care)")
+
+
+if __name__ == "__main__":
+    main()
