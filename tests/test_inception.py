@@ -16,13 +16,7 @@ from faceedit.metrics import inception as I
 from faceedit.metrics.realism import extract, frechet_distance
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tests share a busy machine: one thread is faster here than two that wait for each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_inception(seed: int = 0) -> I.InceptionV3FID:

@@ -28,12 +28,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CELEBA = DATA / "celeba" / "img_align_celeba" / "000002.jpg"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()
