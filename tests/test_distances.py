@@ -171,6 +171,26 @@ def test_custom_backbone_plugs_in():
     pa, pb = pa / (pa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10), pb / (pb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
     want = (((na - nb) ** 2).sum(1).mean(dim=(1, 2)) + ((pa - pb) ** 2).sum(1).mean(dim=(1, 2))) / 2
     torch.testing.assert_close(d(a, b), want)
+    # a fixed target (optimisation loops): features computed once, same values, gradients flow to a
+    calls = []
+
+    class Counting(Tiny):
+        def extract(self, x):
+            calls.append(x.shape[0])
+            return super().extract(x)
+
+    dc = D.PerceptualDistance(Counting())
+    fn = dc.to_target(b)
+    a.requires_grad_(True)
+    for _ in range(3):
+        out = fn(a)
+    torch.testing.assert_close(out, want)
+    out.sum().backward()
+    assert a.grad is not None and a.grad.abs().sum() > 0
+    assert len(calls) == 4  # target once + three calls
+    with pytest.raises(FaceEditError, match="batch size"):
+        fn(_images(3, 16))
+    torch.testing.assert_close(D.PixelDistance().to_target(b)(a.detach()), D.PixelDistance()(a.detach(), b))
 
 
 # -------------------------------------------------------------------------------------- face-api backbones

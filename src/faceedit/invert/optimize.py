@@ -208,6 +208,9 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
         bar = tqdm(total=cfg.steps, desc="inverting", unit="step", dynamic_ncols=True, leave=False, mininterval=0.5)
     history: list[dict] = []
     last: dict[str, torch.Tensor] = {}
+    to_target = getattr(perceptual, "to_target", None)
+    perceptual_loss = (to_target(target) if to_target is not None else lambda a: perceptual(a, target)) \
+        if perceptual is not None and cfg.perceptual_weight > 0 else None
     try:
         for step in range(cfg.steps):
             t = step / max(cfg.steps, 1)
@@ -220,8 +223,8 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
             img = synthesize(G, ws, noise)
             terms = {"mse": (img - target).square().flatten(1).mean(1)}
             loss = cfg.mse_weight * terms["mse"]
-            if perceptual is not None and cfg.perceptual_weight > 0:
-                terms["perceptual"] = perceptual(img, target).reshape(n)
+            if perceptual_loss is not None:
+                terms["perceptual"] = perceptual_loss(img).reshape(n)
                 loss = loss + cfg.perceptual_weight * terms["perceptual"]
             if noise is not None and cfg.noise_reg > 0:
                 terms["noise_reg"] = noise_regularisation(noise)

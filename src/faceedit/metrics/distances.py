@@ -68,6 +68,12 @@ class Distance(nn.Module):
     def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def to_target(self, b: torch.Tensor):
+        """``fn(a) -> [N]`` = ``self(a, b)`` for a fixed target ``b`` (optimisation loops call it every step);
+        distances with a feature network compute the target's features once."""
+        b = b.detach()
+        return lambda a: self(a, b)
+
 
 class PixelDistance(Distance):
     """Mean squared (``p=2``) or absolute (``p=1``) pixel difference per image."""
@@ -324,12 +330,28 @@ class PerceptualDistance(Distance):
         return fn(x)
 
     def distance(self, a, b):
-        fa, fb = self._extract(a), self._extract(b)
+        return self._compare(self._extract(a), [_normalise(y) for y in self._extract(b)], a.dtype)
+
+    def to_target(self, b: torch.Tensor):
+        _pair(b, b)
+        with torch.no_grad():
+            fb = [_normalise(y) for y in self._extract(b.detach())]
+
+        def against_target(a: torch.Tensor) -> torch.Tensor:
+            _pair(a, b)
+            fa = self._extract(a)
+            if fa[0].shape[0] != fb[0].shape[0]:
+                raise FaceEditError(f"distance inputs differ in batch size: {fa[0].shape[0]} vs {fb[0].shape[0]}")
+            return self._compare(fa, fb, a.dtype)
+
+        return against_target
+
+    def _compare(self, fa: list[torch.Tensor], fb_normalised: list[torch.Tensor], dtype) -> torch.Tensor:
         if self.lin is not None and len(self.lin) != len(fa):
             raise FaceEditError(f"{len(self.lin)} lin layers for {len(fa)} feature layers")
         total = 0.0
-        for k, (x, y) in enumerate(zip(fa, fb)):
-            diff = (_normalise(x) - _normalise(y)).square()
+        for k, (x, y) in enumerate(zip(fa, fb_normalised)):
+            diff = (_normalise(x) - y).square()
             if self.lin is not None:
                 w = self.lin[k].to(diff)
                 if w.numel() != diff.shape[1]:
@@ -340,7 +362,7 @@ class PerceptualDistance(Distance):
             total = total + per_pixel.mean(dim=(1, 2))
         if self.lin is None:
             total = total / len(fa)
-        return total.to(a.dtype)
+        return total.to(dtype)
 
 
 # ---------------------------------------------------------------------------------------------------- files
