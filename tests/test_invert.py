@@ -187,6 +187,51 @@ def test_encoder_training_reduces_loss_and_resumes(tmp_path):
     assert enc.encode(torch.from_numpy(faces[:2]).permute(0, 3, 1, 2)).shape == (2, m.num_ws, m.w_dim)
 
 
+def test_restyle_refiner_starts_as_identity_and_learns_to_correct(tmp_path):
+    from faceedit.train.encoder import EncoderTrainConfig, export_encoder, train_encoder
+
+    m = tiny_model(RES)
+    m.sha256 = "f" * 64
+    base = _tiny_encoder(m)
+    base_file = E.save_encoder(tmp_path / "base.safetensors", base, m)
+    with torch.no_grad():
+        faces = to_uint8(m.synthesize(m.map(m.z_from_seeds(range(200, 212)), 0.7)).clamp(-1, 1))
+    _save_pngs(tmp_path / "faces", faces)
+    run = tmp_path / "refine"
+    cfg = EncoderTrainConfig(run_dir=str(run), data=str(tmp_path / "faces"), time_budget=None, steps=40, batch=8,
+                             lr=2e-3, perceptual_weight=0, identity_weight=0, val_n=2, log_every=10,
+                             refine_from=str(base_file), refine_iterations=2)
+    out = train_encoder(cfg, model=m, log=lambda *a: None)
+    assert out["steps"] == 40
+    logs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert np.mean([r["loss"] for r in logs[-2:]]) < 0.9 * logs[0]["loss"]
+    card = export_encoder(run, tmp_path / "restyle.safetensors", model=m, log=lambda *a: None)
+    assert card["training"]["refiner"]["iterations"] == 2 and "ReStyle" in card["architecture"]
+    enc, _ = E.load_encoder(tmp_path / "restyle.safetensors", m)
+    assert enc.refiner is not None and enc.cfg.refine_iterations == 2
+    base16, _ = E.load_encoder(base_file, m)
+    ws_true, img = _targets(m, seeds=(21, 22, 23, 24))
+    # the first pass is the frozen base encoder; the iterations move the guess towards the target
+    assert torch.allclose(enc.encode(img, iterations=0), base16.encode(img), atol=1e-4)
+    assert torch.allclose(enc.encode(img), base16.encode(img), atol=1e-4)  # no generator: first pass only
+    ws1 = enc.encode(img, G=m.G)
+    assert not torch.allclose(ws1, base16.encode(img), atol=1e-3)
+
+    def err(ws):
+        return float((synthesize(m.G, ws) - img).square().mean())
+
+    assert err(ws1) < err(base16.encode(img))
+    inv = invert_images(m, img, method="encoder", encoder=enc, perceptual=None)
+    assert torch.allclose(inv.ws, ws1, atol=1e-5)
+    # a fresh refiner is the identity map on top of the base pass
+    fresh = E.Encoder(E.EncoderConfig.for_model(m, refiner=True, **TINY_ENCODER), m.G.mapping.w_avg)
+    fresh.load_state_dict({k: v for k, v in base.state_dict().items()}, strict=False)
+    fresh.init_refiner_from_base()
+    assert torch.allclose(fresh.encode(img, G=m.G), base.encode(img), atol=1e-6)
+    with pytest.raises(FaceEditError, match="no refiner"):
+        base.refine(img, ws1, img)
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 def test_invert_cli_writes_latents_and_previews(tiny, tmp_path, capsys):
     faces = to_uint8(tiny.synthesize(tiny.map(tiny.z_from_seeds([7, 8]), 0.7)).clamp(-1, 1))

@@ -56,6 +56,9 @@ def invert(
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
     force_encoder: bool = typer.Option(False, "--force-encoder", help="Use an encoder made for another "
                                                                       "generator of the same shape."),
+    encoder_iterations: Optional[int] = typer.Option(None, "--encoder-iterations", min=0,
+                                                     help="ReStyle refinement iterations of the encoder (default: "
+                                                          "the encoder's own; 0: its first pass only)."),
     perceptual: str = typer.Option("perceptual", "--perceptual", help="Perceptual loss: perceptual (offline, "
                                                                       "face-api features), lpips or vgg16 (need "
                                                                       "--perceptual-weights), none."),
@@ -116,7 +119,7 @@ def invert(
             _err(f"inverting photos {i + 1}-{i + len(part)} of {len(items)}")
         inv = invert_images(m, x, method=method, space=space, steps=steps, progress=not quiet,
                             encoder=encoder, force_encoder=force_encoder, perceptual=loss,
-                            optimize_noise=noise, **kw)
+                            optimize_noise=noise, encoder_iterations=encoder_iterations, **kw)
         if used is None:
             for note in inv.notes:
                 _err(f"note: {note}")
@@ -235,6 +238,11 @@ def train_encoder_cmd(
     extend: Optional[str] = typer.Option(None, "--extend", help="With --resume: lengthen a finished plan by this "
                                                                 "much training time (e.g. 1h)."),
     force: bool = typer.Option(False, "--force", help="Resume even if the generator changed (same shape)."),
+    refine_from: Optional[str] = typer.Option(None, "--refine-from", help="Train ReStyle's iterative refiner on "
+                                              "top of this encoder file ('shipped': the shipped one), whose first "
+                                              "pass stays frozen."),
+    refine_iterations: int = typer.Option(2, "--refine-iterations", help="Refinement iterations per training "
+                                          "step, and the exported encoder's default at inference."),
     nice: bool = typer.Option(False, "--nice", help="Lower this process's priority (nice 10)."),
 ) -> None:
     """Train the e4e-style encoder for a generator on generated faces with known latents and real aligned faces
@@ -250,6 +258,8 @@ def train_encoder_cmd(
         raise FaceEditError("--real-fraction must be in [0, 1]")
     if extend and not resume:
         raise FaceEditError("--extend needs --resume")
+    if refine_iterations < 1:
+        raise FaceEditError("--refine-iterations must be >= 1")
     if nice:
         os.nice(10)
     cfg = EncoderTrainConfig(
@@ -257,8 +267,8 @@ def train_encoder_cmd(
         time_budget=parse_duration(time_budget), steps=steps, batch=batch, real_fraction=real_fraction, lr=lr,
         perceptual_weight=perceptual_weight, identity_weight=identity_weight, latent_weight=latent_weight,
         delta_weight=delta_weight, progressive=progressive, real_limit=real_limit, threads=threads, seed=seed,
-        checkpoint_minutes=checkpoint_minutes, force=force,
-        extend_minutes=(parse_duration(extend) or 0) / 60.0 if extend else None)
+        checkpoint_minutes=checkpoint_minutes, force=force, refine_from=refine_from,
+        refine_iterations=refine_iterations, extend_minutes=(parse_duration(extend) or 0) / 60.0 if extend else None)
     summary = train_encoder(cfg, resume=resume, log=_err)
     state = "plan complete" if summary["complete"] else f"{summary['progress']:.0%} of the plan; --resume continues"
     _err(f"stopped at step {summary['steps']} ({state}); export with: faceedit train export-encoder {run_dir} "

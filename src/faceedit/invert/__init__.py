@@ -76,13 +76,15 @@ def _resolve_encoder(model, method: str, encoder, force: bool) -> tuple[Encoder 
 
 def invert_images(model, images, method: str = "hybrid", space: str = "w+", steps: int | None = None,
                   progress=None, encoder=None, force_encoder: bool = False, perceptual: str | Any = "perceptual",
-                  optimize_noise: bool = False, seed: int = 0, **opt_kw) -> Inversion:
+                  optimize_noise: bool = False, seed: int = 0, encoder_iterations: int | None = None,
+                  **opt_kw) -> Inversion:
     """Invert aligned face images ([N, 3, H, W] in [-1, 1], or uint8 [N, 3, H, W] / [N, H, W, 3]; resized to the
     model's resolution).
 
     ``method``: hybrid | encoder | optimize (hybrid falls back to optimize, with a note, when no encoder fits this
     generator). ``space``: ``"w+"`` or ``"w"``. ``steps``: optimisation steps (default
     :data:`DEFAULT_STEPS`). ``encoder``: an :class:`Encoder`, a file, or None for the shipped one;
+    ``encoder_iterations``: refinement iterations of an encoder with a ReStyle refiner (default: its own);
     ``force_encoder``: use it even if made for another generator of the same shape. ``perceptual``: a distance
     name from :mod:`faceedit.metrics.distances`, a distance module, or None (MSE only). ``optimize_noise``: also
     optimise the noise maps (returned in ``.noise``; the edit commands use the constant noise). ``progress``: True
@@ -123,7 +125,7 @@ def invert_images(model, images, method: str = "hybrid", space: str = "w+", step
         dist = perceptual
     init = None
     if enc is not None:
-        init = enc.encode(x)
+        init = enc.encode(x, G=model.G, iterations=encoder_iterations)
         if space == "w":
             init = init.mean(dim=1, keepdim=True).expand(-1, model.num_ws, -1).contiguous()
     n_steps = DEFAULT_STEPS[method] if steps is None else int(steps)

@@ -16,6 +16,12 @@ e4e's parametrisation: layer 0 gives a base offset ``b``; every later layer ``i`
 stage ``i``; all open at inference) and ``Σ ‖d_i‖²`` is penalised (delta regularisation), so that inverted codes
 stay close to W — where edits work — unless the image needs the extra freedom.
 
+ReStyle's iterative refinement (optional, ``EncoderConfig.refiner``): a second network of the same shape reads the
+target beside the generator's current reconstruction (6 channels) and predicts a correction of the current w+
+(again a base offset plus per-layer deltas); ``w ← w + base + deltas``, ``refine_iterations`` times after the
+first pass. The first pass costs one encoder forward, each iteration one generator and one refiner forward —
+milliseconds, against an optimisation step's generator + perceptual forward and backward.
+
 Files: fp16 safetensors + a JSON card (see :func:`save_encoder`); the card records the generator's sha256 and
 :func:`load_encoder` refuses another generator unless forced.
 """
@@ -23,7 +29,7 @@ Files: fp16 safetensors + a JSON card (see :func:`save_encoder`); the card recor
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +70,9 @@ class EncoderConfig:
     """``resolution``: input side (images are resized to it); ``channels``: output channels of each downsampling
     stage (the last three stages form the pyramid, deepest = coarse); ``stem``: stem channels; ``pyramid``: lateral
     channels; ``head_channels``: channels per position at the 4×4 head output; ``w_dim`` / ``num_ws``: the
-    generator's; ``generator_resolution``: the generator's output size (to assign w+ layers to levels)."""
+    generator's; ``generator_resolution``: the generator's output size (to assign w+ layers to levels);
+    ``in_channels``: 3, or 6 for a refiner (image + current reconstruction); ``refiner``: add ReStyle's iterative
+    refiner; ``refine_iterations``: its default number of iterations at inference."""
 
     resolution: int = 64
     w_dim: int = 256
@@ -74,9 +82,14 @@ class EncoderConfig:
     channels: tuple[int, ...] = (32, 64, 128, 128)
     pyramid: int = 128
     head_channels: int = 24
+    in_channels: int = 3
+    refiner: bool = False
+    refine_iterations: int = 2
 
     def __post_init__(self):
         self.channels = tuple(int(c) for c in self.channels)
+        if self.refine_iterations < 0:
+            raise FaceEditError(f"refine_iterations must be >= 0, got {self.refine_iterations}")
         if len(self.channels) < 3:
             raise FaceEditError("an encoder needs at least 3 stages (the pyramid's three levels)")
         r = self.resolution
@@ -165,12 +178,14 @@ class Encoder(nn.Module):
     ``w_avg`` is a buffer copied from the generator at construction (``Encoder(cfg, w_avg)``) and stored with
     the weights. ``forward(x, stage=None)``: ``stage`` k opens the deltas of layers 1..k (None: all);
     ``return_deltas=True`` also returns the deltas [N, num_ws - 1, w_dim] (for the regulariser).
+    With ``cfg.refiner``: ``refine(x, ws, img)`` is one ReStyle iteration, ``predict(x, G)`` the first pass plus
+    the iterations, ``init_refiner_from_base()`` starts the refiner from the first pass's weights.
     """
 
     def __init__(self, cfg: EncoderConfig, w_avg: torch.Tensor | None = None):
         super().__init__()
         self.cfg = cfg
-        self.stem = nn.Conv2d(3, cfg.stem, 3, padding=1)
+        self.stem = nn.Conv2d(cfg.in_channels, cfg.stem, 3, padding=1)
         stages, cin = [], cfg.stem
         for c in cfg.channels:
             stages.append(Stage(cin, c))
@@ -187,6 +202,43 @@ class Encoder(nn.Module):
             for k in range(3)])  # index = level (0 coarse, 1 medium, 2 fine)
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim) if w_avg is None else w_avg.detach().float().clone())
         self.register_buffer("levels_index", torch.tensor(self.levels), persistent=False)
+        self.refiner: Encoder | None = None
+        if cfg.refiner:
+            self.refiner = Encoder(replace(cfg, in_channels=2 * cfg.in_channels, refiner=False))
+            self.refiner.zero_output()
+
+    def zero_output(self) -> None:
+        """Zero the heads' last layers: the network then predicts offsets of 0 (a refiner starts as identity)."""
+        with torch.no_grad():
+            for head in self.heads:
+                if isinstance(head, LevelHead):
+                    head.linear.weight.zero_()
+                    head.linear.bias.zero_()
+
+    def init_refiner_from_base(self) -> None:
+        """Copy the first pass's backbone, pyramid and heads into the refiner (the reconstruction's input
+        channels start at zero, the heads' last layers too), so refinement training starts from trained
+        features and from the identity map."""
+        if self.refiner is None:
+            raise FaceEditError("this encoder has no refiner")
+        base = {k: v for k, v in self.state_dict().items() if not k.startswith("refiner.")}
+        own = self.refiner.state_dict()
+        with torch.no_grad():
+            for k, v in base.items():
+                if k not in own or k == "w_avg":
+                    continue
+                if k == "stem.weight":
+                    own[k].zero_()
+                    own[k][:, :v.shape[1]] = v
+                elif own[k].shape == v.shape:
+                    own[k].copy_(v)
+        self.refiner.load_state_dict(own)
+        self.refiner.zero_output()
+
+    def trainable_refiner_only(self) -> None:
+        """Freeze the first pass (refinement training)."""
+        for name, p in self.named_parameters():
+            p.requires_grad_(name.startswith("refiner."))
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Pyramid maps [coarse, medium, fine] with ``cfg.pyramid`` channels each."""
@@ -223,8 +275,35 @@ class Encoder(nn.Module):
         ws = self.w_avg[None, None] + base + torch.cat([torch.zeros_like(base), deltas], 1)
         return (ws, deltas) if return_deltas else ws
 
-    def encode(self, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
-        """Inference helper: images [N, 3, H, W] in [-1, 1] (or uint8) → w+ [N, num_ws, w_dim], no grad."""
+    def refine(self, x: torch.Tensor, ws: torch.Tensor, img: torch.Tensor, return_deltas: bool = False):
+        """One ReStyle iteration: target ``x`` and the current reconstruction ``img`` ([N, 3, H, W] in [-1, 1])
+        → corrected w+ (and the correction's deltas with ``return_deltas``)."""
+        if self.refiner is None:
+            raise FaceEditError("this encoder has no refiner")
+        if x.shape[-2:] != img.shape[-2:]:
+            x = F.interpolate(x, size=img.shape[-2:], mode="bilinear", align_corners=False,
+                              antialias=x.shape[-1] > img.shape[-1])
+        o = self.refiner.offsets(torch.cat([x.float(), img.float()], 1))
+        base, deltas = o[:, :1], o[:, 1:]
+        out = ws + base + torch.cat([torch.zeros_like(base), deltas], 1)
+        return (out, deltas) if return_deltas else out
+
+    def predict(self, x: torch.Tensor, G=None, iterations: int | None = None) -> torch.Tensor:
+        """First pass, then (with a refiner and the generator ``G``) ``iterations`` refinements (default
+        ``cfg.refine_iterations``)."""
+        ws = self(x)
+        n = self.cfg.refine_iterations if iterations is None else int(iterations)
+        if self.refiner is None or G is None:
+            return ws
+        for _ in range(n):
+            img = G.synthesis(ws, noise_mode="const").clamp(-1, 1)
+            ws = self.refine(x, ws, img)
+        return ws
+
+    def encode(self, images: torch.Tensor, batch_size: int = 32, G=None, iterations: int | None = None
+               ) -> torch.Tensor:
+        """Inference helper: images [N, 3, H, W] in [-1, 1] (or uint8) → w+ [N, num_ws, w_dim], no grad.
+        ``G``: the generator, for the refiner's iterations (without it, the first pass only)."""
         x = torch.as_tensor(images)
         if x.dtype == torch.uint8:
             x = x.float() / 127.5 - 1.0
@@ -234,7 +313,7 @@ class Encoder(nn.Module):
         out = []
         with torch.no_grad():
             for i in range(0, x.shape[0], batch_size):
-                out.append(self(x[i:i + batch_size].float().to(dev)))
+                out.append(self.predict(x[i:i + batch_size].float().to(dev), G, iterations))
         self.train(was)
         return torch.cat(out)
 

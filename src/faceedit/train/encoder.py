@@ -14,6 +14,11 @@ identity: Euclidean distance of the dlib-compatible descriptors; both skipped wh
 missing or the weights are 0). e4e's progressive training: at first only the base w is learnt; the per-layer
 deltas open one by one, evenly over the first ``progressive`` fraction of the plan.
 
+Refinement (``refine_from``: a trained encoder file): trains ReStyle's iterative refiner on top of that
+encoder, whose first pass stays frozen. The refiner starts from the first pass's weights (identity output); each
+step runs ``refine_iterations`` refinements from the first pass's guess, each with the loss above on its own
+reconstruction (its input detached, as in ReStyle), and all deltas open.
+
 The loop is :class:`faceedit.train.classifier.Runner`'s: a plan fixed at the first run (``steps``, and with a
 time budget, that much training time — whichever ends first), warm-up + cosine learning rate, an atomic
 ``checkpoint.pt`` every few minutes and at the end or on SIGTERM, ``log.jsonl``. A run folder remembers the
@@ -74,6 +79,8 @@ class EncoderTrainConfig:
     extend_minutes: float | None = None
     force: bool = False
     encoder: dict = field(default_factory=dict)
+    refine_from: str | None = None
+    refine_iterations: int = 2
 
     @classmethod
     def from_dict(cls, d: dict) -> "EncoderTrainConfig":
@@ -189,7 +196,7 @@ def evaluate_encoder(encoder, model, val_real: torch.Tensor, n_generated: int = 
     with torch.no_grad():
         for i in range(0, len(val_real), batch):
             x = val_real[i:i + batch].float().to(model.device) / 127.5 - 1
-            rec = synthesize(model.G, encoder(x)).clamp(-1, 1)
+            rec = synthesize(model.G, encoder.predict(x, model.G)).clamp(-1, 1)
             for k, v in quality.all_metrics(rec, x).items():
                 sums.setdefault(k, []).append(v)
             if perceptual is not None:
@@ -204,7 +211,7 @@ def evaluate_encoder(encoder, model, val_real: torch.Tensor, n_generated: int = 
         for i in range(0, n_generated, batch):
             ws = sample_generated(model, min(batch, n_generated - i), g)
             img = synthesize(model.G, ws)
-            pred = encoder(img)
+            pred = encoder.predict(img, model.G)
             lat.append((pred - ws).square().mean(dim=(1, 2)))
             mse.append(quality.mse(synthesize(model.G, pred).clamp(-1, 1), img.clamp(-1, 1)))
         out["generated"] = {"latent_mse": round(float(torch.cat(lat).mean()), 5),
@@ -232,7 +239,10 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
     :class:`faceedit.api.Model` (default: ``faceedit.load(cfg.model)``). Returns a summary with the validation
     figures."""
     from faceedit import api
-    from faceedit.invert.encoder import Encoder, EncoderConfig, check_generator, generator_info, num_parameters
+    from dataclasses import replace
+
+    from faceedit.invert.encoder import (DEFAULT_ENCODER, Encoder, EncoderConfig, check_generator, generator_info,
+                                         load_encoder, num_parameters)
     from faceedit.invert.optimize import synthesize
     from faceedit.train.classifier import RunConfig, Runner, adamw, set_threads
 
@@ -253,7 +263,15 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
                         where=f"the encoder run {run_dir}")
         keep = {"time_budget", "threads", "checkpoint_minutes", "extend_minutes", "force", "log_every", "model"}
         cfg = EncoderTrainConfig(**{**asdict(saved), **{k: getattr(cfg, k) for k in keep}})
-    enc_cfg = EncoderConfig.from_dict(cfg.encoder) if cfg.encoder else EncoderConfig.for_model(model)
+    base_state = None
+    if cfg.refine_from and st is None:  # a refinement run starts from a trained encoder's first pass
+        src = DEFAULT_ENCODER if cfg.refine_from in ("shipped", "default") else Path(cfg.refine_from)
+        base, _ = load_encoder(src, model, force=cfg.force)
+        enc_cfg = replace(base.cfg, refiner=True, refine_iterations=cfg.refine_iterations)
+        base_state = {k: v for k, v in base.state_dict().items() if not k.startswith("refiner.")}
+        cfg.refine_from = str(src)
+    else:
+        enc_cfg = EncoderConfig.from_dict(cfg.encoder) if cfg.encoder else EncoderConfig.for_model(model)
     if enc_cfg.w_dim != model.w_dim or enc_cfg.num_ws != model.num_ws:
         raise FaceEditError(f"encoder config is for {enc_cfg.num_ws}×{enc_cfg.w_dim} latents; the model has "
                             f"{model.num_ws}×{model.w_dim}")
@@ -274,6 +292,12 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
     perceptual, identity = dist.get("perceptual"), dist.get("identity")
 
     enc = Encoder(enc_cfg, model.G.mapping.w_avg).to(model.device)
+    refining = enc.refiner is not None
+    if base_state is not None:
+        enc.load_state_dict(base_state, strict=False)
+        enc.init_refiner_from_base()
+    if refining:
+        enc.trainable_refiner_only()
     run_cfg = RunConfig(data=str(cfg.data), run_dir=str(run_dir),
                         minutes=None if cfg.time_budget is None else cfg.time_budget / 60.0,
                         epochs=float(cfg.steps), batch=cfg.batch, lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -285,7 +309,7 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
     runner = Runner(run_cfg, enc, opt, cfg.batch, "encoder", log)  # one "epoch" = one step: plan = cfg.steps
     with torch.no_grad():  # offsets are from this generator's w_avg (differs after a forced resume on a new one)
         enc.w_avg.copy_(model.G.mapping.w_avg)
-    log(f"encoder: {num_parameters(enc)} parameters, batch {n_gen} generated + {n_real} real "
+    log(f"encoder: {num_parameters(enc)} parameters{' (training the refiner only)' if refining else ''}, batch {n_gen} generated + {n_real} real "
         f"({data_info['train_images']} train / {data_info['val_images']} val faces); losses: latent, mse"
         f"{', perceptual' if perceptual is not None else ''}{', identity' if identity is not None else ''}, delta")
     n_deltas = model.num_ws - 1
@@ -295,20 +319,8 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
             return n_deltas
         return min(n_deltas, int(runner.progress() / cfg.progressive * (n_deltas + 1)))
 
-    def step_fn(step: int, gen: torch.Generator) -> dict:
-        parts, target_ws = [], None
-        if n_gen:
-            target_ws = sample_generated(model, n_gen, gen, cfg.truncation_min, cfg.style_mixing)
-            with torch.no_grad():
-                parts.append(synthesize(model.G, target_ws).clamp(-1, 1))
-        if n_real:
-            idx = torch.randint(0, len(train_real), (n_real,), generator=gen)
-            x = train_real[idx].float().to(model.device) / 127.5 - 1
-            flip = (torch.rand(n_real, generator=gen) < 0.5).to(model.device)
-            parts.append(torch.where(flip[:, None, None, None], x.flip(3), x))
-        x = torch.cat(parts)
-        k = stage()
-        ws, deltas = enc(x, stage=k, return_deltas=True)
+    def reconstruction_loss(x: torch.Tensor, ws: torch.Tensor, deltas: torch.Tensor, target_ws):
+        """The loss of the module docstring for one prediction → (loss, terms, reconstruction)."""
         rec = synthesize(model.G, ws)
         terms: dict[str, torch.Tensor] = {}
         mse = (rec - x).square().flatten(1).mean(1)
@@ -329,10 +341,39 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
         dreg = deltas.square().sum(2).sum(1).mean()
         loss = loss + cfg.delta_weight * dreg
         terms["delta"] = dreg
+        return loss, terms, rec
+
+    def step_fn(step: int, gen: torch.Generator) -> dict:
+        parts, target_ws = [], None
+        if n_gen:
+            target_ws = sample_generated(model, n_gen, gen, cfg.truncation_min, cfg.style_mixing)
+            with torch.no_grad():
+                parts.append(synthesize(model.G, target_ws).clamp(-1, 1))
+        if n_real:
+            idx = torch.randint(0, len(train_real), (n_real,), generator=gen)
+            x = train_real[idx].float().to(model.device) / 127.5 - 1
+            flip = (torch.rand(n_real, generator=gen) < 0.5).to(model.device)
+            parts.append(torch.where(flip[:, None, None, None], x.flip(3), x))
+        x = torch.cat(parts)
+        if refining:  # ReStyle: each iteration from the previous one's (detached) guess and image
+            k = n_deltas
+            with torch.no_grad():
+                ws = enc(x)
+                img = synthesize(model.G, ws).clamp(-1, 1)
+            loss = 0.0
+            for _ in range(max(1, enc.cfg.refine_iterations)):
+                ws, deltas = enc.refine(x, ws.detach(), img.detach(), return_deltas=True)
+                loss_i, terms, rec = reconstruction_loss(x, ws, deltas, target_ws)
+                loss = loss + loss_i
+                img = rec.clamp(-1, 1)
+        else:
+            k = stage()
+            ws, deltas = enc(x, stage=k, return_deltas=True)
+            loss, terms, _ = reconstruction_loss(x, ws, deltas, target_ws)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        out = {k2: float(v.detach()) for k2, v in terms.items()}
+        out = {k2: float(v.detach()) for k2, v in terms.items()}  # the last iteration's terms
         out["loss"] = float(loss.detach())
         out["stage"] = k
         return out
@@ -377,7 +418,9 @@ def export_encoder(run_dir: str | Path, output: str | Path, model=None, evaluate
         "task": "FFHQ-aligned face image → w+ latent of its generator (offsets from w_avg)",
         "input": f"float [N,3,H,W] in [-1,1], resized inside to {enc.cfg.resolution} px",
         "architecture": f"residual pyramid encoder, {num_parameters(enc)} parameters "
-                        f"(stages {list(enc.cfg.channels)}, pyramid {enc.cfg.pyramid}, heads {enc.cfg.head_channels})",
+                        f"(stages {list(enc.cfg.channels)}, pyramid {enc.cfg.pyramid}, heads {enc.cfg.head_channels})"
+                        + (f"; with a ReStyle refiner of the same shape, {enc.cfg.refine_iterations} iterations "
+                           "by default" if enc.refiner is not None else ""),
         "generator": gen_info,
         "data": {**extra.get("data_info", {}), "generated_faces": "z → w, ψ ~ U[%.2f, 1], style mixing p=%.2f"
                  % (cfg.truncation_min, cfg.style_mixing)},
@@ -387,7 +430,10 @@ def export_encoder(run_dir: str | Path, output: str | Path, model=None, evaluate
                      "loss_weights": {"latent": cfg.latent_weight, "mse": cfg.mse_weight,
                                       "perceptual": cfg.perceptual_weight, "identity": cfg.identity_weight,
                                       "delta": cfg.delta_weight},
-                     "progressive": cfg.progressive, "machine": "CPU"},
+                     "progressive": cfg.progressive, "machine": "CPU",
+                     **({"refiner": {"first_pass_from": cfg.refine_from, "iterations": cfg.refine_iterations,
+                                     "note": "first pass frozen; the steps above are the refiner's"}}
+                        if enc.refiner is not None else {})},
         "licence": LICENCE,
     }
     output = Path(output)
