@@ -5,7 +5,8 @@
 
 Inverts ``--n`` aligned validation faces (a ``faceedit data build`` folder / pack: its identity-disjoint val split;
 or a folder of aligned images) with: ``optimize`` (W+ optimisation from w_avg, ``--opt-steps``, the reference),
-``encoder`` (one encoder pass), ``hybrid`` (encoder + ``--hybrid-steps`` of optimisation) and, to show what the
+``encoder`` (the encoder: one pass, plus its ReStyle iterations when it has a refiner — then the first pass alone
+is shown too), ``hybrid`` (encoder + ``--hybrid-steps`` of optimisation) and, to show what the
 encoder adds, ``--hybrid-steps`` of plain optimisation from w_avg. Prints the figures
 side by side — MSE, PSNR, SSIM on [0, 1] pixels, the perceptual and identity distances, seconds per image — the
 time ratio against the reference, whether hybrid reaches the reference's quality, and one JSON line.
@@ -56,6 +57,13 @@ def main(argv=None) -> int:
     short = evaluate_methods(model, imgs, ["optimize"], steps={"optimize": args.hybrid_steps}, batch=args.batch,
                              log=lambda m: print(m, file=sys.stderr))["optimize"]
     res[f"optimize ({args.hybrid_steps} steps)"] = short
+    enc = _encoder(model, args)
+    if enc is not None and enc.refiner is not None:  # what the ReStyle iterations add to the first pass
+        first = evaluate_methods(model, imgs, ["encoder"], batch=args.batch, encoder=args.encoder,
+                                 force_encoder=args.force_encoder, encoder_iterations=0,
+                                 log=lambda m: print(m, file=sys.stderr))["encoder"]
+        res["encoder (first pass only)"] = first
+        res["encoder"]["iterations"] = res["hybrid"]["iterations"] = enc.cfg.refine_iterations
     ref = res["optimize"]
     for name, r in res.items():
         r["time_vs_optimize"] = r["seconds_per_image"] / ref["seconds_per_image"]
@@ -78,6 +86,17 @@ def main(argv=None) -> int:
         with open(args.json, "w") as f:
             json.dump(rec, f, indent=1)
     return 0
+
+
+def _encoder(model, args):
+    from faceedit.errors import FaceEditError
+    from faceedit.invert.encoder import default_encoder, load_encoder
+
+    try:
+        return load_encoder(args.encoder, model, force=args.force_encoder)[0] if args.encoder else \
+            default_encoder(model)[0]
+    except FaceEditError:
+        return None
 
 
 if __name__ == "__main__":

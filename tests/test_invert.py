@@ -187,7 +187,7 @@ def test_encoder_training_reduces_loss_and_resumes(tmp_path):
     assert enc.encode(torch.from_numpy(faces[:2]).permute(0, 3, 1, 2)).shape == (2, m.num_ws, m.w_dim)
 
 
-def test_restyle_refiner_starts_as_identity_and_learns_to_correct(tmp_path):
+def test_restyle_refiner_starts_as_identity_and_learns_to_correct(tmp_path, monkeypatch, capsys):
     from faceedit.train.encoder import EncoderTrainConfig, export_encoder, train_encoder
 
     m = tiny_model(RES)
@@ -230,6 +230,16 @@ def test_restyle_refiner_starts_as_identity_and_learns_to_correct(tmp_path):
     assert torch.allclose(fresh.encode(img, G=m.G), base.encode(img), atol=1e-6)
     with pytest.raises(FaceEditError, match="no refiner"):
         base.refine(img, ws1, img)
+    # the commands take the iterations: 0 is the first pass alone
+    monkeypatch.setattr(api, "load", lambda *a, **k: m)
+    figures = []
+    for extra in (["--encoder-iterations", "0"], []):
+        js = tmp_path / f"eval{len(extra)}.json"
+        rc = main(["eval", "inversion", str(tmp_path / "faces"), "--methods", "encoder", "--n", "4", "--metrics",
+                   "none", "--encoder", str(tmp_path / "restyle.safetensors"), "--json", str(js), *extra])
+        assert rc == 0, capsys.readouterr().err
+        figures.append(json.loads(js.read_text())["results"]["encoder"]["mse"])
+    assert figures[1] < figures[0]
 
 
 # ---------------------------------------------------------------------------------------------- CLI

@@ -162,6 +162,9 @@ def eval_inversion(
                                                               "(default 500 / 100)."),
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
     force_encoder: bool = typer.Option(False, "--force-encoder"),
+    encoder_iterations: Optional[int] = typer.Option(None, "--encoder-iterations", min=0,
+                                                     help="ReStyle refinement iterations of the encoder (default: "
+                                                          "the encoder's own)."),
     space: str = typer.Option("w+", "--space", help="w+ or w."),
     batch: int = typer.Option(8, "--batch", help="Faces inverted together."),
     metrics: str = typer.Option("perceptual,identity", "--metrics", help="Distances besides MSE/PSNR/SSIM "
@@ -201,7 +204,8 @@ def eval_inversion(
     mets = tuple(s.strip() for s in metrics.split(",") if s.strip() and s.strip() != "none")
     _err(f"eval inversion: {what}, {m.describe()}")
     res = evaluate_methods(m, imgs, wanted, steps=step_map, batch=batch, encoder=encoder,
-                           force_encoder=force_encoder, space=space, metrics=mets, log=_err)
+                           force_encoder=force_encoder, space=space, metrics=mets, log=_err,
+                           encoder_iterations=encoder_iterations)
     for mth, r in res.items():
         for note in r.get("notes", []):
             _err(f"note ({mth}): {note}")

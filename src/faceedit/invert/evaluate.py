@@ -43,8 +43,10 @@ def load_eval_faces(path: str | Path, res: int, n: int, seed: int = 0) -> tuple[
 def evaluate_methods(model, images: torch.Tensor, methods: list[str], steps: dict[str, int] | None = None,
                      batch: int = 8, encoder=None, force_encoder: bool = False, space: str = "w+",
                      metrics: tuple[str, ...] = ("perceptual", "identity"),
-                     log: Callable[[str], None] = print, progress=None) -> dict[str, Any]:
-    """Invert ``images`` (uint8 [N, 3, R, R]) with each method; per method the mean of every figure."""
+                     log: Callable[[str], None] = print, progress=None,
+                     encoder_iterations: int | None = None) -> dict[str, Any]:
+    """Invert ``images`` (uint8 [N, 3, R, R]) with each method; per method the mean of every figure.
+    ``encoder_iterations``: refinement iterations of an encoder with a ReStyle refiner (default: its own)."""
     from faceedit.invert import DEFAULT_STEPS, invert_images
     from faceedit.metrics import distances, quality
 
@@ -64,7 +66,7 @@ def evaluate_methods(model, images: torch.Tensor, methods: list[str], steps: dic
             t0 = time.time()
             inv = invert_images(model, xb, method=method, space=space,
                                 steps=(steps or {}).get(method), encoder=encoder, force_encoder=force_encoder,
-                                progress=progress)
+                                progress=progress, encoder_iterations=encoder_iterations)
             seconds += time.time() - t0
             used = inv.method
             notes = inv.notes
