@@ -27,6 +27,9 @@ CONFIGS = {
     "deep-map": ["--res", "64", "--channel-base", "2048", "--channel-max", "128", "--mapping-layers", "4"],
     "small-d": ["--res", "64", "--channel-base", "2048", "--channel-max", "128", "--mapping-layers", "2",
                 "--d-channel-base", "1024", "--d-channel-max", "96"],
+    # the same as base with another seed: how far two runs of one config differ (run-to-run noise)
+    "base-seed1": ["--res", "64", "--channel-base", "2048", "--channel-max", "128", "--mapping-layers", "2",
+                   "--seed", "1"],
     "res32": ["--res", "32", "--channel-base", "2048", "--channel-max", "128", "--mapping-layers", "2"],
 }
 
@@ -37,19 +40,25 @@ def _faceedit() -> list[str]:
 
 def run_config(name: str, args) -> dict:
     run = Path(args.out) / name
+    rep_path = run / "realism_compare.json"
+    if args.report_only:
+        if not rep_path.is_file():
+            sys.exit(f"error: {name} has no figures yet ({rep_path}); run it without --report-only")
+        return summarise(name, run, json.loads(rep_path.read_text()))
     cmd = _faceedit() + ["train", "gan", "--data", args.data, "--run-dir", str(run), "--batch", "32",
                          "--z-dim", "256", "--w-dim", "256", "--time-budget", args.budget, "--threads",
                          str(args.threads), "--no-progress", "--checkpoint-minutes", "5", "--sample-minutes", "60"]
     cmd += CONFIGS[name]
     if args.data_limit:
         cmd += ["--data-limit", str(args.data_limit)]
-    t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
-    wall = time.perf_counter() - t0
-    rep_path = run / "realism_compare.json"
     subprocess.run(_faceedit() + ["eval", "realism", "--model", str(run), "--real", args.data, "--n", str(args.n),
                                  "--json", str(rep_path)], check=True)
-    rep = json.loads(rep_path.read_text())
+    return summarise(name, run, json.loads(rep_path.read_text()))
+
+
+def summarise(name: str, run: Path, rep: dict) -> dict:
+    """One table row from a finished run folder and its realism figures."""
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     last = log[-1] if log else {}
     import torch
@@ -58,7 +67,7 @@ def run_config(name: str, args) -> dict:
     g_params = sum(v.numel() for v in state["G_ema"].values()) / 1e6
     d_params = sum(v.numel() for v in state["D"].values()) / 1e6
     return {"config": name, "flags": " ".join(CONFIGS[name]), "kimg": state["cur_nimg"] / 1000,
-            "img_s": last.get("img_per_s"), "wall_min": wall / 60, "G_M": g_params, "D_M": d_params,
+            "img_s": last.get("img_per_s"), "G_M": g_params, "D_M": d_params,
             "fd": rep["fd"], "floor": rep["fd_floor"], "ratio": rep["fd"] / rep["fd_floor"], "kid": rep["kid"],
             "res": rep["resolution"]}
 
@@ -72,6 +81,8 @@ def main() -> None:
     ap.add_argument("--data-limit", type=int, default=0, help="use only the first N images (smoke tests)")
     ap.add_argument("--out", default="runs/arch")
     ap.add_argument("--n", type=int, default=250, help="samples per set for the realism figure")
+    ap.add_argument("--report-only", action="store_true", help="print the table from the runs and figures already "
+                    "in --out (no training, no evaluation)")
     args = ap.parse_args()
     names = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [c for c in names if c not in CONFIGS]
