@@ -60,6 +60,18 @@ def _save_pngs(folder: Path, images: np.ndarray) -> list[Path]:
     return out
 
 
+def _training_setup(model, tmp_path, run: str, seeds, **cfg_kw):
+    """Aligned training faces rendered by ``model`` in tmp_path/faces, and a small CPU training config."""
+    from faceedit.train.encoder import EncoderTrainConfig
+
+    with torch.no_grad():
+        faces = to_uint8(model.synthesize(model.map(model.z_from_seeds(seeds), 0.7)).clamp(-1, 1))
+    _save_pngs(tmp_path / "faces", faces)
+    cfg = EncoderTrainConfig(run_dir=str(tmp_path / run), data=str(tmp_path / "faces"), time_budget=None, batch=8,
+                             lr=2e-3, perceptual_weight=0, identity_weight=0, val_n=2, log_every=10, **cfg_kw)
+    return faces, tmp_path / run, cfg
+
+
 # ---------------------------------------------------------------------------------------------- optimisation
 def test_optimisation_recovers_a_known_w_much_better_than_w_avg():
     m = tiny_model(RES)
@@ -146,17 +158,12 @@ def test_encoder_and_hybrid_methods(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- training
 def test_encoder_training_reduces_loss_and_resumes(tmp_path):
-    from faceedit.train.encoder import EncoderTrainConfig, export_encoder, train_encoder
+    from faceedit.train.encoder import export_encoder, train_encoder
 
     m = tiny_model(RES)
     m.sha256 = "d" * 64
-    with torch.no_grad():
-        faces = to_uint8(m.synthesize(m.map(m.z_from_seeds(range(100, 112)), 0.7)).clamp(-1, 1))
-    _save_pngs(tmp_path / "faces", faces)
-    run = tmp_path / "run"
-    cfg = EncoderTrainConfig(run_dir=str(run), data=str(tmp_path / "faces"), time_budget=None, steps=60, batch=8,
-                             lr=2e-3, perceptual_weight=0, identity_weight=0, val_n=2, log_every=10,
-                             encoder=E.EncoderConfig.for_model(m, **TINY_ENCODER).to_dict())
+    faces, run, cfg = _training_setup(m, tmp_path, "run", range(100, 112), steps=60,
+                                      encoder=E.EncoderConfig.for_model(m, **TINY_ENCODER).to_dict())
     out = train_encoder(cfg, model=m, log=lambda *a: None)
     assert out["steps"] == 60 and out["complete"]
     logs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
@@ -188,19 +195,14 @@ def test_encoder_training_reduces_loss_and_resumes(tmp_path):
 
 
 def test_restyle_refiner_starts_as_identity_and_learns_to_correct(tmp_path, monkeypatch, capsys):
-    from faceedit.train.encoder import EncoderTrainConfig, export_encoder, train_encoder
+    from faceedit.train.encoder import export_encoder, train_encoder
 
     m = tiny_model(RES)
     m.sha256 = "f" * 64
     base = _tiny_encoder(m)
     base_file = E.save_encoder(tmp_path / "base.safetensors", base, m)
-    with torch.no_grad():
-        faces = to_uint8(m.synthesize(m.map(m.z_from_seeds(range(200, 212)), 0.7)).clamp(-1, 1))
-    _save_pngs(tmp_path / "faces", faces)
-    run = tmp_path / "refine"
-    cfg = EncoderTrainConfig(run_dir=str(run), data=str(tmp_path / "faces"), time_budget=None, steps=40, batch=8,
-                             lr=2e-3, perceptual_weight=0, identity_weight=0, val_n=2, log_every=10,
-                             refine_from=str(base_file), refine_iterations=2)
+    _, run, cfg = _training_setup(m, tmp_path, "refine", range(200, 212), steps=40, refine_from=str(base_file),
+                                  refine_iterations=2)
     out = train_encoder(cfg, model=m, log=lambda *a: None)
     assert out["steps"] == 40
     logs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]

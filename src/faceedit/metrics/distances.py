@@ -338,11 +338,8 @@ class PerceptualDistance(Distance):
             fb = [_normalise(y) for y in self._extract(b.detach())]
 
         def against_target(a: torch.Tensor) -> torch.Tensor:
-            _pair(a, b)
-            fa = self._extract(a)
-            if fa[0].shape[0] != fb[0].shape[0]:
-                raise FaceEditError(f"distance inputs differ in batch size: {fa[0].shape[0]} vs {fb[0].shape[0]}")
-            return self._compare(fa, fb, a.dtype)
+            a, _ = _pair(a, b)  # the same checks and broadcasting as distance(); fb broadcasts from batch 1
+            return self._compare(self._extract(a), fb, a.dtype)
 
         return against_target
 

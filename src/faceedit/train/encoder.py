@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -239,8 +239,6 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
     :class:`faceedit.api.Model` (default: ``faceedit.load(cfg.model)``). Returns a summary with the validation
     figures."""
     from faceedit import api
-    from dataclasses import replace
-
     from faceedit.invert.encoder import (DEFAULT_ENCODER, Encoder, EncoderConfig, check_generator, generator_info,
                                          load_encoder, num_parameters)
     from faceedit.invert.optimize import synthesize
@@ -309,7 +307,8 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
     runner = Runner(run_cfg, enc, opt, cfg.batch, "encoder", log)  # one "epoch" = one step: plan = cfg.steps
     with torch.no_grad():  # offsets are from this generator's w_avg (differs after a forced resume on a new one)
         enc.w_avg.copy_(model.G.mapping.w_avg)
-    log(f"encoder: {num_parameters(enc)} parameters{' (training the refiner only)' if refining else ''}, batch {n_gen} generated + {n_real} real "
+    log(f"encoder: {num_parameters(enc)} parameters{' (training the refiner only)' if refining else ''}, "
+        f"batch {n_gen} generated + {n_real} real "
         f"({data_info['train_images']} train / {data_info['val_images']} val faces); losses: latent, mse"
         f"{', perceptual' if perceptual is not None else ''}{', identity' if identity is not None else ''}, delta")
     n_deltas = model.num_ws - 1
