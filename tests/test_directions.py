@@ -289,7 +289,7 @@ def test_model_edit_api(tiny, fitted, tmp_path):
     assert torch.allclose(m.edit(ws, {"brightness": 0.5}, redness=1.0), ds.apply(ws, {"brightness": 0.5, "redness": 1}))
 
 
-def test_cli_edit_photo_pastes_back(cli_model, tmp_path, capsys):
+def test_cli_edit_photo_pastes_back(cli_model, tmp_path, capsys, monkeypatch):
     """A photo (here an already-aligned square, twice the model's size) is inverted, edited and pasted back:
     the output has the photo's size, and the edit changes it."""
     from faceedit.media import save_image, to_uint8
@@ -313,6 +313,20 @@ def test_cli_edit_photo_pastes_back(cli_model, tmp_path, capsys):
     code = main(["edit", str(tmp_path / "missing.jpg"), "--brightness", "1", "--directions", str(d), "-o",
                  str(crop)])
     assert code != 0 and "photo not found" in capsys.readouterr().err
+    # the default method, pivotal (here without an encoder: the pivot comes from a short optimisation), draws
+    # the photo closer than the optimisation alone
+    import faceedit.invert as inv_mod
+
+    monkeypatch.setitem(inv_mod.DEFAULT_STEPS, "optimize", 5)
+    crops = {}
+    for method in ("optimize", "pivotal"):
+        crops[method] = tmp_path / f"{method}.png"
+        args = ["--method", "optimize", "--steps", "5"] if method == "optimize" else ["--steps", "30"]
+        assert main(["edit", str(photo), "--aligned", *args, "--brightness", "0", "--crop", "--directions", str(d),
+                     "-o", str(crops[method])]) == 0
+    assert "pivot comes from optimisation" in capsys.readouterr().err
+    err = {k: np.square(np.asarray(Image.open(v), float) - img).mean() for k, v in crops.items()}
+    assert err["pivotal"] < 0.7 * err["optimize"]
 
 
 SHIPPED = ("smiling", "age", "male", "eyeglasses", "yaw", "pitch", "mouth_open", "eyes_narrowed", "bangs", "beard",

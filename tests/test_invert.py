@@ -291,14 +291,16 @@ def test_eval_inversion_prints_the_table(tiny, tmp_path, capsys):
     _save_pngs(tmp_path / "val", faces)
     encf = E.save_encoder(tmp_path / "enc.safetensors", _tiny_encoder(tiny), tiny)
     js = tmp_path / "eval.json"
-    rc = main(["eval", "inversion", str(tmp_path / "val"), "--methods", "encoder,optimize,hybrid", "--n", "2",
-               "--steps", "optimize=8,hybrid=4", "--metrics", "none", "--encoder", str(encf), "--json", str(js)])
+    rc = main(["eval", "inversion", str(tmp_path / "val"), "--methods", "encoder,optimize,hybrid,pivotal", "--n", "2",
+               "--steps", "optimize=8,hybrid=4,pivotal=5", "--metrics", "none", "--encoder", str(encf), "--json",
+               str(js)])
     assert rc == 0, capsys.readouterr().err
     out = capsys.readouterr().out
-    for word in ("method", "MSE", "PSNR dB", "SSIM", "s/image", "encoder", "optimize", "hybrid"):
+    for word in ("method", "MSE", "PSNR dB", "SSIM", "s/image", "encoder", "optimize", "hybrid", "pivotal"):
         assert word in out
     res = json.loads(js.read_text())["results"]
     assert res["optimize"]["n"] == 2 and res["optimize"]["steps"] == 8 and 0 < res["hybrid"]["ssim"] <= 1
+    assert res["pivotal"]["steps"] == 5 and res["pivotal"]["mse"] < res["encoder"]["mse"]
     assert main(["eval", "inversion", str(tmp_path / "val"), "--steps", "optimize"]) == 2
 
 

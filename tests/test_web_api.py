@@ -236,6 +236,34 @@ def test_upload_inverts_in_the_background(client, model):
     assert_error(client.get(f"/api/sessions/{new_face(client)}/image.png", params={"view": "photo"}), 422, "photo")
 
 
+def test_a_pivotally_tuned_photo_draws_with_its_own_generator(client, model):
+    """A photo inverted with --invert-method pivotal brings its own tuned generator (``model_for``): the session's
+    images, edits and animations come from it, built once per session."""
+    import torch
+
+    built = []
+
+    class White:  # stands for the photo's tuned generator: draws white faces
+        def synthesize(self, ws, batch_size=8):
+            return torch.ones(ws.shape[0], 3, model.resolution, model.resolution)
+
+    class Tuned(FakeInversion):
+        def model_for(self, m):
+            built.append(m)
+            return White()
+
+    client.app.state.faceedit.inverter = lambda path, model, progress=None, **kw: Tuned(model, path)
+    info = client.get(f"/api/sessions/{upload_done(client, png((48, 40)))['session']}").json()
+    assert (decode(client.get(info["image"])) == 255).all()
+    assert (decode(client.get(info["image"], params={"edit": "smiling:2"})) == 255).all()
+    r = client.post(f"/api/sessions/{info['id']}/animate", json={"amounts": {"smiling": 2}, "frames": 3})
+    assert r.status_code == 200, r.text
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert (np.asarray(im.convert("RGB")) == 255).all()
+    assert len(built) == 1 and built[0] is model
+    assert not (decode(client.get(f"/api/sessions/{new_face(client)}/image.png")) == 255).all()  # seeds: the model
+
+
 def test_upload_raw_body_and_aligned_flag(client):
     seen = {}
 

@@ -19,6 +19,9 @@ from faceedit.cli.options import MODEL_HELP
 from faceedit.errors import FaceEditError
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+PHOTO_METHOD_HELP = ("photo inversion: pivotal (encoder + pivotal tuning of the generator for the photo; the "
+                     "default), hybrid, encoder or optimize")
+PHOTO_STEPS_HELP = "photo inversion: optimisation steps, tuning steps for pivotal (default: the method's)"
 MAX_AMOUNT = 50.0
 
 
@@ -82,10 +85,11 @@ def _is_photo(spec: str) -> bool:
 
 
 class Subject:
-    """One face to edit: its w+ and, for photos, the inversion that pastes edits back into the photo."""
+    """One face to edit: its w+ and, for photos, the inversion that pastes edits back into the photo; ``model``:
+    the generator that draws it (a photo's or latent file's pivotally tuned one, else the model itself)."""
 
     def __init__(self, spec: str, m, trunc: float, method: str, aligned: bool = False, steps: int | None = None):
-        self.label, self.inversion = spec, None
+        self.label, self.inversion, self.model = spec, None, m
         if _is_photo(spec):
             if not Path(spec).is_file():
                 raise FaceEditError(f"photo not found: {spec}")
@@ -100,11 +104,17 @@ class Subject:
                 print(f"note: {note}", file=sys.stderr)
             self.ws = m.as_ws(self.inversion.ws)[:1]
             self.label = Path(spec).stem
+            self.model = self.inversion.model_for(m)
         else:
             from faceedit.edit.inputs import resolve
+            from faceedit.invert.pivotal import read_tuned
 
             face = resolve(spec, m, trunc)
             self.ws, self.label = face.ws, face.label or spec
+            path, _, row = spec.partition("#")
+            tuned = read_tuned(path) if path.lower().endswith(".npz") and Path(path).is_file() else None
+            if tuned is not None:  # a latent file from 'faceedit invert --method pivotal'
+                self.model = tuned.model(m, int(row) if row.isdigit() else 0)
 
     def render(self, m, ws, crop: bool) -> list[np.ndarray]:
         """Images (uint8 HxWx3) of ``ws`` [n, num_ws, w_dim]: aligned faces, or photos with the face pasted back."""
@@ -112,6 +122,7 @@ class Subject:
 
         from faceedit.media import to_uint8
 
+        m = self.model
         noise = getattr(self.inversion, "noise", None)
         if noise:  # the inversion's optimised noise maps belong to the photo: keep them in every edit
             from faceedit.invert.optimize import synthesize
@@ -181,9 +192,8 @@ def edit_cmd(
     columns: int = typer.Option(5, "--columns", help="columns of --grid"),
     compare: bool = typer.Option(False, "--compare", help="show the original beside each edit"),
     crop: bool = typer.Option(False, "--crop", help="photos: write the aligned face only (no paste-back)"),
-    method: str = typer.Option("hybrid", "--method", help="photo inversion: encoder, optimize or hybrid"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="photo inversion: optimisation steps (default: the "
-                                        "method's)"),
+    method: str = typer.Option("pivotal", "--method", help=PHOTO_METHOD_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", help=PHOTO_STEPS_HELP),
     aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares (no detection)"),
     save_latents: Optional[Path] = typer.Option(None, "--save-latents", help="also write the edited w+ (.npz)"),
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions (default: shipped "
@@ -256,8 +266,8 @@ def animate_cmd(
     layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
     out: Path = typer.Option(Path("edit.gif"), "--out", "-o", help=".gif or .mp4"),
     crop: bool = typer.Option(False, "--crop", help="photos: animate the aligned face only (no paste-back)"),
-    method: str = typer.Option("hybrid", "--method", help="photo inversion: encoder, optimize or hybrid"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="photo inversion: optimisation steps"),
+    method: str = typer.Option("pivotal", "--method", help=PHOTO_METHOD_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", help=PHOTO_STEPS_HELP),
     aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares"),
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),

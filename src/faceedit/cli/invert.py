@@ -13,8 +13,9 @@ import typer
 from faceedit.cli.options import MODEL_HELP, command_group
 from faceedit.errors import FaceEditError
 
-METHOD_HELP = ("hybrid (encoder + short optimisation; the default when an encoder fits the model), encoder, "
-               "optimize")
+METHOD_HELP = ("hybrid (encoder + short optimisation; the default when an encoder fits the model), pivotal "
+               "(encoder + pivotal tuning of the generator per photo: the .npz also holds the tuned weights, which "
+               "'faceedit edit/animate' use), encoder, optimize")
 
 
 def _err(msg: str) -> None:
@@ -42,8 +43,9 @@ def invert(
     method: str = typer.Option("hybrid", "--method", help=METHOD_HELP),
     space: str = typer.Option("w+", "--space", help="w+ (one w per layer) or w (one w for all layers)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimisation steps (default 500 for optimize, "
-                                                               "100 for hybrid)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.1)."),
+                                                               "100 for hybrid, 60 tuning steps for pivotal)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.1; pivotal: of the "
+                                                          "weights, 0.007)."),
     noise: bool = typer.Option(False, "--noise", help="Also optimise the noise maps (saved in the .npz; edits "
                                                       "use the constant noise)."),
     aligned: bool = typer.Option(False, "--aligned", help="The inputs are aligned faces already: no detection."),
@@ -111,7 +113,7 @@ def invert(
         items.append((p, img, af, small))
     prev_dir = preview if preview is not None else (output.parent / f"{output.stem}_preview" if previews else None)
     kw = {} if lr is None else {"lr": lr}
-    all_ws, all_mse, all_perc, noises, quads, used = [], [], [], [], [], None
+    all_ws, all_mse, all_perc, noises, tuned, quads, used = [], [], [], [], [], [], None
     for i in range(0, len(items), batch):
         part = items[i:i + batch]
         x = torch.from_numpy(np.stack([it[3] for it in part])).permute(0, 3, 1, 2).contiguous()
@@ -130,6 +132,8 @@ def invert(
             all_perc.append(inv.losses["perceptual"])
         if inv.noise:
             noises.append(inv.noise)
+        if inv.tuned is not None:
+            tuned.append(inv.tuned)
         rec = to_uint8(inv.reconstruction.clamp(-1, 1))
         for (p, img, af, small), r in zip(part, rec):
             quads.append(np.asarray(af.transform.quad, dtype=np.float32))
@@ -146,6 +150,10 @@ def invert(
     if noises:
         for k in noises[0]:
             extra[f"noise_{k}"] = torch.cat([n[k] for n in noises]).numpy()
+    if tuned:
+        from faceedit.invert.pivotal import TunedSynthesis
+
+        extra.update(TunedSynthesis.concat(tuned).to_arrays())
     save_latents(output, ws, model=m, **extra)
     mse = extra["mse"]
     _err(f"wrote {output}: {len(items)} latent(s) ({space}, {used}), reconstruction MSE mean {mse.mean():.4f}"

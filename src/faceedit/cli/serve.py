@@ -28,8 +28,9 @@ def serve(
     directions: Optional[str] = typer.Option(None, "--directions", help="folder of fitted directions (default: "
                                              "the ones shipped or fitted for the model)"),
     invert_method: Optional[str] = typer.Option(None, "--invert-method",
-                                                help="photo inversion: hybrid, encoder or optimize (default: hybrid "
-                                                     "when an encoder fits the model, else optimize)"),
+                                                help="photo inversion: pivotal (each photo gets its own tuned "
+                                                     "generator), hybrid, encoder or optimize (default: hybrid when "
+                                                     "an encoder fits the model, else optimize)"),
     invert_steps: Optional[int] = typer.Option(None, "--invert-steps", help="optimisation steps per upload"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)"),
     max_sessions: int = typer.Option(64, "--max-sessions", help="faces kept in memory (least recently used go)"),

@@ -8,8 +8,10 @@
 
 Methods: ``"optimize"`` (Image2StyleGAN-style optimisation from w_avg, :mod:`faceedit.invert.optimize`),
 ``"encoder"`` (one pass of the encoder, :mod:`faceedit.invert.encoder`), ``"hybrid"`` (the encoder's guess refined
-by a short optimisation). The default is hybrid when the shipped encoder (``assets/encoder.safetensors``) was
-trained for this generator; otherwise optimisation, with a note saying why.
+by a short optimisation), ``"pivotal"`` (the encoder's guess as the pivot, then a short pivotal tuning of the
+synthesis weights for each photo, :mod:`faceedit.invert.pivotal`; the result carries the tuned weights in
+``.tuned``). Hybrid and pivotal need the shipped encoder (``assets/encoder.safetensors``) trained for this
+generator; otherwise hybrid runs as optimisation and pivotal takes an optimised pivot, with a note saying why.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ from faceedit.errors import FaceEditError
 from faceedit.invert.encoder import (DEFAULT_ENCODER, Encoder, EncoderConfig, default_encoder, load_encoder,
                                      save_encoder)
 from faceedit.invert.optimize import OptimizeConfig, OptimizeResult, optimize_latents, synthesize
+from faceedit.invert.pivotal import TuneConfig, TunedSynthesis, tune_synthesis
 
-METHODS = ("hybrid", "encoder", "optimize")
-#: Optimisation steps per method when not given.
-DEFAULT_STEPS = {"optimize": 500, "hybrid": 100, "encoder": 0}
-#: Optimisation settings per method (the hybrid refinement starts close: no latent noise, a shorter ramp-up).
+METHODS = ("hybrid", "pivotal", "encoder", "optimize")
+#: Optimisation steps per method when not given (pivotal: tuning steps).
+DEFAULT_STEPS = {"optimize": 500, "hybrid": 100, "pivotal": 60, "encoder": 0}
+#: Optimisation settings per method (the hybrid refinement starts close: no latent noise, a shorter ramp-up;
+#: pivotal: :class:`~faceedit.invert.pivotal.TuneConfig`'s defaults, chosen in benchmarks/README.md).
 METHOD_SETTINGS = {"optimize": {"lr": 0.1, "initial_noise_factor": 0.05},
-                   "hybrid": {"lr": 0.1, "initial_noise_factor": 0.0, "lr_rampup": 0.02}}
+                   "hybrid": {"lr": 0.1, "initial_noise_factor": 0.0, "lr_rampup": 0.02},
+                   "pivotal": {}}
 
 _PERCEPTUAL: dict[str, Any] = {}
 
@@ -63,6 +68,7 @@ class Inversion:
     losses: dict[str, torch.Tensor] = field(default_factory=dict)  # name → [N]
     noise: dict[str, torch.Tensor] | None = None
     notes: list[str] = field(default_factory=list)
+    tuned: TunedSynthesis | None = None  # pivotal: per-image weight offsets of the synthesis network
 
 
 def _resolve_encoder(model, method: str, encoder, force: bool) -> tuple[Encoder | None, str | None]:
@@ -81,9 +87,10 @@ def invert_images(model, images, method: str = "hybrid", space: str = "w+", step
     """Invert aligned face images ([N, 3, H, W] in [-1, 1], or uint8 [N, 3, H, W] / [N, H, W, 3]; resized to the
     model's resolution).
 
-    ``method``: hybrid | encoder | optimize (hybrid falls back to optimize, with a note, when no encoder fits this
-    generator). ``space``: ``"w+"`` or ``"w"``. ``steps``: optimisation steps (default
-    :data:`DEFAULT_STEPS`). ``encoder``: an :class:`Encoder`, a file, or None for the shipped one;
+    ``method``: hybrid | pivotal | encoder | optimize (hybrid falls back to optimize, and pivotal to an optimised
+    pivot, with a note, when no encoder fits this generator). ``space``: ``"w+"`` or ``"w"``. ``steps``:
+    optimisation steps, for pivotal its tuning steps (default :data:`DEFAULT_STEPS`). ``encoder``: an
+    :class:`Encoder`, a file, or None for the shipped one;
     ``encoder_iterations``: refinement iterations of an encoder with a ReStyle refiner (default: its own);
     ``force_encoder``: use it even if made for another generator of the same shape. ``perceptual``: a distance
     name from :mod:`faceedit.metrics.distances`, a distance module, or None (MSE only). ``optimize_noise``: also
@@ -110,13 +117,20 @@ def invert_images(model, images, method: str = "hybrid", space: str = "w+", step
     notes: list[str] = []
     t0 = time.time()
     enc = None
-    if method in ("hybrid", "encoder"):
+    if method == "pivotal" and optimize_noise:
+        raise FaceEditError("pivotal tuning keeps the constant noise: leave out --noise, or use --method hybrid")
+    pivot_by_optimisation = False
+    if method in ("hybrid", "encoder", "pivotal"):
         enc, why = _resolve_encoder(model, method, encoder, force_encoder)
         if enc is None:
             if method == "encoder":
                 raise FaceEditError(f"no encoder for {model.name}: {why}")
-            notes.append(f"no encoder for this generator, inverting by optimisation instead ({why})")
-            method = "optimize"
+            if method == "pivotal":
+                notes.append(f"no encoder for this generator: the pivot comes from optimisation ({why})")
+                pivot_by_optimisation = True
+            else:
+                notes.append(f"no encoder for this generator, inverting by optimisation instead ({why})")
+                method = "optimize"
     if isinstance(perceptual, str) or perceptual is None:
         dist, note = get_perceptual(perceptual)
         if note and method != "encoder":
@@ -131,6 +145,11 @@ def invert_images(model, images, method: str = "hybrid", space: str = "w+", step
     n_steps = DEFAULT_STEPS[method] if steps is None else int(steps)
     noise = None
     losses: dict[str, torch.Tensor] = {}
+    if method == "pivotal":
+        if pivot_by_optimisation:
+            init = optimize_latents(model, x, perceptual=dist, progress=progress, seed=seed, space=space,
+                                    steps=DEFAULT_STEPS["optimize"], **METHOD_SETTINGS["optimize"]).ws
+        return _pivotal(model, x, init, n_steps, space, dist, progress, notes, t0, opt_kw)
     if method == "encoder" or n_steps == 0:
         ws = init if init is not None else model.G.mapping.w_avg[None, None].expand(x.shape[0], model.num_ws, -1)
         ws = ws.detach().cpu().contiguous()
@@ -149,6 +168,23 @@ def invert_images(model, images, method: str = "hybrid", space: str = "w+", step
                 losses["perceptual"] = dist(rec.to(x.device), x).reshape(-1).cpu()
     return Inversion(ws=ws, reconstruction=rec, method=method, seconds=time.time() - t0, losses=losses,
                      noise=noise, notes=notes)
+
+
+def _pivotal(model, x: torch.Tensor, pivot: torch.Tensor, steps: int, space: str, dist, progress,
+             notes: list[str], t0: float, opt_kw: dict) -> Inversion:
+    """Pivotal tuning from ``pivot`` (w+ [N, num_ws, w_dim]); in ``space="w"`` the pivot stays where it is."""
+    settings = {**METHOD_SETTINGS["pivotal"], **opt_kw}
+    if space == "w":
+        settings["latent_lr"] = 0.0
+    tuned = tune_synthesis(model, x, pivot, perceptual=dist, progress=progress, steps=steps, **settings)
+    ws = tuned.ws
+    rec = tuned.synthesize_rows(model, ws).cpu()
+    with torch.no_grad():
+        losses = {"mse": (rec - x.cpu()).square().flatten(1).mean(1)}
+        if dist is not None:
+            losses["perceptual"] = dist(rec.to(x.device), x).reshape(-1).cpu()
+    return Inversion(ws=ws, reconstruction=rec, method="pivotal", seconds=time.time() - t0, losses=losses,
+                     notes=notes, tuned=tuned)
 
 
 def aligned_as_face(img: np.ndarray):
@@ -182,6 +218,12 @@ class InvertedPhoto:
     noise: dict[str, torch.Tensor] | None = None
     notes: list[str] = field(default_factory=list)
     path: str | None = None
+    tuned: TunedSynthesis | None = None  # pivotal: the photo's tuned synthesis weights
+
+    def model_for(self, model):
+        """The generator to draw this photo's edits with: ``model`` with the photo's tuned synthesis network
+        (pivotal), or ``model`` itself."""
+        return self.tuned.model(model, 0) if self.tuned is not None else model
 
     def paste(self, edited_images, feather: float = 0.04) -> np.ndarray:
         """Edited aligned image(s) — a generator tensor [3, R, R] / [N, 3, R, R] in [-1, 1] or uint8 R×R×3 /
@@ -242,9 +284,10 @@ def invert_photo(path, model, method: str = "hybrid", aligned: bool = False, det
     return InvertedPhoto(ws=inv.ws[:1], aligned=af, original=img, reconstruction=to_uint8(inv.reconstruction)[0],
                          method=inv.method, seconds=inv.seconds,
                          losses={k: float(v[0]) for k, v in inv.losses.items()}, noise=inv.noise, notes=inv.notes,
-                         path=str(path) if isinstance(path, (str, os.PathLike)) else None)
+                         path=str(path) if isinstance(path, (str, os.PathLike)) else None,
+                         tuned=inv.tuned.select([0]) if inv.tuned is not None else None)
 
 
 __all__ = ["DEFAULT_ENCODER", "DEFAULT_STEPS", "METHODS", "Encoder", "EncoderConfig", "Inversion", "InvertedPhoto",
-           "OptimizeConfig", "aligned_as_face", "default_encoder", "invert_images", "invert_photo", "load_encoder",
-           "optimize_latents", "prepare_photo", "save_encoder", "synthesize"]
+           "OptimizeConfig", "TuneConfig", "TunedSynthesis", "aligned_as_face", "default_encoder", "invert_images",
+           "invert_photo", "load_encoder", "optimize_latents", "prepare_photo", "save_encoder", "synthesize"]

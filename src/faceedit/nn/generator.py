@@ -88,13 +88,16 @@ class SynthesisLayer(nn.Module):
         """``fused``: per-sample weights (None: at batch 1); the result is the same either way.
         ``noise_map``: [N, 1, r, r] or [r, r] used instead of the ``noise_mode`` noise (scaled by the strength)."""
         noise = None
+        strength = self.noise_strength
+        if strength.ndim:  # per-sample parameters (see faceedit.invert.pivotal)
+            strength = strength.reshape(-1, 1, 1, 1)
         if noise_map is not None:
-            noise = noise_map * self.noise_strength
+            noise = noise_map * strength
         elif noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
-                                dtype=torch.float32) * self.noise_strength
+                                dtype=torch.float32) * strength
         elif noise_mode == "const":
-            noise = self.noise_const * self.noise_strength
+            noise = self.noise_const * strength
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return modulated_conv2d_act(x, self.weight, style, noise, self.bias, up=self.up, padding=self.padding,
                                     gain=self.act_gain * gain, clamp=clamp, fused=fused, taps=FIR_TAPS)
@@ -145,7 +148,9 @@ class SynthesisBlock(nn.Module):
             dtype = torch.float16 if (self.use_fp16 and styles[0].is_cuda) else torch.float32
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         it = iter(styles)
-        if self.in_channels == 0:
+        if self.in_channels == 0 and self.const.ndim == 4:  # per-sample parameters
+            x = self.const.to(dtype).contiguous(memory_format=fmt)
+        elif self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([styles[0].shape[0], 1, 1, 1])
             x = x.contiguous(memory_format=fmt)
         else:

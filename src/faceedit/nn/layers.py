@@ -34,6 +34,9 @@ class FullyConnectedLayer(nn.Module):
             b = b.to(x.dtype)
             if self.bias_gain != 1:
                 b = b * self.bias_gain
+        if w.ndim == 3:  # per-sample parameters [N, out, in] / [N, out] (see faceedit.invert.pivotal)
+            y = torch.bmm(w, x.unsqueeze(2)).squeeze(2)
+            return bias_act(y if b is None else y + b, None, act=self.activation)
         if self.activation == "linear" and b is not None:
             return torch.addmm(b.unsqueeze(0), x, w.t())
         x = x.matmul(w.t())

@@ -220,14 +220,16 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor, eps: f
     The same value NVIDIA computes from the [N, O, I, kh, kw] per-sample weights, without building them.
     """
     dt = torch.promote_types(torch.promote_types(weight.dtype, styles.dtype), torch.float32)
-    wsq = weight.to(dt).square().sum(dim=[2, 3])  # [O, I]
+    wsq = weight.to(dt).square().sum(dim=[-2, -1])  # [O, I], or [N, O, I] for per-sample weights
+    if wsq.ndim == 3:
+        return (torch.bmm(wsq, styles.to(dt).square().unsqueeze(2)).squeeze(2) + eps).rsqrt()
     return (styles.to(dt).square() @ wsq.t() + eps).rsqrt()
 
 
 def _fp16_prenormalize(weight: torch.Tensor, styles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """NVIDIA's overflow guard for fp16 activations: scale weight and styles to unit max (demod undoes it)."""
-    i, kh, kw = weight.shape[1:]
-    weight = weight * (1 / math.sqrt(i * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+    i, kh, kw = weight.shape[-3:]
+    weight = weight * (1 / math.sqrt(i * kh * kw) / weight.norm(float("inf"), dim=[-3, -2, -1], keepdim=True))
     styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
     return weight, styles
 
@@ -273,8 +275,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 def _per_sample_weights(weight: torch.Tensor, styles: torch.Tensor, dcoefs: torch.Tensor | None,
                         gain: float = 1.0) -> torch.Tensor:
     n = styles.shape[0]
-    o, i, kh, kw = weight.shape
-    w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, kh, kw]
+    o, i, kh, kw = weight.shape[-4:]
+    w = (weight if weight.ndim == 5 else weight.unsqueeze(0)) * styles.reshape(n, 1, -1, 1, 1)  # [N, O, I, kh, kw]
     if dcoefs is not None:
         w = w * (dcoefs * gain).reshape(n, -1, 1, 1, 1) if gain != 1 else w * dcoefs.reshape(n, -1, 1, 1, 1)
     elif gain != 1:
@@ -284,12 +286,14 @@ def _per_sample_weights(weight: torch.Tensor, styles: torch.Tensor, dcoefs: torc
 
 def _grouped_conv(x: torch.Tensor, w: torch.Tensor, n: int, taps, up: int, padding: int,
                   bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-sample weights [N*O, I, kh, kw] applied to x [N, I, H, W] (a plain convolution when N == 1)."""
+    """Per-sample weights [N*O, I, kh, kw] applied to x [N, I, H, W] (a plain convolution when N == 1); ``bias``
+    [O], or [N, O] per sample."""
+    if bias is not None:
+        bias = bias.reshape(-1) if bias.ndim == 2 else bias.repeat(n)
     if n == 1:
         return conv2d_resample(x, w, taps, up=up, padding=padding, bias=bias)
     x = x.reshape(1, -1, *x.shape[2:])  # a copy when x is channels-last
-    x = conv2d_resample(x, w, taps, up=up, padding=padding, groups=n,
-                        bias=None if bias is None else bias.repeat(n))
+    x = conv2d_resample(x, w, taps, up=up, padding=padding, groups=n, bias=bias)
     return x.reshape(n, -1, *x.shape[2:])
 
 
@@ -302,11 +306,12 @@ def modulated_conv2d_act(x: torch.Tensor, weight: torch.Tensor, styles: torch.Te
     Equals ``bias_act(modulated_conv2d(x, weight, styles, noise, ...), bias, 'lrelu', gain, clamp)`` with fewer
     passes over memory: the activation gain is folded into the demodulation coefficients (lrelu is positively
     homogeneous), the bias goes into the convolution where it can, and temporaries are overwritten in place
-    when autograd does not need them. ``fused=None`` picks per-sample weights at batch 1.
+    when autograd does not need them. ``fused=None`` picks per-sample weights at batch 1. ``weight`` may be
+    [N, O, I, kh, kw] and ``bias`` [N, O]: parameters of their own per sample (then always fused).
     """
     n = x.shape[0]
-    if fused is None:
-        fused = n == 1
+    if fused is None or weight.ndim == 5:
+        fused = n == 1 or weight.ndim == 5
     if x.dtype == torch.float16:
         weight, styles = _fp16_prenormalize(weight, styles)
     dcoefs = demodulation_coefficients(weight, styles)  # [N, O] fp32
@@ -351,17 +356,17 @@ def modulated_torgb(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,
     ``styles`` [N, I] must already include the layer's weight gain. Returns [N, O, H, W] in ``x``'s memory format.
     """
     n, i, h, w_ = x.shape
-    o = weight.shape[0]
+    o = weight.shape[-4]  # [O, I, 1, 1], or [N, O, I, 1, 1] per sample (bias then [N, O])
     dt = _conv_dtype(x)
-    wn = (weight.reshape(1, o, i) * styles.reshape(n, 1, i)).to(dt)  # [N, O, I]
+    wn = (weight.reshape(-1, o, i) * styles.reshape(n, 1, i)).to(dt)  # [N, O, I]
     xx = x.to(dt)
-    b = bias.to(dt)
+    b = bias.to(dt).reshape(-1, o)
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         xv = xx.permute(0, 2, 3, 1).reshape(n, h * w_, i)  # a view for channels-last
-        y = torch.baddbmm(b.reshape(1, 1, o), xv, wn.transpose(1, 2))  # [N, HW, O]
+        y = torch.baddbmm(b.unsqueeze(1), xv, wn.transpose(1, 2))  # [N, HW, O]
         y = y.reshape(n, h, w_, o).permute(0, 3, 1, 2)
     else:
-        y = torch.baddbmm(b.reshape(1, o, 1), wn, xx.reshape(n, i, h * w_)).reshape(n, o, h, w_)
+        y = torch.baddbmm(b.unsqueeze(2), wn, xx.reshape(n, i, h * w_)).reshape(n, o, h, w_)
     if clamp is not None and clamp >= 0:
         y = y.clamp_(-clamp, clamp) if _can_overwrite(y) else y.clamp(-clamp, clamp)
     return y

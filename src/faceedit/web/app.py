@@ -182,11 +182,21 @@ class WebState:
         return self.directions.apply(s.ws, amounts, keep=list(keep or ()),
                                      layers=None if layers in (None, "", "all") else layers)
 
-    def images(self, ws: torch.Tensor) -> np.ndarray:
+    def model_of(self, s: FaceSession | None):
+        """The generator that draws session ``s``: a photo's pivotally tuned one (built once per session), else the
+        model."""
+        model_for = getattr(s.inversion, "model_for", None) if s is not None else None
+        if model_for is None:
+            return self.model
+        if "model" not in s.cache:
+            s.cache["model"] = model_for(self.model)
+        return s.cache["model"]
+
+    def images(self, ws: torch.Tensor, s: FaceSession | None = None) -> np.ndarray:
         from faceedit.media import to_uint8
 
         with torch.no_grad():
-            return to_uint8(self.model.synthesize(ws, batch_size=8))
+            return to_uint8(self.model_of(s).synthesize(ws, batch_size=8))
 
     def in_photo(self, s: FaceSession, image: np.ndarray) -> np.ndarray:
         if s.inversion is None:
@@ -202,7 +212,7 @@ class WebState:
         key = ("plain", view)
         if plain and key in s.cache:
             return s.cache[key]
-        img = self.images(self.edited_ws(s, amounts, keep, layers))[0]
+        img = self.images(self.edited_ws(s, amounts, keep, layers), s)[0]
         if view == "photo":
             img = self.in_photo(s, img)
         data = png_bytes(img)
@@ -210,14 +220,16 @@ class WebState:
             s.cache[key] = data
         return data
 
-    def animation(self, frames_ws: torch.Tensor, fmt: str, fps: float, photo: FaceSession | None = None) -> bytes:
+    def animation(self, frames_ws: torch.Tensor, fmt: str, fps: float, photo: FaceSession | None = None,
+                  face: FaceSession | None = None) -> bytes:
+        """Frames of ``frames_ws`` drawn by ``face``'s generator (see :meth:`model_of`), pasted into ``photo``."""
         from faceedit.media import save_animation
 
         if fmt not in FORMATS:
             raise FaceEditError(f"animation format must be gif or mp4, got {fmt!r}")
         if fmt == "mp4" and not self.have_mp4:
             raise FaceEditError("MP4 needs imageio-ffmpeg (pip install 'faceedit[edit]'); use gif")
-        frames = self.images(frames_ws)
+        frames = self.images(frames_ws, face or photo)
         if photo is not None:
             frames = [self.in_photo(photo, f) for f in frames]
         path = self.tmp / f"{new_id()}.{fmt}"
@@ -603,7 +615,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
                 ws = s.ws + (edited - s.ws) * t
                 if body.pingpong:
                     ws = torch.cat([ws, ws.flip(0)[1:-1]])
-            return state.animation(ws, body.format, body.fps, s if body.view == "photo" else None)
+            return state.animation(ws, body.format, body.fps, s if body.view == "photo" else None, face=s)
 
         data = await state.render.run(work)
         return Response(data, media_type=FORMATS[body.format],
