@@ -164,10 +164,10 @@ def eval_inversion(
     data: Path = typer.Argument(..., help="Aligned faces: a folder of images, or a 'faceedit data build' folder / "
                                           "pack (its validation split)."),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-    methods: str = typer.Option("encoder,optimize,hybrid", "--methods", help="Comma-separated methods."),
+    methods: str = typer.Option("encoder,optimize,hybrid,pivotal", "--methods", help="Comma-separated methods."),
     n: int = typer.Option(20, "--n", help="Number of faces."),
-    steps: Optional[str] = typer.Option(None, "--steps", help="Steps per method, e.g. optimize=1000,hybrid=100 "
-                                                              "(default 500 / 100)."),
+    steps: Optional[str] = typer.Option(None, "--steps", help="Steps per method, e.g. optimize=1000,hybrid=100,"
+                                                              "pivotal=60 (default 500 / 100 / 60)."),
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
     force_encoder: bool = typer.Option(False, "--force-encoder"),
     encoder_iterations: Optional[int] = typer.Option(None, "--encoder-iterations", min=0,
