@@ -129,14 +129,6 @@ class TunedSynthesis:
         return TunedSynthesis([self.offsets[i] for i in rows], self.sha256, self.steps,
                               ws=None if self.ws is None else self.ws[rows])
 
-    @staticmethod
-    def concat(parts: list["TunedSynthesis"]) -> "TunedSynthesis":
-        shas = {p.sha256 for p in parts}
-        if len(shas) > 1:
-            raise FaceEditError("cannot join tuned weights of different generators")
-        return TunedSynthesis([o for p in parts for o in p.offsets], shas.pop() if shas else None,
-                              max((p.steps for p in parts), default=0))
-
     def to_arrays(self) -> dict[str, np.ndarray]:
         """``{'tuned/<param>': fp16 [N, ...]}``, plus ``tuned/.sha256`` and ``tuned/.steps``."""
         out: dict[str, np.ndarray] = {}
