@@ -104,6 +104,9 @@ def test_arrays_roundtrip_model_view_and_generator_check(tmp_path):
         back.model(other, 0)
     with pytest.raises(FaceEditError, match="photo 2"):
         back.model(m, 2)
+    narrow = api.Model(G=tiny_model(RES, channel_max=16).G, name="narrow", sha256=m.sha256)
+    with pytest.raises(FaceEditError, match="do not fit"):
+        back.synthesize(narrow, 0, pivot[:1])
     np.savez(tmp_path / "plain.npz", ws=pivot.numpy())
     assert read_tuned(tmp_path / "plain.npz") is None
 

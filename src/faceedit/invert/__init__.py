@@ -145,12 +145,17 @@ def invert_images(model, images, method: str = "hybrid", space: str = "w+", step
     n_steps = DEFAULT_STEPS[method] if steps is None else int(steps)
     noise = None
     losses: dict[str, torch.Tensor] = {}
+    tuned = None
     if method == "pivotal":
         if pivot_by_optimisation:
             init = optimize_latents(model, x, perceptual=dist, progress=progress, seed=seed, space=space,
                                     steps=DEFAULT_STEPS["optimize"], **METHOD_SETTINGS["optimize"]).ws
-        return _pivotal(model, x, init, n_steps, space, dist, progress, notes, t0, opt_kw)
-    if method == "encoder" or n_steps == 0:
+        settings = {**METHOD_SETTINGS["pivotal"], **opt_kw}
+        if space == "w":  # the pivot stays a w
+            settings["latent_lr"] = 0.0
+        tuned = tune_synthesis(model, x, init, perceptual=dist, progress=progress, steps=n_steps, **settings)
+        ws = tuned.ws
+    elif method == "encoder" or n_steps == 0:
         ws = init if init is not None else model.G.mapping.w_avg[None, None].expand(x.shape[0], model.num_ws, -1)
         ws = ws.detach().cpu().contiguous()
     else:
@@ -160,31 +165,17 @@ def invert_images(model, images, method: str = "hybrid", space: str = "w+", step
                                                optimize_noise=optimize_noise, **settings)
         ws, noise, losses = res.ws, res.noise, res.losses
     with torch.no_grad():
-        rec = synthesize(model.G, ws.to(model.device),
-                         {k: v.to(model.device) for k, v in noise.items()} if noise else None).cpu()
+        if tuned is not None:
+            rec = tuned.synthesize_rows(model, ws).cpu()
+        else:
+            rec = synthesize(model.G, ws.to(model.device),
+                             {k: v.to(model.device) for k, v in noise.items()} if noise else None).cpu()
         if not losses:
             losses = {"mse": (rec - x.cpu()).square().flatten(1).mean(1)}
             if dist is not None:
                 losses["perceptual"] = dist(rec.to(x.device), x).reshape(-1).cpu()
     return Inversion(ws=ws, reconstruction=rec, method=method, seconds=time.time() - t0, losses=losses,
-                     noise=noise, notes=notes)
-
-
-def _pivotal(model, x: torch.Tensor, pivot: torch.Tensor, steps: int, space: str, dist, progress,
-             notes: list[str], t0: float, opt_kw: dict) -> Inversion:
-    """Pivotal tuning from ``pivot`` (w+ [N, num_ws, w_dim]); in ``space="w"`` the pivot stays where it is."""
-    settings = {**METHOD_SETTINGS["pivotal"], **opt_kw}
-    if space == "w":
-        settings["latent_lr"] = 0.0
-    tuned = tune_synthesis(model, x, pivot, perceptual=dist, progress=progress, steps=steps, **settings)
-    ws = tuned.ws
-    rec = tuned.synthesize_rows(model, ws).cpu()
-    with torch.no_grad():
-        losses = {"mse": (rec - x.cpu()).square().flatten(1).mean(1)}
-        if dist is not None:
-            losses["perceptual"] = dist(rec.to(x.device), x).reshape(-1).cpu()
-    return Inversion(ws=ws, reconstruction=rec, method="pivotal", seconds=time.time() - t0, losses=losses,
-                     notes=notes, tuned=tuned)
+                     noise=noise, notes=notes, tuned=tuned)
 
 
 def aligned_as_face(img: np.ndarray):

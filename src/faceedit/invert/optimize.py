@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -159,6 +160,51 @@ def _as_images(model, images: torch.Tensor) -> torch.Tensor:
     return x
 
 
+@contextmanager
+def frozen(module: torch.nn.Module):
+    """Within the block ``module``'s parameters need no gradient; their flags are restored after."""
+    req = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, r in zip(module.parameters(), req):
+            p.requires_grad_(r)
+
+
+@contextmanager
+def step_progress(progress: ProgressFn | bool | None, steps: int, desc: str):
+    """``report(step, record)`` for an optimisation loop: a tqdm bar when ``progress`` is True (closed after the
+    block; the record shown without its ``lr``), ``progress(step, steps, record)`` when it is a function."""
+    bar = None
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc=desc, unit="step", dynamic_ncols=True, leave=False, mininterval=0.5)
+
+    def report(step: int, rec: dict) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in rec.items() if k != "lr"})
+        elif callable(progress):
+            progress(step, steps, rec)
+
+    try:
+        yield report
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def target_distance(perceptual, target: torch.Tensor, weight: float):
+    """``d(x̂) -> [N]``: the perceptual distance to ``target`` (its features computed once when the distance
+    has ``to_target``), or None when there is no distance or ``weight`` is 0."""
+    if perceptual is None or not weight > 0:
+        return None
+    to_target = getattr(perceptual, "to_target", None)
+    return to_target(target) if to_target is not None else (lambda a: perceptual(a, target))
+
+
 def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = None, *,
                      init_ws: torch.Tensor | None = None, perceptual=None,
                      progress: ProgressFn | bool | None = None, seed: int = 0, **overrides) -> OptimizeResult:
@@ -199,19 +245,10 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
         params += list(noise.values())
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
     std = w_std(model, cfg.w_std_samples) if cfg.initial_noise_factor > 0 else 0.0
-    req = [p.requires_grad for p in G.parameters()]
-    G.requires_grad_(False)
-    bar = None
-    if progress is True:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.steps, desc="inverting", unit="step", dynamic_ncols=True, leave=False, mininterval=0.5)
     history: list[dict] = []
     last: dict[str, torch.Tensor] = {}
-    to_target = getattr(perceptual, "to_target", None)
-    perceptual_loss = (to_target(target) if to_target is not None else lambda a: perceptual(a, target)) \
-        if perceptual is not None and cfg.perceptual_weight > 0 else None
-    try:
+    perceptual_loss = target_distance(perceptual, target, cfg.perceptual_weight)
+    with frozen(G), step_progress(progress, cfg.steps, "inverting") as report:
         for step in range(cfg.steps):
             t = step / max(cfg.steps, 1)
             lr = learning_rate(t, cfg)
@@ -239,16 +276,7 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
             rec = {k: float(v.mean()) for k, v in last.items()}
             rec["lr"] = lr
             history.append(rec)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in rec.items() if k != "lr"})
-            elif callable(progress):
-                progress(step + 1, cfg.steps, rec)
-    finally:
-        if bar is not None:
-            bar.close()
-        for p, r in zip(G.parameters(), req):
-            p.requires_grad_(r)
+            report(step + 1, rec)
     ws = (w_opt.expand(-1, num_ws, -1) if cfg.space == "w" else w_opt).detach()
     # final losses at the returned latents (no latent noise), for reporting
     with torch.no_grad():

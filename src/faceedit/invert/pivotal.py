@@ -25,13 +25,13 @@ import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 from torch.func import functional_call
 
 from faceedit.errors import FaceEditError
+from faceedit.invert.optimize import ProgressFn, _as_images, frozen, step_progress, target_distance
 
 #: Prefix of the weight offsets in a latent .npz (``tuned/b8.conv0.weight`` → [N, O, I, 3, 3] fp16).
 ARRAY_PREFIX = "tuned/"
@@ -85,17 +85,17 @@ class TunedSynthesis:
         if self.sha256 and model.sha256 and self.sha256 != model.sha256:
             raise FaceEditError(f"these tuned weights belong to generator {self.sha256[:12]}…, not to "
                                 f"{model.name} ({model.sha256[:12]}…)")
+        shapes = {name: p.shape for name, p in model.G.synthesis.named_parameters()}
+        if {name: o.shape for name, o in self.offsets[j].items()} != shapes:
+            raise FaceEditError(f"these tuned weights do not fit {model.name}'s synthesis network")
 
     def synthesis(self, model, j: int) -> torch.nn.Module:
         """A copy of ``model``'s synthesis network with photo ``j``'s offsets added."""
         self._check(model, j)
         syn = copy.deepcopy(model.G.synthesis)
-        params = dict(syn.named_parameters())
         with torch.no_grad():
-            for name, off in self.offsets[j].items():
-                if name not in params or params[name].shape != off.shape:
-                    raise FaceEditError(f"tuned weight {name} does not fit {model.name}'s synthesis network")
-                params[name].add_(off.to(params[name].device, params[name].dtype))
+            for name, p in syn.named_parameters():
+                p.add_(self.offsets[j][name].to(p.device, p.dtype))
         return syn.requires_grad_(False).eval()
 
     def model(self, model, j: int):
@@ -108,9 +108,8 @@ class TunedSynthesis:
 
     def synthesize(self, model, j: int, ws: torch.Tensor, noise: dict[str, torch.Tensor] | None = None):
         """Images [n, 3, R, R] of photo ``j``'s tuned generator at ``ws`` [n, num_ws, w_dim] (constant noise)."""
-        syn = self.synthesis(model, j)
-        with torch.no_grad():
-            return syn(ws.to(model.device), noise_mode="const", noise=noise or None)
+        self._check(model, j)
+        return self._draw(model, self.offsets[j], ws, noise)
 
     def synthesize_rows(self, model, ws: torch.Tensor) -> torch.Tensor:
         """Images [N, 3, R, R]: row ``j`` of ``ws`` [N, num_ws, w_dim] drawn by photo ``j``'s tuned generator, all
@@ -118,11 +117,16 @@ class TunedSynthesis:
         if ws.shape[0] != len(self.offsets):
             raise FaceEditError(f"{ws.shape[0]} latents for {len(self.offsets)} tuned generators")
         self._check(model, 0)
+        return self._draw(model, {name: torch.stack([o[name] for o in self.offsets]) for name in self.offsets[0]}, ws)
+
+    @staticmethod
+    def _draw(model, offsets: dict[str, torch.Tensor], ws: torch.Tensor, noise=None) -> torch.Tensor:
+        """``model``'s synthesis network at ``ws`` with ``offsets`` added to its parameters (a leading photo
+        dimension on them gives each row its own)."""
         syn = model.G.synthesis
         with torch.no_grad():
-            params = {name: p + torch.stack([o[name] for o in self.offsets]).to(p.device, p.dtype)
-                      for name, p in syn.named_parameters()}
-            return functional_call(syn, params, (ws.to(model.device),), {"noise_mode": "const"})
+            params = {name: p + offsets[name].to(p.device, p.dtype) for name, p in syn.named_parameters()}
+            return functional_call(syn, params, (ws.to(model.device),), {"noise_mode": "const", "noise": noise or None})
 
     def select(self, rows) -> "TunedSynthesis":
         rows = list(rows)
@@ -167,9 +171,6 @@ def read_tuned(path) -> TunedSynthesis | None:
         raise FaceEditError(f"cannot read the tuned weights in {path}: {exc}") from exc
 
 
-ProgressFn = Callable[[int, int, dict], None]
-
-
 def tune_synthesis(model, images: torch.Tensor, ws: torch.Tensor, cfg: TuneConfig | None = None, *,
                    perceptual=None, noise: dict[str, torch.Tensor] | None = None,
                    progress: ProgressFn | bool | None = None, **overrides) -> TunedSynthesis:
@@ -177,7 +178,6 @@ def tune_synthesis(model, images: torch.Tensor, ws: torch.Tensor, cfg: TuneConfi
     [-1, 1] or uint8; resized to the model's resolution) from the pivots ``ws`` [N, num_ws, w_dim] (held fixed).
     ``perceptual``: a :class:`~faceedit.metrics.distances.Distance` or None (MSE only); ``noise``: the
     inversion's noise maps, if it optimised them. Returns the weight offsets."""
-    from faceedit.invert.optimize import _as_images
 
     cfg = TuneConfig(**{**(asdict(cfg) if cfg else {}), **overrides}).check()
     target = _as_images(model, images)
@@ -196,20 +196,10 @@ def tune_synthesis(model, images: torch.Tensor, ws: torch.Tensor, cfg: TuneConfi
         groups.append({"params": [ws], "base_lr": cfg.latent_lr})
     fused = {"fused": True} if target.device.type == "cpu" else {}
     opt = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.999), **fused)
-    perceptual_loss = None
-    if perceptual is not None and cfg.perceptual_weight > 0:
-        to_target = getattr(perceptual, "to_target", None)
-        perceptual_loss = to_target(target) if to_target is not None else (lambda a: perceptual(a, target))
+    perceptual_loss = target_distance(perceptual, target, cfg.perceptual_weight)
     noise = {k: v.to(target.device) for k, v in noise.items()} if noise else None
-    req = [p.requires_grad for p in base.parameters()]
-    base.requires_grad_(False)
-    bar = None
-    if progress is True:
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.steps, desc="tuning", unit="step", dynamic_ncols=True, leave=False, mininterval=0.5)
     t0 = time.time()
-    try:
+    with frozen(base), step_progress(progress, cfg.steps, "tuning") as report:
         for step in range(cfg.steps):
             ramp = tuning_rate(step / max(cfg.steps, 1), cfg) / cfg.lr
             for g in opt.param_groups:
@@ -224,17 +214,7 @@ def tune_synthesis(model, images: torch.Tensor, ws: torch.Tensor, cfg: TuneConfi
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()
-            rec = {k: float(v.detach().mean()) for k, v in terms.items()}
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in rec.items()})
-            elif callable(progress):
-                progress(step + 1, cfg.steps, rec)
-    finally:
-        if bar is not None:
-            bar.close()
-        for p, r in zip(base.parameters(), req):
-            p.requires_grad_(r)
+            report(step + 1, {k: float(v.detach().mean()) for k, v in terms.items()})
     rows = [{name: off[j].detach().cpu() for name, off in offsets.items()} for j in range(n)]
     return TunedSynthesis(rows, model.sha256, cfg.steps, time.time() - t0, ws=ws.detach().cpu())
 
