@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "edit_attrs",
     "directions",
     "scorers",
+    "features",
     "faces",
     "invert",
     "serve",

@@ -15,8 +15,9 @@ from faceedit.cli.options import command_group
 from faceedit.errors import FaceEditError
 
 
-def _measure(model: Path, real: str, n: int, features: str, truncation: float, seed: int,
-             inception_weights: Optional[Path]) -> dict:
+def _measure(model: Path | str, real: str, n: int, features: str, truncation: float, seed: int,
+             inception_weights: Optional[Path], k: int = 3, diversity: bool = True,
+             vgg_weights: Optional[Path] = None, feature_size: Optional[int] = None) -> dict:
     """Generate n faces, load up to 2n reals, and report FD/KID against the real-vs-real floor; on a run folder
     the figure is also appended to its realism.jsonl (the exported card lists them as milestones)."""
     import torch
@@ -30,8 +31,17 @@ def _measure(model: Path, real: str, n: int, features: str, truncation: float, s
         raise FaceEditError(f"--features must be one of {', '.join(R.FEATURES)}")
     if inception_weights is not None and features != "inception":
         raise FaceEditError("--inception-weights goes with --features inception")
-    if n < 10:
-        raise FaceEditError("--n must be >= 10")
+    if vgg_weights is not None and features != "vgg16":
+        raise FaceEditError("--vgg-weights goes with --features vgg16")
+    if not 10 <= n <= 50_000:
+        raise FaceEditError("--n must be from 10 to 50000")
+    if not 1 <= k <= 20:
+        raise FaceEditError("--k must be from 1 to 20")
+    from faceedit.io.registry import resolve_model
+
+    model = Path(model)
+    if not model.is_dir():
+        model = resolve_model(str(model))
     if features == "inception":  # check the weights before generating anything
         net = R.inception_features(inception_weights)
     state = None
@@ -54,6 +64,10 @@ def _measure(model: Path, real: str, n: int, features: str, truncation: float, s
         net = R.DiscriminatorFeatures(D)
     elif features == "faceapi":
         net = R.FaceApiFeatures()
+    elif features == "vgg16":
+        if feature_size is not None and not 32 <= feature_size <= 512:
+            raise FaceEditError("--feature-size must be from 32 to 512")
+        net = R.VGGFeatures(vgg_weights, size=feature_size or R.VGG_SIZE)
     res = G.img_resolution
     reals = load_images(real, res, limit=None)
     if len(reals) > 2 * n:
@@ -70,6 +84,15 @@ def _measure(model: Path, real: str, n: int, features: str, truncation: float, s
     fake_feats = R.extract(net, torch.cat(fakes), batch=batch)
     real_feats = R.extract(net, reals, batch=batch)
     rep = R.realism_report(fake_feats, real_feats, seed=seed)
+    rep.update(R.precision_recall_report(fake_feats, real_feats, k=k, seed=seed))
+    if diversity:
+        from faceedit.scorers.fetch import have_weights
+
+        if have_weights():
+            rep.update(R.identity_diversity(torch.cat(fakes) if features != "inception" else
+                                            torch.cat(fakes).float() / 127.5 - 1, reals, n=min(n, 1000)))
+        else:
+            print("note: face-api weights not fetched: no identity-diversity figure", file=sys.stderr)
     rep.update({"features": features, "model": str(model), "real": str(real), "resolution": res,
                 "truncation": truncation})
     if inception_weights is not None:
@@ -96,12 +119,20 @@ INCEPTION_HELP = ("FID's Inception-v3 weights: pytorch-fid's pt_inception-2015-1
 
 
 def realism(
-    model: Path = typer.Option(..., "--model", help="faceedit weights (.safetensors) or a training run folder."),
+    model: str = typer.Option("default", "--model", help="Model: 'default', a registry name, a faceedit weights "
+                                                         "file or a training run folder."),
     real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
     n: int = typer.Option(1000, "--n", help="Samples per set (generated; real: 2n for the floor)."),
     features: str = typer.Option("faceapi", "--features",
-                                 help="faceapi | disc (the model's discriminator) | inception (standard FID; needs "
+                                 help="faceapi | vgg16 (ImageNet VGG16, after `faceedit features fetch vgg16`) | "
+                                      "disc (the model's discriminator) | inception (standard FID; needs "
                                       "--inception-weights)."),
+    k: int = typer.Option(3, "--k", help="Nearest neighbours for the precision/recall manifolds."),
+    vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights",
+                                               help="A torchvision vgg16/vgg19 state dict to use instead of the "
+                                                    "fetched Oxford VGG16."),
+    feature_size: Optional[int] = typer.Option(None, "--feature-size",
+                                               help="Input side for the VGG16 features (default 128)."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help=INCEPTION_HELP),
     truncation: float = typer.Option(1.0, "--truncation", help="Truncation psi of the generated faces."),
     seed: int = typer.Option(0, "--seed"),
@@ -109,15 +140,23 @@ def realism(
 ) -> None:
     """Realism of generated faces: FD and KID in a trained face network's feature space, with the real-vs-real
     floor at the same sample size (lower is better; the floor is the best reachable)."""
-    rep = _measure(model, real, n, features, truncation, seed, inception_weights)
+    rep = _measure(model, real, n, features, truncation, seed, inception_weights, k=k, vgg_weights=vgg_weights,
+                   feature_size=feature_size)
     print(f"realism ({features} features, n={rep['n']}, {rep['resolution']} px): FD {rep['fd']:.3f} (floor "
           f"{rep['fd_floor']:.3f}), KID {rep['kid']:.5f} ± {rep['kid_std']:.5f} (floor {rep['kid_floor']:.5f})")
+    print(f"precision {rep['precision']:.3f} (real vs real {rep['precision_real']:.3f}: "
+          f"{rep['precision_ratio']:.2f}x), recall {rep['recall']:.3f} (real vs real {rep['recall_real']:.3f}: "
+          f"{rep['recall_ratio']:.2f}x), k={rep['k']}")
+    if "identity_diversity" in rep:
+        print(f"identity diversity {rep['identity_diversity']:.3f} (real faces at {rep['resolution']} px "
+              f"{rep['identity_diversity_real']:.3f}: {100 * rep['identity_diversity_ratio']:.0f}%)")
     _write_json(output, rep)
     sys.stdout.flush()
 
 
 def fid(
-    model: Path = typer.Option(..., "--model", help="faceedit weights (.safetensors) or a training run folder."),
+    model: str = typer.Option("default", "--model", help="Model: 'default', a registry name, a faceedit weights "
+                                                         "file or a training run folder."),
     real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help=INCEPTION_HELP),
     n: int = typer.Option(10000, "--n", help="Generated images (the reals give n for FID and n for the floor)."),

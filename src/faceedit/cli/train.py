@@ -36,6 +36,11 @@ def register(app: typer.Typer) -> None:
         mapping_layers: int = typer.Option(2, "--mapping-layers"),
         d_channel_base: Optional[int] = typer.Option(None, "--d-channel-base", help="Default: --channel-base."),
         d_channel_max: Optional[int] = typer.Option(None, "--d-channel-max", help="Default: --channel-max."),
+        d_features: str = typer.Option("none", "--d-features",
+                                       help="A discriminator on frozen ImageNet VGG16 features: none | projected "
+                                            "(replaces D: Projected GAN) | aided (added to D: Vision-aided GAN). "
+                                            "Needs `faceedit features fetch vgg16`."),
+        aided_weight: float = typer.Option(1.0, "--aided-weight", help="Weight of the feature D's loss in 'aided'."),
         lr: float = typer.Option(0.0025, "--lr", help="Learning rate of G and D."),
         gamma: Optional[float] = typer.Option(None, "--gamma", help="R1 weight (default (res/256)^2)."),
         r1_interval: int = typer.Option(16, "--r1-interval", help="Lazy R1 every N steps (0: off)."),
@@ -68,6 +73,10 @@ def register(app: typer.Typer) -> None:
                                                       "match from these weights (e.g. grow 64 → 128 px)."),
         nice: bool = typer.Option(False, "--nice", help="Low priority background mode (nice 19)."),
         data_limit: Optional[int] = typer.Option(None, "--data-limit", help="Use only the first N images."),
+        split: str = typer.Option("train", "--split", help="For a build folder or pack: train | val | all rows of "
+                                                           "its manifest (identity-disjoint)."),
+        snapshot_kimg: float = typer.Option(0.0, "--snapshot-kimg",
+                                            help="Keep an fp16 G_ema every N kimg in RUN_DIR/snapshots/ (0: off)."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """StyleGAN2 training (NVIDIA's recipe) that resumes from RUN_DIR/checkpoint.pt and accumulates."""
@@ -82,7 +91,8 @@ def register(app: typer.Typer) -> None:
         cfg = TrainConfig(
             data=data, run_dir=str(run_dir), resolution=res, batch=batch, z_dim=z_dim, w_dim=w_dim,
             channel_base=channel_base, channel_max=channel_max, mapping_layers=mapping_layers,
-            d_channel_base=d_channel_base, d_channel_max=d_channel_max, g_lr=lr, d_lr=lr, r1_gamma=gamma,
+            d_channel_base=d_channel_base, d_channel_max=d_channel_max, d_features=d_features,
+            aided_weight=aided_weight, g_lr=lr, d_lr=lr, r1_gamma=gamma,
             r1_interval=max(r1_interval, 1), pl_weight=pl_weight, style_mixing=style_mixing, ema_kimg=ema_kimg,
             ema_rampup=ema_rampup or None, augment=augment, mirror=mirror, precision=precision,
             channels_last=channels_last, compile=compile_, device=device, threads=threads, seed=seed, kimg=kimg,
@@ -90,7 +100,11 @@ def register(app: typer.Typer) -> None:
             checkpoint_minutes=checkpoint_minutes if checkpoint_minutes is not None else (3.0 if nice else 5.0),
             sample_minutes=sample_minutes, log_seconds=log_seconds,
             resume_from=str(resume_from) if resume_from else None, init_from=str(init_from) if init_from else None,
-            nice=nice, progress=not no_progress, data_limit=data_limit)
+            nice=nice, progress=not no_progress, data_limit=data_limit, split=split, snapshot_kimg=snapshot_kimg)
+        if split not in ("train", "val", "all"):
+            raise FaceEditError("--split must be train, val or all")
+        if snapshot_kimg < 0:
+            raise FaceEditError("--snapshot-kimg must be >= 0")
         if r1_interval == 0:
             cfg.r1_gamma = 0.0
         dist = train_distributed_entry()

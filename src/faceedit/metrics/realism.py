@@ -15,6 +15,16 @@ Feature networks (``features=``):
   bilinearly; generated images are rounded to 8 bits first, as the reals are. Comparable to published FIDs at
   the same sample size and real set (FID is biased upwards at small n: the floor shows by how much).
 
+- ``"vgg16"``: ImageNet VGG16 (the Oxford weights fetched by ``faceedit features fetch vgg16``), images resized
+  to :data:`VGG_SIZE` px, the ReLU outputs of :data:`VGG_LAYERS` spatially pooled (:data:`VGG_POOLING`) and
+  concatenated. A general-purpose network not trained on faces: the space for precision and recall.
+
+Precision and recall (Kynkäänniemi et al. 2019): each set's manifold is the union of balls around its samples
+with radius the distance to the k-th nearest neighbour in the same set (k = 3); precision is the share of
+generated samples inside the real manifold, recall the share of real samples inside the generated one. Identity
+diversity: the mean pairwise identity distance (face-api's copy of dlib's face-recognition ResNet, Euclidean;
+same person < 0.6) between generated faces, beside the same figure for real faces at the same resolution.
+
 KID: unbiased MMD² with the cubic polynomial kernel ``k(x, y) = (x·y / d + 1)³``, averaged over subsets.
 """
 
@@ -25,7 +35,7 @@ import torch
 
 from faceedit.errors import FaceEditError
 
-FEATURES = ("faceapi", "disc", "inception")
+FEATURES = ("faceapi", "vgg16", "disc", "inception")
 
 
 def frechet_distance(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
@@ -95,6 +105,35 @@ class FaceApiFeatures(torch.nn.Module):
         return torch.cat([f.float().mean(dim=[2, 3]) for f in feats], dim=1)
 
 
+#: VGG16 realism features: chosen by ``benchmarks/realism_features.py`` (the set-up that best separates real
+#: faces from degraded and collapsed sets while two real halves score alike).
+VGG_SIZE = 128
+VGG_LAYERS = ("relu4_3", "relu5_3")
+VGG_POOLING = "mean"
+
+
+class VGGFeatures(torch.nn.Module):
+    """Pooled VGG16 activations → [N, ΣC] (see the module docstring)."""
+
+    name = "vgg16"
+
+    def __init__(self, weights=None, cache=None, size: int | None = VGG_SIZE, layers=VGG_LAYERS,
+                 pooling: str = VGG_POOLING):
+        super().__init__()
+        from faceedit.features import load_vgg
+
+        self.net = load_vgg(weights, cache)
+        self.size, self.layers, self.pooling = size, tuple(layers), pooling
+
+    @torch.no_grad()
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        from faceedit.features import pooled, resize_for
+
+        p = next(self.net.parameters())
+        x = resize_for(img.to(p.device, torch.float32), self.size)
+        return pooled(self.net.extract(x, self.layers), self.pooling)
+
+
 class DiscriminatorFeatures(torch.nn.Module):
     """The output of a discriminator's ``b4.fc`` layer (its penultimate features)."""
 
@@ -155,3 +194,90 @@ def realism_report(fake_feats: np.ndarray, real_feats: np.ndarray, seed: int = 0
     kid0, kid0_sd = kernel_inception_distance(rb, ra, subset_size=min(1000, m))
     return {"n": int(m), "fd": frechet_distance(fk, ra), "fd_floor": frechet_distance(rb, ra),
             "kid": kid, "kid_std": kid_sd, "kid_floor": kid0, "kid_floor_std": kid0_sd}
+
+
+def _kth_nn_radii(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest other row."""
+    radii = []
+    for i in range(0, len(x), chunk):
+        d = torch.cdist(x[i:i + chunk], x)
+        radii.append(d.kthvalue(k + 1, dim=1).values)  # the 1st is the point itself (distance 0)
+    return torch.cat(radii)
+
+
+def _inside(query: torch.Tensor, ref: torch.Tensor, radii: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    """For each query row: is it within radii[j] of some ref row j?"""
+    out = []
+    for i in range(0, len(query), chunk):
+        d = torch.cdist(query[i:i + chunk], ref)
+        out.append((d <= radii[None, :]).any(dim=1))
+    return torch.cat(out)
+
+
+def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of feature sets [N, D] with k-NN manifolds."""
+    r = torch.as_tensor(np.asarray(real), dtype=torch.float64)
+    f = torch.as_tensor(np.asarray(fake), dtype=torch.float64)
+    if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1]:
+        raise FaceEditError("precision/recall need two feature sets [N, D] of the same D")
+    if min(len(r), len(f)) <= k:
+        raise FaceEditError(f"precision/recall need more than k={k} samples per set")
+    precision = _inside(f, r, _kth_nn_radii(r, k)).double().mean().item()
+    recall = _inside(r, f, _kth_nn_radii(f, k)).double().mean().item()
+    return float(precision), float(recall)
+
+
+def precision_recall_report(fake_feats: np.ndarray, real_feats: np.ndarray, k: int = 3, seed: int = 0) -> dict:
+    """Precision/recall of fakes against half A of the reals, and of half B against half A (the reference), at
+    equal n on both sides."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(real_feats))
+    m = min(len(fake_feats), len(real_feats) // 2)
+    if m <= k:
+        raise FaceEditError(f"too few samples for precision/recall ({m}); use more real images / --n")
+    ra, rb = real_feats[perm[:m]], real_feats[perm[m:2 * m]]
+    p, r = precision_recall(ra, fake_feats[:m], k)
+    p0, r0 = precision_recall(ra, rb, k)
+    return {"n_pr": int(m), "k": int(k), "precision": p, "recall": r, "precision_real": p0, "recall_real": r0,
+            "precision_ratio": p / max(p0, 1e-12), "recall_ratio": r / max(r0, 1e-12)}
+
+
+def mean_pairwise_distance(desc: torch.Tensor | np.ndarray) -> float:
+    """Mean Euclidean distance over all unordered pairs of rows."""
+    x = torch.as_tensor(np.asarray(desc), dtype=torch.float64)
+    n = len(x)
+    if n < 2:
+        raise FaceEditError("identity diversity needs at least 2 faces")
+    d = torch.cdist(x, x)
+    return float(d.sum().item() / (n * (n - 1)))
+
+
+def identity_descriptors(images: torch.Tensor, batch: int = 64, cache=None) -> np.ndarray:
+    """128-d identity descriptors (face-api's copy of dlib's ResNet) of FFHQ-aligned faces [N, 3, H, W] (uint8,
+    or float in [-1, 1])."""
+    from faceedit.metrics.distances import IdentityDistance
+
+    ident = IdentityDistance("faceapi", cache=cache)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            x = images[i:i + batch]
+            if x.dtype == torch.uint8:
+                x = x.float() / 127.5 - 1
+            out.append(ident.descriptors(x.float()).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def identity_diversity(fake: torch.Tensor, real: torch.Tensor, n: int = 1000, cache=None) -> dict:
+    """Mean pairwise identity distance of up to n generated faces, and of n real faces brought to the same
+    resolution (area-downsampled, like the generator's output)."""
+    res = fake.shape[-1]
+    real = real[:n]
+    if real.shape[-1] != res:
+        real = torch.nn.functional.interpolate(real.float(), size=(res, res), mode="area")
+        real = real.round().clamp(0, 255).to(torch.uint8)
+    df = identity_descriptors(fake[:n], cache=cache)
+    dr = identity_descriptors(real, cache=cache)
+    div, div0 = mean_pairwise_distance(df), mean_pairwise_distance(dr)
+    return {"identity_diversity": div, "identity_diversity_real": div0,
+            "identity_diversity_ratio": div / max(div0, 1e-12), "n_identity": int(min(len(df), len(dr)))}

@@ -42,14 +42,17 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def load_images(path: str | Path, res: int, limit: int | None = None, progress: bool = False) -> torch.Tensor:
-    """Decode a folder / zip / array file into a uint8 tensor [N, 3, res, res]."""
+def load_images(path: str | Path, res: int, limit: int | None = None, progress: bool = False,
+                split: str = "all") -> torch.Tensor:
+    """Decode a folder / zip / array file into a uint8 tensor [N, 3, res, res]. ``split`` (train | val | all)
+    selects rows of a build folder's or pack's manifest (identity-disjoint splits); plain folders, zips and arrays
+    have no split and are read whole."""
     path = Path(path)
     if not path.exists():
         raise FaceEditError(f"training data not found: {path}")
     arrays: list[np.ndarray] = []
     bar = None
-    packed = _load_with_data_package(path, res, limit)
+    packed = _load_with_data_package(path, res, limit, split)
     if packed is not None:
         return packed
     if path.is_dir():
@@ -99,7 +102,7 @@ def load_images(path: str | Path, res: int, limit: int | None = None, progress: 
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
-def _load_with_data_package(path: Path, res: int, limit: int | None) -> torch.Tensor | None:
+def _load_with_data_package(path: Path, res: int, limit: int | None, split: str = "all") -> torch.Tensor | None:
     """Packs (.zip/.tar with a manifest) and build folders of :mod:`faceedit.data`: every split, as uint8."""
     is_pack = path.is_file() and path.suffix.lower() in (".zip", ".tar")
     is_build = path.is_dir() and (path / "manifest.jsonl").is_file()
@@ -114,9 +117,9 @@ def _load_with_data_package(path: Path, res: int, limit: int | None) -> torch.Te
 
         if path.suffix.lower() == ".zip" and "manifest.jsonl" not in _zf.ZipFile(path).namelist():
             return None
-        ds = PackDataset(path, resolution=res, split="all")
+        ds = PackDataset(path, resolution=res, split=split)
     else:
-        ds = ImageFolderDataset(path, resolution=res, split="all")
+        ds = ImageFolderDataset(path, resolution=res, split=split)
     n = len(ds) if limit is None else min(limit, len(ds))
     if n == 0:
         raise FaceEditError(f"no images in {path}")

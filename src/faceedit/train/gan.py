@@ -38,6 +38,7 @@ from faceedit.train import checkpoint as ckpt
 from faceedit.train import losses
 from faceedit.train.dataset import load_images, sample_batch
 from faceedit.train.ema import ema_beta, update_ema
+from faceedit.train.projected import d_loss_hinge, g_loss_hinge
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
@@ -59,6 +60,11 @@ class TrainConfig:
     d_channel_base: int | None = None
     d_channel_max: int | None = None
     mbstd_group: int = 4
+    # a discriminator on frozen ImageNet VGG16 features: "none", "projected" (it replaces D; hinge loss, no R1) or
+    # "aided" (added to D with weight aided_weight); see faceedit.train.projected
+    d_features: str = "none"
+    aided_weight: float = 1.0
+    random_vgg: bool = False  # tests only: a random-weight VGG instead of the fetched one
     conv_clamp: float | None = None  # NVIDIA clamps at 256 for fp16; bf16/fp32 training needs none
     # optimisation
     g_lr: float = 0.0025
@@ -92,6 +98,8 @@ class TrainConfig:
     nice: bool = False
     progress: bool = True
     data_limit: int | None = None
+    split: str = "train"  # rows of a build folder's / pack's manifest to train on (identity-disjoint val held out)
+    snapshot_kimg: float = 0.0  # keep an fp16 G_ema every N kimg in run_dir/snapshots/ (0: off)
 
     def g_config(self) -> GeneratorConfig:
         return GeneratorConfig(z_dim=self.z_dim, w_dim=self.w_dim, resolution=self.resolution,
@@ -109,7 +117,8 @@ class TrainConfig:
 
 
 ARCH_FIELDS = ("resolution", "z_dim", "w_dim", "channel_base", "channel_max", "mapping_layers", "d_channel_base",
-               "d_channel_max", "mbstd_group", "conv_clamp")
+               "d_channel_max", "mbstd_group", "conv_clamp", "d_features")
+D_FEATURES = ("none", "projected", "aided")
 
 
 def parse_duration(text: str | float | None) -> float | None:
@@ -308,12 +317,25 @@ class Trainer:
         g_interval = cfg.pl_interval if cfg.pl_weight > 0 else 0
         self.opt_G = make_opt(self.G.parameters(), cfg.g_lr, g_interval)
         self.opt_D = make_opt(self.D.parameters(), cfg.d_lr, cfg.r1_interval if self.r1_gamma > 0 else 0)
+        if cfg.d_features not in D_FEATURES:
+            raise FaceEditError(f"--d-features must be one of {', '.join(D_FEATURES)}, got {cfg.d_features!r}")
+        self.FD = self.opt_FD = None
+        if cfg.d_features != "none":
+            from faceedit.features import load_vgg
+            from faceedit.features.vgg import VGG
+            from faceedit.train.projected import FeatureDiscriminator
+
+            vgg = VGG("vgg16") if cfg.random_vgg else load_vgg()
+            self.FD = FeatureDiscriminator(g_cfg.resolution, vgg=vgg).to(self.device).train()
+            self.FD.heads.requires_grad_(False)  # only while its own phase runs
+            self.opt_FD = make_opt(self.FD.heads.parameters(), cfg.d_lr, 0)
         # fp16 autocast needs loss scaling (bf16 and fp32 do not: the scalers are then pass-throughs)
         fp16 = cfg.precision == "fp16"
         if fp16 and self.device.type != "cuda":
             raise FaceEditError("--precision fp16 needs a CUDA GPU; use bf16 on the CPU")
         self.scaler_G = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.scaler_D = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.scaler_FD = torch.amp.GradScaler(self.device.type, enabled=fp16)
 
         if state is not None:
             ckpt.load_into(self.G, state["G"], "G")
@@ -321,6 +343,9 @@ class Trainer:
             ckpt.load_into(self.D, state["D"], "D")
             self.opt_G.load_state_dict(state["opt_G"])
             self.opt_D.load_state_dict(state["opt_D"])
+            if self.FD is not None:
+                ckpt.load_into(self.FD, state["FD"], "FD")
+                self.opt_FD.load_state_dict(state["opt_FD"])
             self.step = int(state["step"])
             self.cur_nimg = int(state["cur_nimg"])
             self.totals = dict(state["totals"])
@@ -397,6 +422,8 @@ class Trainer:
             "G": ckpt._cpu_state(self.G, None), "G_ema": ckpt._cpu_state(self.G_ema, None),
             "D": ckpt._cpu_state(self.D, None),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            **({"FD": ckpt._cpu_state(self.FD, None), "opt_FD": self.opt_FD.state_dict()} if self.FD is not None
+               else {}),
             "step": self.step, "cur_nimg": self.cur_nimg, "totals": self.totals,
             "rng": torch.get_rng_state(), "pl_mean": self.pl_mean.detach().cpu(),
             "augment": {"policy": ",".join(self.policy)}, "data_info": self.data_info,
@@ -437,8 +464,15 @@ class Trainer:
         with self._autocast():
             fake = losses.generate(self.G, torch.randn(B, self.G.z_dim, device=dev), cfg.style_mixing,
                                    channels_last=cfg.channels_last)
-            logits = self.D_main(aug(fake))
-            loss_g = losses.g_loss_nonsaturating(logits)
+            fake_aug = aug(fake)
+            if cfg.d_features == "projected":
+                loss_g = g_loss_hinge(self.FD(fake_aug))
+            else:
+                loss_g = losses.g_loss_nonsaturating(self.D_main(fake_aug))
+                if cfg.d_features == "aided":
+                    loss_fd = g_loss_hinge(self.FD(fake_aug))
+                    stats["loss_G_FD"] = loss_fd.item()
+                    loss_g = loss_g + cfg.aided_weight * loss_fd
         self.scaler_G.scale(loss_g).backward()
         stats["loss_G"] = loss_g.item()
         # Greg: path length
@@ -455,10 +489,25 @@ class Trainer:
         self.G.requires_grad_(False)
 
         # Dmain
-        self.D.requires_grad_(True)
         with torch.no_grad(), self._autocast():
             fake = losses.generate(self.G, torch.randn(B, self.G.z_dim, device=dev), cfg.style_mixing,
                                    update_emas=True, channels_last=cfg.channels_last)
+        if self.FD is not None:  # the feature discriminator's heads (hinge loss, no R1)
+            self.FD.heads.requires_grad_(True)
+            with self._autocast():
+                lf = self.FD(aug(fake.float()))
+                lr = self.FD(aug(real))
+                loss_fd = d_loss_hinge(lr, lf)
+            self.scaler_FD.scale(loss_fd).backward()
+            stats["loss_FD"] = loss_fd.item()
+            stats["FD_real"] = lr.float().mean().item()
+            stats["FD_fake"] = lf.float().mean().item()
+            self._opt_step(self.opt_FD, self.scaler_FD, list(self.FD.heads.parameters()))
+            self.FD.heads.requires_grad_(False)
+        if cfg.d_features == "projected":
+            self._finish_step()
+            return stats
+        self.D.requires_grad_(True)
         with self._autocast():
             lf = self.D_main(aug(fake.float()))
             lr = self.D_main(aug(real))
@@ -480,12 +529,15 @@ class Trainer:
             stats["r1"] = pen.mean().item()
             self._d_step(params_d)
         self.D.requires_grad_(False)
+        self._finish_step()
+        return stats
 
-        # EMA
+    def _finish_step(self) -> None:
+        """EMA of G and the counters."""
+        cfg = self.cfg
         self.cur_nimg += cfg.batch
         update_ema(self.G_ema, self.G, ema_beta(cfg.batch, self.cur_nimg, self.ema_kimg, cfg.ema_rampup))
         self.step += 1
-        return stats
 
     def _d_step(self, params_d) -> None:
         self._opt_step(self.opt_D, self.scaler_D, params_d)
@@ -574,6 +626,9 @@ class Trainer:
                 if now - t_last_ck >= cfg.checkpoint_minutes * 60:
                     self.save()
                     t_last_ck = time.time()
+                if cfg.snapshot_kimg > 0 and self.cur_nimg // int(cfg.snapshot_kimg * 1000) != \
+                        (self.cur_nimg - cfg.batch) // int(cfg.snapshot_kimg * 1000):
+                    self.write_snapshot()
         finally:
             stop.restore()
             if bar is not None:
@@ -620,6 +675,14 @@ class Trainer:
             bar.set_postfix_str(f"kimg {rec['kimg']:.1f} | {rec['kimg_per_hour']:.0f} kimg/h | "
                                 f"G {means.get('loss_G', float('nan')):.3f} D {means.get('loss_D', float('nan')):.3f}",
                                 refresh=False)
+
+    def write_snapshot(self) -> Path | None:
+        """fp16 G_ema (+ card) as ``snapshots/kimgNNNNNN.safetensors``: for measuring quality over training."""
+        if not self.dist.main:
+            return None
+        path = self.run_dir / "snapshots" / f"kimg{self.cur_nimg // 1000:06d}.safetensors"
+        ckpt.export_weights(path, self.G_ema, card=self.card())
+        return path
 
     def _write_samples(self) -> None:
         if not self.dist.main:
@@ -673,11 +736,23 @@ def _setup_process(cfg: TrainConfig) -> None:
 
 def load_data_for(cfg: TrainConfig, log=print) -> tuple[torch.Tensor, dict[str, Any]]:
     t0 = time.time()
-    images = load_images(cfg.data, cfg.resolution, limit=cfg.data_limit, progress=cfg.progress)
-    info = {"path": str(cfg.data), "images": int(images.shape[0]), "resolution": cfg.resolution,
-            "mirror": cfg.mirror}
+    images = load_images(cfg.data, cfg.resolution, limit=cfg.data_limit, progress=cfg.progress, split=cfg.split)
+    info = {"path": _portable_path(cfg.data), "images": int(images.shape[0]), "resolution": cfg.resolution,
+            "mirror": cfg.mirror, "split": cfg.split}
     log(f"data: {images.shape[0]} images at {cfg.resolution} px from {cfg.data} ({time.time() - t0:.1f} s)")
     return images, info
+
+
+def _portable_path(path) -> str:
+    """A data path for cards: relative to the working folder when inside it, else the last two components (cards
+    never carry a machine's absolute paths)."""
+    p = Path(str(path))
+    if not p.is_absolute():
+        return str(p)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(Path(*p.parts[-2:]))
 
 
 def train(cfg: TrainConfig, rank: int = 0, world_size: int = 1, log=print) -> dict[str, Any]:
