@@ -441,3 +441,16 @@ def test_bad_feature_discriminator_settings(data32, tmp_path):
         Trainer(_fd_cfg(data32, tmp_path / "r", d_features="clip"))
     with pytest.raises(FaceEditError, match="at least 32 px"):
         Trainer(_cfg(data32, tmp_path / "r2", random_vgg=True, d_features="projected"))  # 16 px
+
+
+def test_overfit_probe_logs_d_on_held_out_faces(data_file, tmp_path):
+    from faceedit.train.dataset import load_images
+
+    imgs = load_images(data_file, 16)
+    tr = Trainer(_cfg(data_file, tmp_path / "run", max_steps=2))
+    tr.val_images = imgs[:8]
+    tr.run(imgs[8:])
+    prog = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    prog = [r for r in prog if r["event"] == "progress"]
+    assert {"D_train_clean", "D_val", "D_overfit_gap"} <= set(prog[-1])
+    assert prog[-1]["D_overfit_gap"] == pytest.approx(prog[-1]["D_train_clean"] - prog[-1]["D_val"], abs=1e-3)

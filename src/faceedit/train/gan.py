@@ -281,6 +281,8 @@ class Trainer:
         self.data_info: dict[str, Any] = {}
         self.pl_mean = torch.zeros([], device=self.device)
         self.resumed_from = "fresh"
+        self.val_images: torch.Tensor | None = None  # held-out reals (identity-disjoint): D overfitting
+        self._train_probe: torch.Tensor | None = None
         self._build()
 
     # ------------------------------------------------------------------ set-up
@@ -613,6 +615,9 @@ class Trainer:
             if self.totals.get("runs", 0) == 0 and not (self.run_dir / "reals.png").exists():
                 save_grid(self.run_dir / "reals.png", (images[:32].float() / 127.5 - 1))
         self.totals["runs"] = int(self.totals.get("runs", 0)) + 1
+        if self.val_images is not None:
+            pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(7))[:len(self.val_images)]
+            self._train_probe = images[pick]
         stop = _StopFlag()
         stop.install()
         data_gen = torch.Generator().manual_seed(cfg.seed * 7919 + self.step * 31 + self.dist.rank)
@@ -709,6 +714,7 @@ class Trainer:
                "wall_hours": round(self.totals.get("wall_hours", 0.0), 4),
                "gpu_minutes": round(self.totals.get("gpu_minutes", 0.0), 3)}
         rec.update({k: round(v, 5) for k, v in means.items()})
+        rec.update(self._overfit_probe())
         self._log_event(rec)
         if bar is not None:
             bar.set_postfix_str(f"kimg {rec['kimg']:.1f} | {rec['kimg_per_hour']:.0f} kimg/h | "
@@ -722,6 +728,33 @@ class Trainer:
         path = self.run_dir / "snapshots" / f"kimg{self.cur_nimg // 1000:06d}.safetensors"
         ckpt.export_weights(path, self.G_ema, card=self.card())
         return path
+
+    @torch.no_grad()
+    def _overfit_probe(self) -> dict[str, float]:
+        """Mean discriminator logit (no augmentation) on 256 training faces and on 256 held-out faces of other
+        people: a growing gap means D memorises the training set (ADA's overfitting heuristic)."""
+        if self.val_images is None or self._train_probe is None or not self.dist.main:
+            return {}
+        from faceedit.train.dataset import to_float
+
+        def score(u8):
+            out = []
+            for i in range(0, len(u8), 64):
+                x = to_float(u8[i:i + 64]).to(self.device)
+                with self._autocast():
+                    d = self.FD(x).sum(1) if self.cfg.d_features == "projected" else self.D(x).flatten()
+                out.append(d.float())
+            return torch.cat(out).mean().item()
+
+        was = self.FD.training if self.FD is not None else None
+        if self.FD is not None:
+            self.FD.eval()
+        try:
+            tr, va = score(self._train_probe), score(self.val_images)
+        finally:
+            if self.FD is not None and was:
+                self.FD.train()
+        return {"D_train_clean": round(tr, 4), "D_val": round(va, 4), "D_overfit_gap": round(tr - va, 4)}
 
     def _write_samples(self) -> None:
         if not self.dist.main:
@@ -808,6 +841,11 @@ def train(cfg: TrainConfig, rank: int = 0, world_size: int = 1, log=print) -> di
         n_d = sum(p.numel() for p in trainer.D.parameters())
         log(f"G {n_g / 1e6:.2f} M params, D {n_d / 1e6:.2f} M params; start at kimg {trainer.cur_nimg / 1000:.1f} "
             f"({trainer.resumed_from}); device {trainer.device}, {world_size} process(es), batch {cfg.batch}")
+    if cfg.split == "train" and rank == 0:  # held-out faces: D's logits on them show overfitting over time
+        try:
+            trainer.val_images = load_images(cfg.data, cfg.resolution, limit=256, split="val")
+        except FaceEditError:
+            trainer.val_images = None
     return trainer.run(images)
 
 
