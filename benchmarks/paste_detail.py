@@ -95,7 +95,6 @@ def main() -> None:
         with torch.no_grad():
             base = to_uint8(fm.synthesize(inv.ws))[0]
             ed = to_uint8(fm.synthesize(model.edit(inv.ws, **{args.attr: args.amount})))[0]
-        assert np.array_equal(base, inv.reconstruction) or True
         mask = photo_mask(inv)
         orig = inv.original
         sharp0 = laplacian_var(orig, mask)
@@ -105,25 +104,29 @@ def main() -> None:
             edited = inv.paste(ed, mode=mode)
             a_same = align_face(same, size=256).image
             a_ed = align_face(edited, size=256).image
-            to_t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 127.5 - 1  # noqa: E731
+            to_t = lambda a: torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float() / 127.5 - 1  # noqa: E731
             with torch.no_grad():
                 d_id = ident(to_t(a_same), to_t(aligned_orig)).item()
+                d_id_ed = ident(to_t(a_ed), to_t(aligned_orig)).item()
                 logits = clf.logits(torch.cat([to_t(aligned_orig), to_t(a_ed)]))
             k = clf.attributes.index(attr)
             res[mode].append({"psnr": psnr_masked(same, orig, mask), "sharpness": laplacian_var(same, mask) / sharp0,
-                              "identity": d_id, "attr_change": float(logits[1, k] - logits[0, k])})
+                              "identity": d_id, "attr_change": float(logits[1, k] - logits[0, k]),
+                              "sharpness_edit": laplacian_var(edited, mask) / sharp0, "identity_edit": d_id_ed})
             if len(examples) < 4 and mode == "change":
                 examples.append((orig, inv.paste(ed, mode="replace"), edited))
     print(f"{len(rows)} val photos ({args.method} inversion, {args.attr} {args.amount:+g}), "
           f"{time.time() - t0:.0f} s\n")
-    print("| paste | PSNR dB (no edit) | sharpness vs photo | identity dist. (no edit) | "
-          f"{attr} logit change (edit) |")
-    print("|---|---|---|---|---|")
+    print("| paste | no edit: PSNR dB | sharpness vs photo | identity dist. | edit: sharpness | identity dist. | "
+          f"{attr} logit change |")
+    print("|---|---|---|---|---|---|---|")
     summary = {}
     for mode, rs in res.items():
         m = {k: float(np.mean([x[k] for x in rs])) for k in rs[0]}
         summary[mode] = m
-        print(f"| {mode} | {m['psnr']:.2f} | {m['sharpness']:.2f} | {m['identity']:.3f} | {m['attr_change']:+.2f} |")
+        psnr = "∞ (identical)" if m["psnr"] > 100 else f"{m['psnr']:.2f}"
+        print(f"| {mode} | {psnr} | {m['sharpness']:.2f} | {m['identity']:.3f} | {m['sharpness_edit']:.2f} | "
+              f"{m['identity_edit']:.3f} | {m['attr_change']:+.2f} |")
     print(json.dumps(summary))
     if args.png and examples:
         from PIL import Image
