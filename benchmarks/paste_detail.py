@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--attr", default="smiling")
     ap.add_argument("--amount", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--png", default=None)
+    ap.add_argument("--png", default=None, help="figure (photo | replace | change), .jpg or .png")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from faceedit.data.datasets import read_manifest
@@ -141,7 +141,7 @@ def main() -> None:
             tiles.append(np.concatenate(ims, axis=1))
         wmax = max(t.shape[1] for t in tiles)
         tiles = [np.pad(t, ((0, 0), (0, wmax - t.shape[1]), (0, 0)), constant_values=255) for t in tiles]
-        Image.fromarray(np.concatenate(tiles, axis=0)).save(args.png)
+        Image.fromarray(np.concatenate(tiles, axis=0)).save(args.png, quality=85)
         print(f"figure (photo | replace | change): {args.png}")
 
 

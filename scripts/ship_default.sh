@@ -53,7 +53,7 @@ fi
 if step 6 "inversion and paste-back figures"; then
   $PY benchmarks/inversion.py --n 16 --threads "$THREADS" --hybrid-steps 100,300 --pivotal-steps 60 \
     --json "$OUT/inversion.json" | tee "$OUT/inversion.txt"
-  $PY benchmarks/paste_detail.py --n 12 --threads "$THREADS" --png docs/paste_detail.png | tee "$OUT/paste.txt"
+  $PY benchmarks/paste_detail.py --n 12 --threads "$THREADS" --png docs/paste_detail.jpg | tee "$OUT/paste.txt"
 fi
 if step 7 "resumable training state"; then
   $F train save-state "$RUN" -o training/default64.state.safetensors
