@@ -18,11 +18,15 @@ ANIMATION_SUFFIXES = (".gif", ".mp4")
 
 
 def to_uint8(images) -> np.ndarray:
-    """Generator output [N, C, H, W] (or [C, H, W]) in [-1, 1] → uint8 [N, H, W, C] (or [H, W, C])."""
+    """Generator output [N, C, H, W] (or [C, H, W]) in [-1, 1] → uint8 [N, H, W, C] (or [H, W, C]).
+    Non-finite pixels raise :class:`FaceEditError` (they would silently turn black)."""
     import torch
 
     if isinstance(images, torch.Tensor):
         x = images.detach().to("cpu", torch.float32)
+        if not bool(torch.isfinite(x).all()):
+            raise FaceEditError("the generator drew NaN or infinite pixels: its weights or the latent code are "
+                                "broken (no image written)")
         x = (x * 127.5 + 128).clamp(0, 255).to(torch.uint8)
         x = x.permute(0, 2, 3, 1) if x.ndim == 4 else x.permute(1, 2, 0)
         return x.numpy()

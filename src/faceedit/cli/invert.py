@@ -103,14 +103,18 @@ def invert(
     elif perceptual_weights:
         raise FaceEditError("--perceptual-weights goes with --perceptual lpips or vgg16")
     m = api.load(model)
-    # read and align everything first: a bad photo fails the run before any long optimisation
+    # read and align everything first: a bad photo is skipped (and reported) before any long optimisation
+    from faceedit.cli.batch import SKIPPED, FileBatch
+
     items = []
+    photo_batch = FileBatch(len(photos))
     for p in photos:
-        if not p.is_file():
-            raise FaceEditError(f"photo not found: {p}")
-        img, af, small = prepare_photo(p, m, aligned=aligned, detector=detector, face_index=face_index,
-                                       name=str(p))
-        items.append((p, img, af, small))
+        got = photo_batch.run(p, prepare_photo, p, m, aligned=aligned, detector=detector, face_index=face_index,
+                              name=str(p))
+        if got is not SKIPPED:
+            photo_batch.ok()
+            items.append((p, *got))
+    photo_batch.finish("no photo was inverted")
     prev_dir = preview if preview is not None else (output.parent / f"{output.stem}_preview" if previews else None)
     kw = {} if lr is None else {"lr": lr}
     all_ws, all_mse, all_perc, noises, tuned, quads, used = [], [], [], [], [], [], None
