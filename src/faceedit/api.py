@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -195,6 +195,20 @@ class Model:
 
         images = to_uint8(self.synthesize(ws, noise_mode=noise_mode, batch_size=batch_size, progress=progress))
         return Generated(images=images, ws=ws.cpu(), seeds=seed_list)
+
+    def generate_batches(self, seeds: Sequence[int], truncation: float = 0.7, truncation_cutoff: int | None = None,
+                         noise_mode: str = "const", batch_size: int = 8) -> Iterator[Generated]:
+        """:meth:`generate` for many seeds, ``batch_size`` at a time: yields one :class:`Generated` per batch, so
+        that a caller can write each batch before the next is drawn (memory does not grow with the seed count)."""
+        seeds = [int(s) for s in seeds]
+        for part in _batches(seeds, max(1, int(batch_size))):
+            yield self.generate(seeds=part, truncation=truncation, truncation_cutoff=truncation_cutoff,
+                                noise_mode=noise_mode, batch_size=batch_size)
+
+
+def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def check_image_values(images: torch.Tensor, model_name: str = "the generator") -> torch.Tensor:

@@ -30,6 +30,76 @@ def save_latents(path: str | Path, ws: np.ndarray, model=None, seeds: np.ndarray
     return path
 
 
+class LatentWriter:
+    """Write ``n`` w+ rows into an .npz as they come, with the same members as :func:`save_latents` (``ws``,
+    ``meta``, ``seeds``), without holding them all: the ``ws`` member is streamed into the zip. The file appears
+    atomically when the writer closes after exactly ``n`` rows; an error or a kill leaves no half file (only a
+    hidden ``.NAME.tmp.*`` temporary after a kill, which folder scans ignore).
+
+        with LatentWriter("faces.npz", n=len(seeds), num_ws=10, w_dim=256, model=m, seeds=seeds) as w:
+            for batch in ...: w.write(batch_ws)      # [k, num_ws, w_dim]
+    """
+
+    def __init__(self, path: str | Path, n: int, num_ws: int, w_dim: int, model=None, seeds=None):
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".npz":
+            raise FaceEditError(f"latent files are .npz, got {self.path.name}")
+        self.shape = (int(n), int(num_ws), int(w_dim))
+        self.meta = {"num_ws": int(num_ws), "w_dim": int(w_dim)}
+        if model is not None:
+            self.meta.update(model=model.name, model_sha256=model.sha256, resolution=model.resolution)
+        self.seeds = None if seeds is None else np.asarray(seeds, dtype=np.int64)
+        self.rows = 0
+
+    def __enter__(self) -> "LatentWriter":
+        import zipfile
+
+        from faceedit.atomic import atomic_path
+
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        try:
+            self._zip = zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True)
+            self._member("meta", np.frombuffer(json.dumps(self.meta).encode(), np.uint8))
+            if self.seeds is not None:
+                self._member("seeds", self.seeds)
+            self._ws = self._zip.open("ws.npy", "w", force_zip64=True)
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
+                      "shape": self.shape}
+            np.lib.format.write_array_header_2_0(self._ws, header)
+        except BaseException as exc:
+            self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def _member(self, name: str, arr: np.ndarray) -> None:
+        with self._zip.open(f"{name}.npy", "w") as f:
+            np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+
+    def write(self, ws) -> None:
+        """Append rows ``ws`` [k, num_ws, w_dim] (numpy or torch)."""
+        if hasattr(ws, "detach"):
+            ws = ws.detach().cpu().numpy()
+        arr = np.ascontiguousarray(np.asarray(ws, dtype="<f4"))
+        if arr.ndim != 3 or arr.shape[1:] != self.shape[1:] or self.rows + arr.shape[0] > self.shape[0]:
+            raise FaceEditError(f"latent rows of shape {list(arr.shape)} do not fit {list(self.shape)} after "
+                                f"{self.rows} rows")
+        self._ws.write(arr.tobytes())
+        self.rows += arr.shape[0]
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._ws.close()
+            self._zip.close()
+            if exc_type is None and self.rows != self.shape[0]:
+                raise FaceEditError(f"{self.path}: {self.rows} of {self.shape[0]} latent rows written")
+        except BaseException as err:
+            self._atomic.__exit__(type(err), err, err.__traceback__)
+            raise
+        self._atomic.__exit__(exc_type, exc, tb)
+        return False
+
+
 def load_latents(path: str | Path) -> tuple[np.ndarray, dict]:
     """Read an .npz written by :func:`save_latents` (or any .npz/.npy holding a 'ws' or 'w' array).
 

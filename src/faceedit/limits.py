@@ -53,8 +53,56 @@ MAX_TRUNCATION = 10.0
 MAX_LATENT_ABS = 1_000.0
 #: Longest duration (seconds) of a time budget: one year.
 MAX_DURATION_S = 366 * 86_400.0
+#: Memory one command may plan to hold for its samples (bytes).
+MAX_MEMORY_BYTES = 8 * 2 ** 30
 #: Characters of a user string given to a parser (seed lists, ranges, number lists).
 MAX_TEXT = 10_000
+
+#: Bounds of every whole-number command-line option, by option name (the command line applies them to every
+#: command that has the option; a command may check a narrower range itself). A test keeps this table complete.
+OPTION_CAPS: dict[str, tuple[int, int]] = {
+    "--batch": (1, MAX_BATCH),
+    "--frames": (1, MAX_FRAMES),
+    "--steps": (0, MAX_STEPS),
+    "--invert-steps": (0, MAX_STEPS),
+    "--samples": (1, MAX_SAMPLES),
+    "--sigma-samples": (1, MAX_SAMPLES),
+    "--edit-samples": (1, MAX_SAMPLES),
+    "--n": (1, MAX_SAMPLES),
+    "--n-real": (1, MAX_SAMPLES),
+    "--limit": (1, 100_000_000),
+    "--data-limit": (1, 100_000_000),
+    "--real-limit": (1, 100_000_000),
+    "--threads": (0, MAX_THREADS),
+    "--workers": (1, MAX_THREADS),
+    "--size": (1, MAX_IMAGE_SIDE),
+    "--res": (1, MAX_IMAGE_SIDE),
+    "--upscale": (1, MAX_IMAGE_SIDE),
+    "--feature-size": (1, MAX_IMAGE_SIDE),
+    "--cols": (1, 10_000),
+    "--columns": (1, 10_000),
+    "--top": (1, 100_000),
+    "--top-k": (1, 100_000),
+    "--k": (1, 10_000),
+    "--probes": (1, 1_000),
+    "--quality": (1, 100),
+    "--seed": (0, 2 ** 32 - 1),
+    "--port": (1, 65_535),
+    "--max-sessions": (1, 100_000),
+    "--queue": (1, 10_000),
+    "--face-index": (-10_000, 10_000),
+    "--trunc-cutoff": (0, 64),
+    "--encoder-iterations": (0, 100),
+    "--refine-iterations": (1, 100),
+    "--z-dim": (1, 4_096),
+    "--w-dim": (1, 4_096),
+    "--mapping-layers": (1, 64),
+    "--channel-base": (1, 1 << 22),
+    "--channel-max": (1, 4_096),
+    "--d-channel-base": (1, 1 << 22),
+    "--d-channel-max": (1, 4_096),
+    "--r1-interval": (0, 1_000_000),
+}
 
 _INT = re.compile(r"[0-9]{1,12}")
 
@@ -214,6 +262,13 @@ def check_pixels(count: int, cap: int, what: str, hint: str = "") -> None:
     if count > cap:
         raise FaceEditError(f"{what} would have {count:,} pixels, over the cap of {cap:,}" + (f": {hint}" if hint
                                                                                               else ""))
+
+
+def check_memory(nbytes: int, what: str, hint: str = "") -> None:
+    """Refuse a plan to hold more than :data:`MAX_MEMORY_BYTES` at once."""
+    if nbytes > MAX_MEMORY_BYTES:
+        raise FaceEditError(f"{what} would need {nbytes / 2 ** 30:.1f} GiB of memory, over the cap of "
+                            f"{MAX_MEMORY_BYTES / 2 ** 30:g} GiB" + (f": {hint}" if hint else ""))
 
 
 def regular_file(path: str | os.PathLike, what: str = "file") -> Path:

@@ -55,6 +55,12 @@ def save_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
     return path
 
 
+def grid_shape(n: int, cols: int | None = None) -> tuple[int, int]:
+    """(rows, columns) of a grid of ``n`` images with ``cols`` columns (default: near-square)."""
+    cols = max(1, min(int(cols or math.ceil(math.sqrt(n))), n))
+    return int(math.ceil(n / cols)), cols
+
+
 def make_grid(images: Sequence[np.ndarray] | np.ndarray, cols: int | None = None, pad: int = 0,
               background: int = 255) -> np.ndarray:
     """Tile N equally sized HxWxC uint8 images into one image, ``cols`` per row (default: near-square)."""
@@ -62,6 +68,9 @@ def make_grid(images: Sequence[np.ndarray] | np.ndarray, cols: int | None = None
     n, h, w, c = images.shape
     cols = cols or int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
+    from faceedit.limits import MAX_GRID_PIXELS, check_pixels
+
+    check_pixels(rows * cols * h * w, MAX_GRID_PIXELS, f"a grid of {n:,} images")
     grid = np.full((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad, c), background, dtype=np.uint8)
     for i, img in enumerate(images):
         r, q = divmod(i, cols)

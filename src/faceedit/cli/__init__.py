@@ -82,16 +82,24 @@ class _Finite(click.ParamType):
         return self.inner.get_metavar(*args, **kwargs)
 
 
-def finite_floats(command: click.Command) -> click.Command:
-    """Make every float option and argument of ``command`` and its sub-commands refuse NaN and ±inf."""
+def guard_options(command: click.Command) -> click.Command:
+    """Make every float option and argument of ``command`` and its sub-commands refuse NaN and ±inf, and bound
+    every whole-number option by :data:`faceedit.limits.OPTION_CAPS` (an option missing from it is unbounded: a
+    test walks the tree and fails on one)."""
+    from faceedit.limits import OPTION_CAPS
+
     for param in command.params:
         t = param.type
         if isinstance(t, click.types.FloatParamType):
             param.type = _Finite(t)
         elif isinstance(t, click.Tuple):
             t.types = [_Finite(x) if isinstance(x, click.types.FloatParamType) else x for x in t.types]
+        elif isinstance(t, click.types.IntParamType) and not isinstance(t, click.IntRange):
+            cap = next((OPTION_CAPS[o] for o in param.opts if o in OPTION_CAPS), None)
+            if cap is not None:
+                param.type = click.IntRange(*cap)
     for sub in getattr(command, "commands", {}).values():
-        finite_floats(sub)
+        guard_options(sub)
     return command
 
 
@@ -102,7 +110,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
-    command = finite_floats(typer.main.get_command(app))
+    command = guard_options(typer.main.get_command(app))
     try:
         result = command.main(args=argv, prog_name="faceedit", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -114,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("interrupted", 130)
     except click.UsageError as exc:
         where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-        return _fail(" ".join(exc.format_message().split()) + where)
+        message = " ".join(exc.format_message().split()).replace(" (env var: 'None')", "")  # a typer quirk
+        return _fail(message + where)
     except click.ClickException as exc:
         return _fail(" ".join(exc.format_message().split()))
     except FaceEditError as exc:

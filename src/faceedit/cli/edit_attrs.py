@@ -17,12 +17,15 @@ import typer
 from faceedit.cli.edit_ops import FACE_HELP, LAYERS_HELP, TRUNC_HELP, _load
 from faceedit.cli.options import MODEL_HELP
 from faceedit.errors import FaceEditError
+from faceedit.limits import MAX_ANIMATION_PIXELS, MAX_FRAMES, check_pixels
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 PHOTO_METHOD_HELP = ("photo inversion: pivotal (encoder + pivotal tuning of the generator for the photo; the "
                      "default), hybrid, encoder or optimize")
 PHOTO_STEPS_HELP = "photo inversion: optimisation steps, tuning steps for pivotal (default: the method's)"
 MAX_AMOUNT = 50.0
+#: Faces in one edit or animation.
+MAX_FACES = 64
 
 
 def parse_amounts(args: List[str], edits: List[str]) -> dict[str, float]:
@@ -142,18 +145,22 @@ def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, 
 
     specs: list[str] = []
     if seed is not None:
-        specs += [str(s) for s in parse_seeds(seed)]
+        specs += [str(s) for s in parse_seeds(seed, MAX_FACES)]
     if latent is not None:
         specs.append(str(latent))
     for f in faces:
         try:
-            specs += [str(s) for s in parse_seeds(f)]
-        except FaceEditError:
-            specs += [p for p in f.split(",") if p.strip()] if not Path(f).exists() else [f]
+            specs += [str(s) for s in parse_seeds(f, MAX_FACES)]
+        except FaceEditError as exc:
+            if "too many" in str(exc):
+                raise FaceEditError(f"{f[:40]}: edit at most {MAX_FACES} faces at a time") from None
+            specs += [p for p in f.split(",") if p.strip()][:MAX_FACES + 1] if not Path(f).exists() else [f]
+        if len(specs) > MAX_FACES:
+            break
     if not specs:
         raise FaceEditError("no face given: a seed (--seed 3), a latent file (--latent f.npz) or a photo")
-    if len(specs) > 64:
-        raise FaceEditError(f"{len(specs)} faces: edit at most 64 at a time")
+    if len(specs) > MAX_FACES:
+        raise FaceEditError(f"more than {MAX_FACES} faces: edit at most {MAX_FACES} at a time")
     if steps is not None and not 1 <= steps <= 10000:
         raise FaceEditError("--steps must be between 1 and 10000")
     return [Subject(s, m, trunc, method, aligned, steps) for s in specs]
@@ -288,11 +295,22 @@ def animate_cmd(
         raise FaceEditError(f"--range: use amounts between -{MAX_AMOUNT:g} and {MAX_AMOUNT:g}")
     names = [a.strip() for a in attr.split(",") if a.strip()]
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
+    if not names or len(names) > 64:
+        raise FaceEditError("--attr: name 1 to 64 attributes")
+    if frames < 2:
+        raise FaceEditError("--frames must be at least 2")
+    total = frames * (1 if combine else len(names)) * (2 if pingpong else 1)
+    if total > MAX_FRAMES:
+        raise FaceEditError(f"the animation would have {total:,} frames; at most {MAX_FRAMES:,} (fewer --frames or "
+                            "attributes)")
     m = _load(model)
     dirs = _directions(m, directions, force)
     for name in names + keep_list:
         dirs.get(name)
     subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps)
+    cells = len(subjects) * (2 if side_by_side else 1)
+    check_pixels(total * cells * m.resolution ** 2, MAX_ANIMATION_PIXELS, "the animation",
+                 "fewer frames, faces or a smaller model")
     seqs = [dirs.sweep(s.ws, names, lo, hi, frames, combine=combine, pingpong=pingpong, keep=keep_list,
                        layers=layers) for s in subjects]
     originals = [s.render(m, s.ws, crop)[0] for s in subjects] if side_by_side else None

@@ -265,7 +265,7 @@ def train_encoder_cmd(
     import os
 
     from faceedit.train.encoder import EncoderTrainConfig, train_encoder
-    from faceedit.train.gan import parse_duration
+    from faceedit.limits import parse_duration
 
     if batch < 1:
         raise FaceEditError("--batch must be >= 1")
