@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from faceedit.errors import FaceEditError
 from faceedit.limits import MIN_DETECT_SIDE, check_detectable
 from faceedit.web.schemas import MAX_AMOUNT, AnimateBody, EditBody, Generate, MixBody, MorphBody, SessionInfo
-from faceedit.web.security import HostPolicy, RequestGuard, TooLarge
+from faceedit.web.security import HostPolicy, RequestGuard
 from faceedit.web.sessions import FaceSession, SessionStore, new_id, valid_id
 from faceedit.web.work import Busy, WorkQueue
 
@@ -334,7 +334,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
     name it; ``allowed_hosts`` adds DNS names), ``token`` an access token every request must carry (None: none).
     ``max_client_sessions``: faces one client keeps (default a quarter of ``max_sessions``, at least 2).
     ``detector``: an :class:`~faceedit.align.isolated.IsolatedDetector` for uploads; None uses one when the
-    inverter is faceedit's own (a custom inverter detects by itself), False never."""
+    inverter is faceedit's own ``invert_photo`` (a custom inverter detects by itself), False never."""
     from faceedit import api
 
     if model is None:
@@ -352,12 +352,12 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
     elif directions is False:
         directions, directions_note = None, "attribute edits are switched off on this server"
     inverter_note = None
-    own_inverter = inverter is None
     if inverter is None:
         inverter, inverter_note = default_inverter()
     elif inverter is False:
         inverter, inverter_note = None, "photo upload is switched off on this server"
-    if detector is None and own_inverter and inverter is not None and _accepts(inverter, "faces"):
+    own_inverter = getattr(inverter, "__module__", "").startswith("faceedit.")
+    if detector is None and own_inverter and _accepts(inverter, "faces"):
         from faceedit.align.isolated import IsolatedDetector
 
         detector = IsolatedDetector()
@@ -408,7 +408,6 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
         return err(409, "superseded by a newer request for this face")
 
     @app.exception_handler(RequestTooLarge)
-    @app.exception_handler(TooLarge)
     async def _too_large(_req, exc):
         return err(413, str(exc))
 

@@ -86,10 +86,6 @@ def same_origin(headers: dict[str, str]) -> bool:
     return site is None or site.lower() in ("same-origin", "none")
 
 
-class TooLarge(Exception):
-    """Raised from ``receive`` when a request body exceeds :data:`MAX_BODY_BYTES`."""
-
-
 class RequestGuard:
     """ASGI middleware applying :class:`HostPolicy`, the same-origin rule, the optional token and the body cap.
     ``upload_paths``: paths whose bodies are capped by their route instead (photo uploads)."""
@@ -120,11 +116,15 @@ class RequestGuard:
             if not self._authorised(headers):
                 return await _deny(send, 401, "this server needs its access token: open /?token=TOKEN once, or "
                                               "send 'Authorization: Bearer TOKEN'")
-        length = headers.get("content-length", "")
-        if path not in self.upload_paths:
+        if path not in self.upload_paths and method not in SAFE_METHODS:
+            length = headers.get("content-length", "")
+            too_large = f"request body too large (at most {self.max_body // 1024} KiB)"
             if length.isdigit() and int(length) > self.max_body:
-                return await _deny(send, 413, f"request body too large (at most {self.max_body // 1024} KiB)")
-            receive = self._capped(receive)
+                return await _deny(send, 413, too_large)
+            body = await self._read_capped(receive)  # also bodies sent without a length (chunked)
+            if body is None:
+                return await _deny(send, 413, too_large)
+            receive = _replay(body, receive)
         return await self.app(scope, receive, send)
 
     def _authorised(self, headers: dict[str, str]) -> bool:
@@ -153,20 +153,34 @@ class RequestGuard:
                                 (b"cache-control", b"no-store"), (b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
 
-    def _capped(self, receive):
-        seen = 0
-        cap = self.max_body
-
-        async def capped():
-            nonlocal seen
+    async def _read_capped(self, receive) -> bytes | None:
+        """The whole request body, or None as soon as it grows past the cap."""
+        chunks, seen = [], 0
+        while True:
             message = await receive()
-            if message.get("type") == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > cap:
-                    raise TooLarge(f"request body too large (at most {cap // 1024} KiB)")
-            return message
+            if message.get("type") != "http.request":
+                return b"".join(chunks)  # the client went away: let the app see an empty body
+            part = message.get("body", b"")
+            seen += len(part)
+            if seen > self.max_body:
+                return None
+            chunks.append(part)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
-        return capped
+
+def _replay(body: bytes, receive):
+    """A ``receive`` that hands the buffered ``body`` over once, then passes on (disconnect messages)."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _deny(send, status: int, message: str) -> None:
