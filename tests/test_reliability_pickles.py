@@ -17,6 +17,8 @@ from PIL import Image
 
 from faceedit.cli import main
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # one thread beats two that wait on 2 cores
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "faceedit"
 
 
@@ -28,7 +30,6 @@ class Payload:
 
     def __reduce__(self):
         return os.system, (f"touch {self.marker}",)
-
 
 def _torch_file(path: Path, marker: Path, **extra) -> Path:
     """A torch.save zip whose dict looks like a training checkpoint and holds the payload."""

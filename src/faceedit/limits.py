@@ -89,6 +89,7 @@ OPTION_CAPS: dict[str, tuple[int, int]] = {
     "--seed": (0, 2 ** 32 - 1),
     "--port": (1, 65_535),
     "--max-sessions": (1, 100_000),
+    "--client-sessions": (1, 100_000),
     "--queue": (1, 10_000),
     "--face-index": (-10_000, 10_000),
     "--trunc-cutoff": (0, 64),

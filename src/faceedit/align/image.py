@@ -91,6 +91,8 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     except (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, struct.error, MemoryError) as exc:
         # e.g. a PNG whose text chunk decompresses past Pillow's metadata cap, or a malformed header
         detail = " ".join(str(exc).split()) or type(exc).__name__
+        if "TEXT_CHUNK" in detail or "TEXT_MEMORY" in detail:
+            detail = "its metadata (a PNG text chunk) is too large"
         raise FaceEditError(f"corrupt or unsupported image: {name} ({detail})") from None
     with im:
         w, h = im.size

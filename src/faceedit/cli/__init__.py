@@ -94,10 +94,11 @@ def guard_options(command: click.Command) -> click.Command:
             param.type = _Finite(t)
         elif isinstance(t, click.Tuple):
             t.types = [_Finite(x) if isinstance(x, click.types.FloatParamType) else x for x in t.types]
-        elif isinstance(t, click.types.IntParamType) and not isinstance(t, click.IntRange):
+        elif isinstance(t, click.types.IntParamType) and getattr(t, "max", None) is None:
             cap = next((OPTION_CAPS[o] for o in param.opts if o in OPTION_CAPS), None)
             if cap is not None:
-                param.type = click.IntRange(*cap)
+                low = cap[0] if getattr(t, "min", None) is None else max(cap[0], t.min)
+                param.type = click.IntRange(low, cap[1])
     for sub in getattr(command, "commands", {}).values():
         guard_options(sub)
     return command

@@ -277,13 +277,15 @@ def train_encoder_cmd(
         raise FaceEditError("--refine-iterations must be >= 1")
     if nice:
         os.nice(10)
+    budget = parse_duration(time_budget, "--time-budget")
+    extend_minutes = (parse_duration(extend, "--extend") or 0) / 60.0 if extend else None
     cfg = EncoderTrainConfig(
         run_dir=str(run_dir), model=model, data=None if (data or "").lower() in ("", "none") else data,
-        time_budget=parse_duration(time_budget), steps=steps, batch=batch, real_fraction=real_fraction, lr=lr,
+        time_budget=budget, steps=steps, batch=batch, real_fraction=real_fraction, lr=lr,
         perceptual_weight=perceptual_weight, identity_weight=identity_weight, latent_weight=latent_weight,
         delta_weight=delta_weight, progressive=progressive, real_limit=real_limit, threads=threads, seed=seed,
         checkpoint_minutes=checkpoint_minutes, force=force, refine_from=refine_from,
-        refine_iterations=refine_iterations, extend_minutes=(parse_duration(extend) or 0) / 60.0 if extend else None)
+        refine_iterations=refine_iterations, extend_minutes=extend_minutes)
     summary = train_encoder(cfg, resume=resume, log=_err)
     state = "plan complete" if summary["complete"] else f"{summary['progress']:.0%} of the plan; --resume continues"
     _err(f"stopped at step {summary['steps']} ({state}); export with: faceedit train export-encoder {run_dir} "

@@ -183,10 +183,14 @@ def aligned_as_face(img: np.ndarray):
     (pasting back then replaces the square, feathered at its border)."""
     from faceedit.align import AlignedFace, FaceTransform
 
+    from faceedit.limits import MIN_DETECT_SIDE
+
     h, w = img.shape[:2]
     if h != w:
         raise FaceEditError(f"an aligned face must be square, got {w}x{h} (align it with 'faceedit align', or "
                             "leave out --aligned)")
+    if h < MIN_DETECT_SIDE:
+        raise FaceEditError(f"an aligned face of {w}x{h} px is too small (at least {MIN_DETECT_SIDE} px)")
     s = float(h)
     quad = np.array([[-0.5, -0.5], [-0.5, s - 0.5], [s - 0.5, s - 0.5], [s - 0.5, -0.5]])
     t = FaceTransform(quad=quad, size=h, photo_shape=(h, w))

@@ -515,7 +515,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
         kind = sniff_type(data[:16])
         if kind is None:
             raise UnsupportedType("unsupported file type: upload a JPEG, PNG or WebP image")
-        check_pixels(data, aligned)
+        check_pixels(data)
         job = state.new_job(client(request))
         path = state.tmp / f"{job.id}.{kind}"
         path.write_bytes(data)
@@ -573,7 +573,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
             raise FaceEditError("empty upload: no image was sent")
         return data
 
-    def check_pixels(data: bytes, aligned: bool = False) -> None:
+    def check_pixels(data: bytes) -> None:
         import warnings
 
         from PIL import Image, UnidentifiedImageError
@@ -590,8 +590,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
         if w * h > state.max_pixels:
             raise RequestTooLarge(f"image too large: {w}x{h} = {w * h:,} pixels, over the cap of "
                                   f"{state.max_pixels:,}")
-        if not aligned:  # before any native detector sees it
-            check_detectable(h, w, "the uploaded image")
+        check_detectable(h, w, "the uploaded image")  # before any native detector sees it
 
     @app.get("/api/jobs/{job_id}", tags=["faces"], summary="Progress of an upload's inversion")
     def job_status(job_id: str) -> dict:
