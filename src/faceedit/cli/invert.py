@@ -26,7 +26,7 @@ def _check_method(method: str) -> str:
     from faceedit.invert import METHODS
 
     if method not in METHODS:
-        raise FaceEditError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise FaceEditError(f"--method must be one of {', '.join(METHODS)}, got {method[:40]!r}")
     return method
 
 
@@ -163,6 +163,23 @@ def invert(
          + (f"; previews in {prev_dir}" if prev_dir is not None else ""))
 
 
+def parse_step_map(text: str | None) -> dict[str, int]:
+    """``'optimize=1000,hybrid=100'`` → ``{'optimize': 1000, 'hybrid': 100}`` (methods checked, steps capped)."""
+    import re
+
+    from faceedit.limits import MAX_STEPS, check_int, check_text
+
+    out: dict[str, int] = {}
+    for part in check_text(text or "", "--steps", 1000).split(","):
+        if not part.strip():
+            continue
+        k, sep, v = part.partition("=")
+        if not sep or not re.fullmatch(r"[0-9]{1,9}", v.strip()):
+            raise FaceEditError(f"bad --steps {text[:60]!r}: use e.g. optimize=1000,hybrid=100")
+        out[_check_method(k.strip())] = check_int(int(v), f"--steps {k.strip()}", 0, MAX_STEPS)
+    return out
+
+
 def eval_inversion(
     data: Path = typer.Argument(..., help="Aligned faces: a folder of images, or a 'faceedit data build' folder / "
                                           "pack (its validation split)."),
@@ -201,13 +218,7 @@ def eval_inversion(
     _check_space(space)
     if n < 1:
         raise FaceEditError("--n must be >= 1")
-    step_map: dict[str, int] = {}
-    if steps:
-        for part in steps.split(","):
-            k, sep, v = part.partition("=")
-            if not sep or not v.strip().isdigit():
-                raise FaceEditError(f"bad --steps {steps!r}: use e.g. optimize=1000,hybrid=100")
-            step_map[_check_method(k.strip())] = int(v)
+    step_map = parse_step_map(steps)
     if threads:
         torch.set_num_threads(threads)
     m = api.load(model)
