@@ -286,6 +286,12 @@ def test_leftover_temp_files_do_not_break_training_data_or_folder_scans(tmp_path
     assert [p.name for p in list_images(data)] == [f"seed{i:04d}.webp" for i in range(4)]
     assert load_images(data, 16).shape == (4, 3, 16, 16)
     assert not is_image_name(".seed0004.webp.tmp.k2j3h4.webp") and is_image_name("seed0004.webp")
+    from faceedit.edit.directions import Direction, read_folder
+
+    dirs = tmp_path / "dirs"
+    Direction("smiling", "w", np.ones(8, np.float32) / 8 ** 0.5, scale=1.0).save(dirs)
+    (dirs / ".age.npy.tmp.x1y2z3.npy").write_bytes(b"\x93NUMPY broken")  # a directions save killed midway
+    assert read_folder(dirs).names == ["smiling"]
     rc = main(["train", "gan", "--data", str(data), "--res", "16", "--batch", "4", "--z-dim", "16", "--w-dim",
                "16", "--channel-base", "128", "--channel-max", "16", "--threads", "1", "--steps", "1",
                "--run-dir", str(tmp_path / "run"), "--no-progress", "--precision", "fp32"])

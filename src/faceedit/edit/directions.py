@@ -400,7 +400,9 @@ def read_folder(folder: str | Path) -> DirectionSet:
     folder = Path(folder)
     if not folder.is_dir():
         raise FaceEditError(f"directions folder not found: {folder}")
-    files = sorted(folder.glob("*.npy"))
+    from faceedit.limits import regular_files
+
+    files = sorted(regular_files(folder.glob("*.npy")))  # not the hidden temporaries of an interrupted save
     if not files:
         raise FaceEditError(f"no directions (.npy) in {folder}")
     return DirectionSet([Direction.load(f) for f in files], folder)
