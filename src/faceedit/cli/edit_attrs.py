@@ -91,8 +91,9 @@ class Subject:
     """One face to edit: its w+ and, for photos, the inversion that pastes edits back into the photo; ``model``:
     the generator that draws it (a photo's or latent file's pivotally tuned one, else the model itself)."""
 
-    def __init__(self, spec: str, m, trunc: float, method: str, aligned: bool = False, steps: int | None = None):
-        self.label, self.inversion, self.model = spec, None, m
+    def __init__(self, spec: str, m, trunc: float, method: str, aligned: bool = False, steps: int | None = None,
+                 paste: str = "change"):
+        self.label, self.inversion, self.model, self.paste = spec, None, m, paste
         if _is_photo(spec):
             if not Path(spec).is_file():
                 raise FaceEditError(f"photo not found: {spec}")
@@ -119,6 +120,13 @@ class Subject:
             if tuned is not None:  # a latent file from 'faceedit invert --method pivotal'
                 self.model = tuned.model(m, int(row) if row.isdigit() else 0)
 
+    def frame_pixels(self, crop: bool) -> int:
+        """Pixels of one rendered frame of this face: the photo's size when pasting back, else the model's."""
+        original = getattr(self.inversion, "original", None)
+        if original is not None and not crop:
+            return int(original.shape[0]) * int(original.shape[1])
+        return self.model.resolution ** 2
+
     def render(self, m, ws, crop: bool) -> list[np.ndarray]:
         """Images (uint8 HxWx3) of ``ws`` [n, num_ws, w_dim]: aligned faces, or photos with the face pasted back."""
         import torch
@@ -136,11 +144,12 @@ class Subject:
             imgs = to_uint8(m.synthesize(ws))
         if self.inversion is None or crop:
             return list(imgs)
-        return [np.asarray(self.inversion.paste(img)) for img in imgs]
+        return [np.asarray(self.inversion.paste(img, mode=self.paste)) for img in imgs]
 
 
 def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, trunc: float,
-              method: str, aligned: bool = False, steps: Optional[int] = None) -> list[Subject]:
+              method: str, aligned: bool = False, steps: Optional[int] = None,
+              paste: str = "change") -> list[Subject]:
     from faceedit.cli.options import parse_seeds
 
     specs: list[str] = []
@@ -163,7 +172,15 @@ def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, 
         raise FaceEditError(f"more than {MAX_FACES} faces: edit at most {MAX_FACES} at a time")
     if steps is not None and not 1 <= steps <= 10000:
         raise FaceEditError("--steps must be between 1 and 10000")
-    return [Subject(s, m, trunc, method, aligned, steps) for s in specs]
+    from faceedit.invert import PASTE_MODES
+
+    if paste not in PASTE_MODES:
+        raise FaceEditError(f"--paste must be {' or '.join(PASTE_MODES)}, got {paste!r}")
+    return [Subject(s, m, trunc, method, aligned, steps, paste) for s in specs]
+
+
+PASTE_HELP = ("photos: 'change' adds the edit's change to the photo's own pixels (keeps its detail); 'replace' "
+              "pastes the generator's face")
 
 
 def _directions(m, folder: Optional[Path], force: bool):
@@ -199,6 +216,7 @@ def edit_cmd(
     columns: int = typer.Option(5, "--columns", help="columns of --grid"),
     compare: bool = typer.Option(False, "--compare", help="show the original beside each edit"),
     crop: bool = typer.Option(False, "--crop", help="photos: write the aligned face only (no paste-back)"),
+    paste: str = typer.Option("change", "--paste", help=PASTE_HELP),
     method: str = typer.Option("pivotal", "--method", help=PHOTO_METHOD_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", help=PHOTO_STEPS_HELP),
     aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares (no detection)"),
@@ -230,7 +248,7 @@ def edit_cmd(
     for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
         dirs.get(name)
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
-    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps)
+    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste)
     rows: list[list[np.ndarray]] = []
     edited_ws = []
     for s in subjects:
@@ -273,6 +291,7 @@ def animate_cmd(
     layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
     out: Path = typer.Option(Path("edit.gif"), "--out", "-o", help=".gif or .mp4"),
     crop: bool = typer.Option(False, "--crop", help="photos: animate the aligned face only (no paste-back)"),
+    paste: str = typer.Option("change", "--paste", help=PASTE_HELP),
     method: str = typer.Option("pivotal", "--method", help=PHOTO_METHOD_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", help=PHOTO_STEPS_HELP),
     aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares"),
@@ -307,10 +326,9 @@ def animate_cmd(
     dirs = _directions(m, directions, force)
     for name in names + keep_list:
         dirs.get(name)
-    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps)
-    cells = len(subjects) * (2 if side_by_side else 1)
-    check_pixels(total * cells * m.resolution ** 2, MAX_ANIMATION_PIXELS, "the animation",
-                 "fewer frames, faces or a smaller model")
+    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps, paste)
+    per_frame = sum(s.frame_pixels(crop) for s in subjects) * (2 if side_by_side else 1)
+    check_pixels(total * per_frame, MAX_ANIMATION_PIXELS, "the animation", "fewer frames or faces, or --crop")
     seqs = [dirs.sweep(s.ws, names, lo, hi, frames, combine=combine, pingpong=pingpong, keep=keep_list,
                        layers=layers) for s in subjects]
     originals = [s.render(m, s.ws, crop)[0] for s in subjects] if side_by_side else None

@@ -197,6 +197,10 @@ def aligned_as_face(img: np.ndarray):
     return AlignedFace(image=img, landmarks=None, transform=t, info={"aligned_input": True})
 
 
+#: How an edit goes back into the photo (see :meth:`InvertedPhoto.paste`).
+PASTE_MODES = ("change", "replace")
+
+
 @dataclass
 class InvertedPhoto:
     """A photo inverted into the generator: ``ws`` [1, num_ws, w_dim]; ``aligned``: the
@@ -220,12 +224,19 @@ class InvertedPhoto:
         (pivotal), or ``model`` itself."""
         return self.tuned.model(model, 0) if self.tuned is not None else model
 
-    def paste(self, edited_images, feather: float = 0.04) -> np.ndarray:
+    def paste(self, edited_images, feather: float = 0.04, mode: str = "change") -> np.ndarray:
         """Edited aligned image(s) — a generator tensor [3, R, R] / [N, 3, R, R] in [-1, 1] or uint8 R×R×3 /
         [N, R, R, 3] — pasted back into the photo with a feathered face mask. Returns H×W×3 uint8 for one image
-        (a batch of one included), [N, H, W, 3] for a batch of several."""
+        (a batch of one included), [N, H, W, 3] for a batch of several.
+
+        ``mode``: ``"change"`` (default) adds only what the edit changes (edited − :attr:`reconstruction`) to the
+        photo's own pixels, keeping its detail and resolution; ``"replace"`` pastes the generator's face itself.
+        The edited images must be drawn the way the reconstruction was (same generator, noise maps)."""
         from faceedit.align import paste_back
 
+        if mode not in PASTE_MODES:
+            raise FaceEditError(f"unknown paste mode {mode!r}: use {' or '.join(PASTE_MODES)}")
+        ref = self.reconstruction if mode == "change" else None
         region = "square" if self.aligned.landmarks is None else "face"
         e = edited_images
         if isinstance(e, torch.Tensor):
@@ -236,7 +247,8 @@ class InvertedPhoto:
             a = np.asarray(e)
             batch = a.ndim == 4
             items = list(a) if batch else [a]
-        out = [paste_back(self.original, self.aligned, it, feather=feather, region=region) for it in items]
+        out = [paste_back(self.original, self.aligned, it, feather=feather, region=region, reference=ref)
+               for it in items]
         return np.stack(out) if batch and len(out) > 1 else out[0]
 
 
