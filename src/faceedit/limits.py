@@ -65,6 +65,7 @@ OPTION_CAPS: dict[str, tuple[int, int]] = {
     "--frames": (1, MAX_FRAMES),
     "--steps": (0, MAX_STEPS),
     "--invert-steps": (0, MAX_STEPS),
+    "--warmup-steps": (0, MAX_STEPS),
     "--samples": (1, MAX_SAMPLES),
     "--sigma-samples": (1, MAX_SAMPLES),
     "--edit-samples": (1, MAX_SAMPLES),
