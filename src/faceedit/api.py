@@ -185,7 +185,11 @@ class Model:
             raise FaceEditError("give exactly one of seeds, z or ws")
         seed_list = None
         if seeds is not None:
-            seed_list = [int(s) for s in seeds]
+            from faceedit.limits import MAX_SEEDS
+
+            seed_list = [int(s) for _, s in zip(range(MAX_SEEDS + 1), seeds)]
+            if len(seed_list) > MAX_SEEDS:
+                raise FaceEditError(f"more than {MAX_SEEDS:,} seeds in one call: use generate_batches")
             z = self.z_from_seeds(seed_list)
         if z is not None:
             ws = self.map(z, truncation, truncation_cutoff)

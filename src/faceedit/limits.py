@@ -109,12 +109,17 @@ OPTION_CAPS: dict[str, tuple[int, int]] = {
 _INT = re.compile(r"[0-9]{1,12}")
 
 
+def _n(x: int) -> str:
+    """A whole number as people read it: 1024, 100,000."""
+    return f"{x:,}" if abs(x) >= 10_000 else str(x)
+
+
 def check_int(value, name: str, lo: int, hi: int) -> int:
     """``value`` as an int within ``[lo, hi]``, else a one-line error naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise FaceEditError(f"{name} must be a whole number from {lo:,} to {hi:,}, got {value!r}")
+        raise FaceEditError(f"{name} must be a whole number from {_n(lo)} to {_n(hi)}, got {value!r}")
     if not lo <= int(value) <= hi:
-        raise FaceEditError(f"{name} must be from {lo:,} to {hi:,}, got {int(value):,}")
+        raise FaceEditError(f"{name} must be from {_n(lo)} to {_n(hi)}, got {_n(int(value))}")
     return int(value)
 
 
