@@ -370,7 +370,7 @@ def align_face(img, size: int = 256, face_index: int | None = None, *, faces: li
         img = load_image(img)
     name = name or "the image"
     if faces is None:
-        faces = detect_faces(img, detector=detector)
+        faces = detect_faces(img, detector=detector, name=name)
     if not faces:
         raise FaceEditError(f"no face found in {name}")
 

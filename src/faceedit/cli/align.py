@@ -9,7 +9,9 @@ from typing import List, Optional
 
 import typer
 
+from faceedit.cli.batch import FileBatch
 from faceedit.errors import FaceEditError
+from faceedit.limits import check_float, check_int
 
 
 def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], int]:
@@ -21,7 +23,7 @@ def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], int]:
     for p in inputs:
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file():
+                if f.is_file() and not f.name.startswith("."):
                     if is_image_name(f):
                         files.append((f, f.relative_to(p)))
                     else:
@@ -55,8 +57,8 @@ def register(app: typer.Typer) -> None:
         from faceedit import atomic
         from faceedit.align import align_face, detect_faces, have_dlib, load_image
 
-        if not 64 <= size <= 1024:
-            raise FaceEditError(f"--size must be from 64 to 1024, got {size}")
+        check_int(size, "--size", 64, 1024)
+        check_float(min_eye_distance, "--min-eye-distance", 0.0, 10_000.0)
         if detector not in ("auto", "hog", "cnn"):
             raise FaceEditError(f"--detector must be auto, hog or cnn, got {detector!r}")
         if all_faces and face_index is not None:
@@ -69,23 +71,22 @@ def register(app: typer.Typer) -> None:
         out.mkdir(parents=True, exist_ok=True)
         counts = {"aligned": 0, "faces": 0, "no_face": 0, "unreadable": 0, "too_small": 0, "other": 0}
         used: set[Path] = set()
-        bar = tqdm(files, desc="align", unit="img", disable=quiet, file=sys.stderr)
-        for f, rel in bar:
+        batch = FileBatch(len(files), write=lambda line: tqdm.write(line, file=sys.stderr))
+
+        def one(f: Path, rel: Path) -> None:
             try:
                 img = load_image(f)
-            except FaceEditError as exc:
+            except FaceEditError:
                 counts["unreadable"] += 1
-                tqdm.write(f"skip: {exc}", file=sys.stderr)
-                continue
+                raise
             try:
-                faces = detect_faces(img, detector=detector)
+                faces = detect_faces(img, detector=detector, name=str(f))
                 result = align_face(img, size, face_index, faces=faces, name=str(f),
                                     min_eye_distance=min_eye_distance, all_faces=all_faces)
-            except FaceEditError as exc:
+            except Exception as exc:
                 msg = str(exc)
                 counts["no_face" if msg.startswith("no face") else "too_small" if "too small" in msg else "other"] += 1
-                tqdm.write(f"skip: {exc}", file=sys.stderr)
-                continue
+                raise
             results = result if isinstance(result, list) else [result]
             base = rel.with_suffix("")
             for k, af in enumerate(results):
@@ -107,16 +108,19 @@ def register(app: typer.Typer) -> None:
                     atomic.write_text(target.with_suffix(".json"), json.dumps(meta))
             counts["aligned"] += 1
             counts["faces"] += len(results)
+            batch.ok()
+
+        bar = tqdm(files, desc="align", unit="img", disable=quiet, file=sys.stderr)
+        for f, rel in bar:
+            batch.run(f, one, f, rel)
         bar.close()
         parts = [f"aligned {counts['aligned']} of {len(files)} image(s) ({counts['faces']} face(s)) into {out}",
                  f"no face {counts['no_face']}", f"unreadable {counts['unreadable']}"]
         if counts["too_small"]:
-            parts.append(f"face too small {counts['too_small']}")
+            parts.append(f"too small {counts['too_small']}")
         if counts["other"]:
             parts.append(f"other problems {counts['other']}")
         if ignored:
             parts.append(f"{ignored} non-image file(s) in folders ignored")
         print("; ".join(parts))
-        if counts["aligned"] == 0:
-            print("error: no face was aligned", file=sys.stderr)
-            raise typer.Exit(1)
+        batch.finish("no face was aligned")

@@ -88,7 +88,8 @@ def register(app: typer.Typer) -> None:
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """StyleGAN2 training (NVIDIA's recipe) that resumes from RUN_DIR/checkpoint.pt and accumulates."""
-        from faceedit.train.gan import TrainConfig, parse_duration, train, train_distributed_entry
+        from faceedit.limits import parse_duration
+        from faceedit.train.gan import TrainConfig, train, train_distributed_entry
 
         if res < 8 or res & (res - 1):
             raise FaceEditError(f"--res must be a power of two >= 8, got {res}")
@@ -105,7 +106,7 @@ def register(app: typer.Typer) -> None:
             r1_interval=max(r1_interval, 1), pl_weight=pl_weight, style_mixing=style_mixing, ema_kimg=ema_kimg,
             ema_rampup=ema_rampup or None, augment=augment, mirror=mirror, precision=precision,
             channels_last=channels_last, compile=compile_, device=device, threads=threads, seed=seed, kimg=kimg,
-            time_budget=parse_duration(time_budget), max_steps=steps,
+            time_budget=parse_duration(time_budget, "--time-budget"), max_steps=steps,
             checkpoint_minutes=checkpoint_minutes if checkpoint_minutes is not None else (3.0 if nice else 5.0),
             sample_minutes=sample_minutes, log_seconds=log_seconds,
             resume_from=str(resume_from) if resume_from else None, init_from=str(init_from) if init_from else None,

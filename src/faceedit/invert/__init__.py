@@ -183,10 +183,14 @@ def aligned_as_face(img: np.ndarray):
     (pasting back then replaces the square, feathered at its border)."""
     from faceedit.align import AlignedFace, FaceTransform
 
+    from faceedit.limits import MIN_DETECT_SIDE
+
     h, w = img.shape[:2]
     if h != w:
         raise FaceEditError(f"an aligned face must be square, got {w}x{h} (align it with 'faceedit align', or "
                             "leave out --aligned)")
+    if h < MIN_DETECT_SIDE:
+        raise FaceEditError(f"an aligned face of {w}x{h} px is too small (at least {MIN_DETECT_SIDE} px)")
     s = float(h)
     quad = np.array([[-0.5, -0.5], [-0.5, s - 0.5], [s - 0.5, s - 0.5], [s - 0.5, -0.5]])
     t = FaceTransform(quad=quad, size=h, photo_shape=(h, w))
@@ -248,7 +252,8 @@ class InvertedPhoto:
         return np.stack(out) if batch and len(out) > 1 else out[0]
 
 
-def _load_photo(photo, aligned: bool, size: int, detector: str, face_index: int | None, name: str | None):
+def _load_photo(photo, aligned: bool, size: int, detector: str, face_index: int | None, name: str | None,
+                faces: list | None = None):
     from faceedit.align import align_face, load_image
 
     if isinstance(photo, (str, os.PathLike)):
@@ -264,23 +269,25 @@ def _load_photo(photo, aligned: bool, size: int, detector: str, face_index: int 
 
         small = np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS)) if img.shape[0] != size else img
         return img, af, small
-    af = align_face(img, size=size, face_index=face_index, detector=detector, name=name)
+    af = align_face(img, size=size, face_index=face_index, detector=detector, name=name, faces=faces)
     return img, af, af.image
 
 
 def prepare_photo(photo, model, aligned: bool = False, detector: str = "auto", face_index: int | None = None,
-                  name: str | None = None):
-    """Read and align one photo for ``model`` → (photo uint8, AlignedFace, aligned image at the model's size)."""
-    return _load_photo(photo, aligned, model.resolution, detector, face_index, name)
+                  name: str | None = None, faces: list | None = None):
+    """Read and align one photo for ``model`` → (photo uint8, AlignedFace, aligned image at the model's size).
+    ``faces``: detections made elsewhere (e.g. by :class:`~faceedit.align.isolated.IsolatedDetector`)."""
+    return _load_photo(photo, aligned, model.resolution, detector, face_index, name, faces)
 
 
 def invert_photo(path, model, method: str = "hybrid", aligned: bool = False, detector: str = "auto",
-                 face_index: int | None = None, **kw) -> InvertedPhoto:
+                 face_index: int | None = None, faces: list | None = None, **kw) -> InvertedPhoto:
     """Align the face in ``path`` (a file or an H×W×3 uint8 array; ``aligned=True``: the image already is an
     FFHQ-aligned square) and invert it with :func:`invert_images` (``method`` and ``kw`` pass through).
     Raises :class:`FaceEditError` for unreadable images, no face, several faces only when ``face_index`` is
-    out of range (default: the largest face)."""
-    img, af, small = prepare_photo(path, model, aligned, detector, face_index)
+    out of range (default: the largest face). ``faces``: detections made elsewhere (a server detects in a worker
+    process, see :class:`~faceedit.align.isolated.IsolatedDetector`)."""
+    img, af, small = prepare_photo(path, model, aligned, detector, face_index, faces=faces)
     inv = invert_images(model, small[None], method=method, **kw)
     from faceedit.media import to_uint8
 

@@ -14,17 +14,23 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from faceedit.errors import FaceEditError
+
 POLICIES = ("color", "translation", "cutout")
+
+
+class PolicyError(FaceEditError, ValueError):
+    """An unknown augmentation policy name (a user error, and a ValueError for callers that catch those)."""
 
 
 def parse_policy(policy: str | None) -> tuple[str, ...]:
     """'color,translation,cutout' → tuple; '' / None / 'none' → ()."""
     if not policy or policy.strip().lower() == "none":
         return ()
-    names = tuple(p.strip() for p in policy.split(",") if p.strip())
+    names = tuple(p.strip() for p in policy[:1000].split(",") if p.strip())
     for n in names:
         if n not in POLICIES:
-            raise ValueError(f"unknown DiffAugment policy {n!r} (choose from {', '.join(POLICIES)})")
+            raise PolicyError(f"unknown DiffAugment policy {n[:40]!r} (choose from {', '.join(POLICIES)})")
     return names
 
 
