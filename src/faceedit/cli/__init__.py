@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "faces",
     "invert",
     "serve",
+    "register",
 ]
 
 app = typer.Typer(
