@@ -22,10 +22,16 @@ CHUNK_ELEMENTS = 1 << 25
 PLANES = {"xy": (0, 1), "yz": (1, 2), "xz": (0, 2)}
 
 
+def _useful(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """``mask`` unless it keeps every point (then ``None``: no masking work)."""
+    return None if mask is None or bool(mask.all()) else mask
+
+
 def _sqdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Squared distances ``[..., N, M]`` of ``a`` ``[..., N, D]`` and ``b`` ``[..., M, D]``."""
-    d = (a * a).sum(-1)[..., :, None] + (b * b).sum(-1)[..., None, :] - 2.0 * (a @ b.transpose(-1, -2))
-    return d.clamp_min_(0.0)
+    """Squared distances ``[K, N, M]`` of ``a`` ``[K, N, D]`` and ``b`` ``[K, M, D]`` (for neighbour search: one
+    fused multiply-add and one in-place add; tiny negative values from rounding are left as they are)."""
+    bb = (b * b).sum(-1)[:, None, :]
+    return torch.baddbmm(bb, a, b.transpose(1, 2), alpha=-2.0).add_((a * a).sum(-1)[:, :, None])
 
 
 @torch.no_grad()
@@ -33,6 +39,7 @@ def nearest_indices(p: torch.Tensor, q: torch.Tensor, mask_p: torch.Tensor | Non
                     mask_q: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Index of each point's nearest neighbour in the other cloud: ``[..., N]`` into q and ``[..., M]`` into p
     (batch dimensions broadcast; masked-out points are never chosen)."""
+    mask_p, mask_q = _useful(mask_p), _useful(mask_q)
     batch = torch.broadcast_shapes(p.shape[:-2], q.shape[:-2])
     n, m = p.shape[-2], q.shape[-2]
     pb = p.expand(batch + p.shape[-2:]).reshape(-1, n, p.shape[-1])
@@ -75,6 +82,7 @@ def nearest_distances(p: torch.Tensor, q: torch.Tensor, mask_p: torch.Tensor | N
 def trimmed_mean(d: torch.Tensor, mask: torch.Tensor | None, fraction: float) -> torch.Tensor:
     """Mean of the ``fraction`` smallest valid entries along the last axis: ``[..., K]`` → ``[...]``; with
     ``fraction`` = 1 the plain mean of the valid entries. At least one entry is always kept."""
+    mask = _useful(mask)
     if mask is not None:
         mask = mask.expand(d.shape)
         valid = mask.sum(-1, keepdim=True).clamp_min(1)
@@ -116,6 +124,7 @@ def hybrid_indices(p: torch.Tensor, q: torch.Tensor, mask_p: torch.Tensor | None
     """Nearest-neighbour indices for the four Chamfer terms of the hybrid loss in one pass: for '3d', 'xy', 'yz'
     and 'xz', ``(index into q [..., N], index into p [..., M])``. The per-axis squared differences are computed
     once and summed per plane, cheaper than four separate searches."""
+    mask_p, mask_q = _useful(mask_p), _useful(mask_q)
     batch = torch.broadcast_shapes(p.shape[:-2], q.shape[:-2])
     n, m = p.shape[-2], q.shape[-2]
     pb = p.expand(batch + p.shape[-2:]).reshape(-1, n, 3)

@@ -60,6 +60,7 @@ class HOUVConfig:
     loss: str = "hybrid"            #: 'hybrid' (the thesis's Chamfer loss) or 'matched' (row i ↔ row i known)
     max_translation: float = 1.0    #: d_max
     screen: int = 0                 #: > groups: draw this many initial groups, keep the ``groups`` of lowest loss
+    fine_points: int = 0            #: > 0: points per cloud after ``prune_at`` (random subset; ICP uses all)
     coarse_points: int = 0          #: > 0: points per cloud in the first ``prune_at`` iterations (random subset)
     prune_at: int = 0               #: iteration where the ``keep`` best groups go on at full resolution
     keep: int = 0                   #: groups kept at ``prune_at`` (0: all)
@@ -91,6 +92,8 @@ class HOUVConfig:
             raise FaceEditError(f"max_translation must be in (0, 100], got {self.max_translation}")
         if self.screen and not self.groups <= self.screen <= 16 * MAX_GROUPS:
             raise FaceEditError(f"screen must be 0 or from groups ({self.groups}) to {16 * MAX_GROUPS}")
+        if self.fine_points < 0 or self.fine_points > 100_000:
+            raise FaceEditError(f"fine_points must be from 0 to 100000, got {self.fine_points}")
         if self.coarse_points < 0 or self.coarse_points > 100_000:
             raise FaceEditError(f"coarse_points must be from 0 to 100000, got {self.coarse_points}")
         if not 0 <= self.prune_at <= self.iterations:
@@ -109,8 +112,8 @@ THESIS = HOUVConfig(groups=8)
 #: and a final trimmed ICP; a different method from the thesis's, reported under its own name.
 #: The Chamfer terms of the projected clouds are off (β = γ = 0): on independently cropped partial views they are
 #: lower at wrong poses than at the true one (measured; README, "3D: registration and head pose").
-FAST = HOUVConfig(groups=32, screen=512, angle_bins=4, iterations=100, lr=2e-2, alpha=0.7, beta=0.0, gamma=0.0,
-                  coarse_points=128, prune_at=70, keep=4, icp_iterations=20)
+FAST = HOUVConfig(groups=16, screen=512, angle_bins=4, iterations=100, lr=2e-2, alpha=0.7, beta=0.0, gamma=0.0,
+                  coarse_points=96, fine_points=384, prune_at=70, keep=4, icp_iterations=20)
 
 
 @dataclass
@@ -317,6 +320,13 @@ def register_batch(sources: list, targets: list, config: HOUVConfig = THESIS,
         pc, qc = _subsample(p, mp, cfg.coarse_points, cfg.seed + 1), _subsample(q, mq, cfg.coarse_points, cfg.seed + 2)
         mpc = torch.ones(pc.shape[:2], dtype=torch.bool)
         mqc = mpc.clone()
+    fine = cfg.fine_points > 0 and cfg.loss == "hybrid"
+    if fine:
+        pf, qf = _subsample(p, mp, cfg.fine_points, cfg.seed + 3), _subsample(q, mq, cfg.fine_points, cfg.seed + 4)
+        mpf = torch.ones(pf.shape[:2], dtype=torch.bool)
+        mqf = mpf.clone()
+    else:
+        pf, qf, mpf, mqf = p, q, mp, mq
     if cfg.screen > cfg.groups:  # evaluate every drawn group once, go on with the best ``groups``
         with torch.no_grad():
             a, b, ma, mb = (pc, qc, mpc, mqc) if coarse else (p, q, mp, mq)
@@ -329,7 +339,7 @@ def register_batch(sources: list, targets: list, config: HOUVConfig = THESIS,
             var.keep(loss.argsort(-1)[:, :cfg.keep])
             opt = torch.optim.Adam(var.parameters(), lr=cfg.lr)
         use_coarse = coarse and it < cfg.prune_at
-        a, b, ma, mb = (pc, qc, mpc, mqc) if use_coarse else (p, q, mp, mq)
+        a, b, ma, mb = (pc, qc, mpc, mqc) if use_coarse else (pf, qf, mpf, mqf)
         r, t = var()
         loss = _loss(cfg, _move(a[:, None], r, t), b, ma, mb)
         opt.zero_grad(set_to_none=True)
