@@ -142,7 +142,7 @@ def _solve(method: str, src: list[np.ndarray], dst: list[np.ndarray], config: HO
     return register_batch(src, dst, config, init_rotation=init).rotation
 
 
-def estimate_pose(landmarks, method: str = "houv", rounds: int = 4, visibility: float = 0.15,
+def estimate_pose(landmarks, method: str = "houv", rounds: int = 6, visibility: float = 0.15,
                   config: HOUVConfig = HEAD_HOUV) -> list[HeadPose]:
     """Head pose of each face from its 68 image landmarks ``[68, 2]`` or ``[N, 68, 2]`` (pixels, x right, y down,
     iBUG order). ``method``: 'houv' (HOUV registration, all faces in one batch) or 'kabsch' (closed form).
