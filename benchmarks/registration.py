@@ -55,6 +55,9 @@ def _o3d_cloud(points: np.ndarray, normal_radius: float):
 
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
     pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=normal_radius, max_nn=30))
+    # a rotation-invariant sign for the normals (FPFH and point-to-plane depend on it): away from the centroid
+    pc.orient_normals_towards_camera_location(points.mean(0))
+    pc.normals = o3d.utility.Vector3dVector(-np.asarray(pc.normals))
     return pc
 
 
@@ -116,6 +119,16 @@ def run_houv(config, pairs) -> tuple[list, list]:
     return errors, [res.seconds / len(pairs)] * len(pairs)
 
 
+def report(setting: str, name: str, pairs: list, errors: list, seconds: list) -> dict:
+    """Print one table row; return it with the per-pair errors (for --json)."""
+    row = summarise(errors, seconds)
+    print(f"{name:<32} {row['pairs']:>5} {row['rot_median_deg']:8.2f} {row['rot_mean_deg']:8.2f} "
+          f"{row['trans_mean']:6.3f} {row['rmse_mean']:6.3f} {row['recall']:6.2f} {row['seconds_per_pair']:7.3f}",
+          flush=True)
+    return {"setting": setting, "method": name, **row,
+            "per_pair": [{"mesh": p.name, **e.to_dict()} for p, e in zip(pairs, errors)]}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--meshes", type=Path, default=MESHES)
@@ -130,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--match-distance", type=float, default=0.075)
     ap.add_argument("--ransac-iterations", type=int, default=100000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-baselines", action="store_true", help="HOUV rows only")
+    ap.add_argument("--no-tuned", action="store_true", help="skip the tuned HOUV rows (e.g. thesis rows only)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -137,11 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     if not meshes:
         print(f"no meshes in {args.meshes}", file=sys.stderr)
         return 1
-    try:
-        baselines = open3d_methods(args)
-    except ImportError as exc:
-        print(f"note: open3d unavailable ({exc}); HOUV rows only", file=sys.stderr)
-        baselines = {}
+    baselines = {}
+    if not args.no_baselines:
+        try:
+            baselines = open3d_methods(args)
+        except ImportError as exc:
+            print(f"note: open3d unavailable ({exc}); HOUV rows only", file=sys.stderr)
     results = []
     print(f"{len(meshes)} meshes x {args.pairs_per_mesh} pairs per setting; torch threads 1, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}", flush=True)
@@ -152,30 +168,21 @@ def main(argv: list[str] | None = None) -> int:
                      for name, v, f in meshes for _ in range(args.pairs_per_mesh)]
             setting = f"rot<={angle:.0f}deg, {'noise 0.01' if sigma else 'clean'}"
             methods = dict(baselines)
-            methods["HOUV_ori (tuned)"] = lambda ps, a=angle: run_houv(replace(FAST, variant="ori", max_angle_deg=a), ps)
-            methods["HOUV_pri (tuned)"] = lambda ps, a=angle: run_houv(replace(FAST, max_angle_deg=a), ps)
+            if not args.no_tuned:
+                methods["HOUV_ori (tuned)"] = lambda ps, a=angle: run_houv(replace(FAST, variant="ori",
+                                                                                   max_angle_deg=a), ps)
+                methods["HOUV_pri (tuned)"] = lambda ps, a=angle: run_houv(replace(FAST, max_angle_deg=a), ps)
             thesis = pairs[:: max(1, len(pairs) // max(1, args.thesis_pairs))][:args.thesis_pairs]
             print(f"\n== {setting}: {len(pairs)} pairs ==", flush=True)
             print(f"{'method':<32} {'pairs':>5} {'rot med':>8} {'rot mean':>8} {'trans':>6} {'RMSE':>6} "
                   f"{'recall':>6} {'s/pair':>7}")
             for name, fn in methods.items():
                 errors, seconds = fn(pairs) if name.startswith("HOUV") else run_pairwise(fn, pairs)
-                row = summarise(errors, seconds)
-                results.append({"setting": setting, "method": name, **row,
-                                "per_pair": [{"mesh": p.name, **e.to_dict()} for p, e in zip(pairs, errors)]})
-                print(f"{name:<32} {row['pairs']:>5} {row['rot_median_deg']:8.2f} {row['rot_mean_deg']:8.2f} "
-                      f"{row['trans_mean']:6.3f} {row['rmse_mean']:6.3f} {row['recall']:6.2f} "
-                      f"{row['seconds_per_pair']:7.3f}", flush=True)
+                results.append(report(setting, name, pairs, errors, seconds))
             if args.thesis_pairs and not sigma:
                 for variant in ("ori", "pri"):
-                    name = f"HOUV_{variant} (thesis settings)"
                     errors, seconds = run_houv(replace(THESIS, variant=variant, max_angle_deg=angle), thesis)
-                    row = summarise(errors, seconds)
-                    results.append({"setting": setting, "method": name, **row,
-                                    "per_pair": [{"mesh": p.name, **e.to_dict()} for p, e in zip(thesis, errors)]})
-                    print(f"{name:<32} {row['pairs']:>5} {row['rot_median_deg']:8.2f} {row['rot_mean_deg']:8.2f} "
-                          f"{row['trans_mean']:6.3f} {row['rmse_mean']:6.3f} {row['recall']:6.2f} "
-                          f"{row['seconds_per_pair']:7.3f}", flush=True)
+                    results.append(report(setting, f"HOUV_{variant} (thesis settings)", thesis, errors, seconds))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
