@@ -120,3 +120,27 @@ def test_align_pose_cli_mirrors_with_the_photo(tmp_path, capsys):
     a, b = rows
     assert abs(a["yaw"]) > 5 and a["yaw"] == pytest.approx(-b["yaw"], abs=3)  # a mirror turns the head the other way
     assert a["pitch"] == pytest.approx(b["pitch"], abs=3) and a["roll"] == pytest.approx(-b["roll"], abs=3)
+
+
+def _have_faceapi() -> bool:
+    from faceedit.scorers import fetch
+
+    return fetch.have_weights()
+
+
+@pytest.mark.skipif(not (_have_faceapi() and PHOTO.is_file()),
+                    reason="needs the face-api weights (faceedit scorers fetch-faceapi) and ../shared/data photos")
+def test_pose_scores_beside_the_landmark_scores():
+    from PIL import Image, ImageOps
+
+    from faceedit.edit.attributes import AttributeScorer
+
+    scorer = AttributeScorer.load(use=("faceapi",))
+    img = np.asarray(Image.open(PHOTO).convert("RGB").crop((0, 20, 178, 198)).resize((128, 128)))
+    both = np.stack([img, np.asarray(ImageOps.mirror(Image.fromarray(img)))])
+    x = torch.tensor(both).permute(0, 3, 1, 2).float() / 127.5 - 1
+    scores = scorer(x)
+    yaw, pose_yaw = scores[:, scorer.index("yaw")], scores[:, scorer.index("pose_yaw")]
+    assert torch.isfinite(scores).all()
+    assert pose_yaw[0] * pose_yaw[1] < 0 and torch.sign(pose_yaw[0]) == torch.sign(yaw[0])  # mirror: other way
+    assert abs(float(pose_yaw[0] + pose_yaw[1])) < 4
