@@ -119,8 +119,9 @@ FAST = HOUVConfig(groups=16, screen=512, angle_bins=4, iterations=100, lr=2e-2, 
 @dataclass
 class Registration:
     """Result for a batch of pairs: ``rotation`` ``[B, 3, 3]``, ``translation`` ``[B, 3]`` (numpy float64,
-    q ≈ R p + t in the clouds' own units), the final ``loss`` ``[B]`` of the chosen group (normalised units), the
-    chosen ``group`` ``[B]`` (index among the groups left after screening and pruning) and the wall time of the whole batch in ``seconds``."""
+    q ≈ R p + t in the clouds' own units), the final ``loss`` ``[B]`` of the chosen group on all points (normalised
+    units; before the ICP refinement, when there is one), the chosen ``group`` ``[B]`` (index among the groups
+    left after screening and pruning) and the wall time of the whole batch in ``seconds``."""
 
     rotation: np.ndarray
     translation: np.ndarray
