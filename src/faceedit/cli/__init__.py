@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "faces",
     "invert",
     "serve",
+    "register",
 ]
 
 app = typer.Typer(
