@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "faces",
     "invert",
     "serve",
+    "cluster",
 ]
 
 app = typer.Typer(
