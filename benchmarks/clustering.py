@@ -59,9 +59,9 @@ def kmeans_row(name: str, x: np.ndarray, k: int, truth: np.ndarray, seed: int) -
     return dict(method=name, **scores(km.labels_, truth), cpu_s=round(cpu, 1), wall_s=round(wall, 1))
 
 
-def stage_rows(result, prefix: str) -> list[dict]:
+def stage_rows(stages, prefix: str) -> list[dict]:
     return [{"stage": f"{prefix}{s.name}", "cpu_s": round(s.cpu_s, 1), "wall_s": round(s.wall_s, 1), **s.info}
-            for s in result.stages]
+            for s in stages]
 
 
 def print_table(title: str, rows: list[dict], thesis: dict) -> None:
@@ -95,19 +95,18 @@ def derc_pipeline(model, data, truth, k: int, args, prefix: str, rows: list, sta
     derc = Derc(model, data, cfg, progress=not args.quiet, log=lambda m: print(m, file=sys.stderr, flush=True))
     pre = []
     derc.pretrain(Budget(), pre)
-    stages += [{"stage": f"{prefix}{s.name}", "cpu_s": round(s.cpu_s, 1), "wall_s": round(s.wall_s, 1), **s.info}
-               for s in pre]
+    stages += stage_rows(pre, prefix)
     pre_cpu, pre_wall = sum(s.cpu_s for s in pre), sum(s.wall_s for s in pre)
     if dec_name is not None:
         dec = run_dec(copy.deepcopy(model), data, k, batch_size=256, seed=args.seed, progress=not args.quiet,
                       evaluate=evaluate)
-        stages += stage_rows(dec, f"{prefix}")
+        stages += stage_rows(dec.stages, prefix)
         rows.append(dict(method=dec_name, **scores(dec.labels, truth),
                          cpu_s=round(pre_cpu + sum(s.cpu_s for s in dec.stages), 1),
                          wall_s=round(pre_wall + sum(s.wall_s for s in dec.stages), 1)))
         print(f"{dec_name}: {rows[-1]}", file=sys.stderr, flush=True)
     res = derc.run(evaluate=evaluate)
-    stages += stage_rows(res, prefix)
+    stages += stage_rows(res.stages, prefix)
     rows.append(dict(method=name, **scores(res.labels, truth),
                      cpu_s=round(pre_cpu + sum(s.cpu_s for s in res.stages), 1),
                      wall_s=round(pre_wall + sum(s.wall_s for s in res.stages), 1)))
@@ -136,7 +135,8 @@ def run_mnist(args) -> dict:
     data = torch.from_numpy(images[:, None].copy())
     res = derc_pipeline(model, data, truth, 10, args, "", rows, stages, "DERC", "DEC",
                         pretrain_epochs=args.pretrain_epochs, rounds=args.rounds, round_epochs=args.round_epochs,
-                        batch_size=args.batch, alpha=args.alpha, margin=args.margin)
+                        batch_size=args.batch, alpha=args.alpha, margin=args.margin, lr=args.lr,
+                        finetune_lr=args.finetune_lr)
     out = {"part": "mnist", "n": len(images), "rows": rows, "stages": stages,
            "total_cpu_s": round(time.process_time() - cpu0, 1), "total_wall_s": round(time.monotonic() - wall0, 1)}
     print_table(f"MNIST test set, {len(images)} digits, k = 10", rows, THESIS_MNIST)
@@ -220,21 +220,22 @@ def run_faces(args) -> dict:
         labels, cpu, wall = timed(lambda: tsne_gmm(x))
         rows.append(dict(method=name, **scores(labels, truth), cpu_s=round(cpu, 1), wall_s=round(wall, 1)))
     torch.manual_seed(args.seed)
-    face_model = ConvAutoencoder(AutoencoderConfig(channels=3, size=args.face_size, widths=(16, 32, 32, 64, 64, 64),
+    face_model = ConvAutoencoder(AutoencoderConfig(channels=3, size=args.face_size, widths=tuple(args.widths),
                                                    d_z=args.face_dz))
     res_own = derc_pipeline(face_model, thumbs, truth, k, args, "faces/own: ", rows, stages,
                             "DERC (own autoencoder)", "DEC (own autoencoder)",
                             pretrain_epochs=args.face_epochs, rounds=args.rounds, round_epochs=args.face_round_epochs,
-                            batch_size=64, alpha=args.alpha, margin=args.margin)
+                            batch_size=64, alpha=args.alpha, margin=args.margin, lr=args.lr,
+                            finetune_lr=args.finetune_lr)
     results = {"own": res_own}
     for name, x in (("identity", ident), ("attributes", attr)):
         feats = torch.from_numpy((x - x.mean(0)) / (x.std(0) + 1e-6)).float()
         torch.manual_seed(args.seed)
         results[name] = derc_pipeline(FeatureAutoencoder(feats.shape[1], d_z=args.face_dz, hidden=256), feats, truth,
-                                      k, args, f"faces/{name}: ", rows, stages, f"DERC from {name} features", None,
+                                      k, args, f"faces/{name}: ", rows, stages, f"DERC from {name.rstrip('s')} features", None,
                                       pretrain_epochs=args.feature_epochs, rounds=args.rounds,
                                       round_epochs=args.face_round_epochs, batch_size=64, alpha=args.alpha,
-                                      margin=args.margin)
+                                      margin=args.margin, lr=args.lr, finetune_lr=args.finetune_lr)
     out = {"part": "faces", "people": k, "images": len(paths), "rows": rows, "stages": stages,
            "total_cpu_s": round(time.process_time() - cpu0, 1), "total_wall_s": round(time.monotonic() - wall0, 1)}
     print_table(f"CelebA, {k} people, {len(paths)} aligned faces ({args.face_size} px), k = {k}", rows, THESIS_FACES)
@@ -258,10 +259,12 @@ def main(argv=None) -> int:
     ap.add_argument("--faces", default=".cache/data128", help="an aligned build with manifest.jsonl")
     ap.add_argument("--n", type=int, default=0, help="use only the first N digits (0: all 10,000)")
     ap.add_argument("--widths", type=lambda s: [int(v) for v in s.split(",")], default=[8, 16, 16, 32, 32, 32],
-                    help="the six conv widths of the MNIST autoencoder")
-    ap.add_argument("--pretrain-epochs", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--round-epochs", type=int, default=2)
+                    help="the six conv widths of the autoencoders")
+    ap.add_argument("--pretrain-epochs", type=int, default=40)
+    ap.add_argument("--lr", type=float, default=2e-3, help="autoencoder pretraining learning rate (Adam)")
+    ap.add_argument("--finetune-lr", type=float, default=1e-3, help="DERC rounds' learning rate (Adam)")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--round-epochs", type=int, default=4)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--alpha", type=float, default=0.7)
     ap.add_argument("--margin", type=float, default=0.5)
@@ -270,7 +273,7 @@ def main(argv=None) -> int:
     ap.add_argument("--face-size", type=int, default=64)
     ap.add_argument("--face-dz", type=int, default=32)
     ap.add_argument("--face-epochs", type=int, default=60)
-    ap.add_argument("--face-round-epochs", type=int, default=5)
+    ap.add_argument("--face-round-epochs", type=int, default=4)
     ap.add_argument("--feature-epochs", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)

@@ -311,3 +311,18 @@ def test_cli_empty_or_unreadable_folders(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert sum(line.startswith("skip: ") for line in err) == 3
     assert err[-1] == "error: none of the 3 images could be read"
+
+
+def test_mixture_started_from_previous_labels_keeps_their_numbering():
+    from faceedit.cluster.embed import fit_mixture
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [8, 0], [0, 8], [8, 8]], float)
+    truth = np.repeat(np.arange(4), 50)
+    pts = centres[truth] + rng.normal(0, 0.7, (200, 2))
+    fresh = fit_mixture(pts, 4)
+    assert cluster_accuracy(fresh.labels, truth) == 1.0
+    previous = (truth + 1) % 4  # last round's names for the same groups
+    carried = fit_mixture(pts + 0.3, 4, init_labels=previous)
+    np.testing.assert_array_equal(carried.labels, previous)
+    np.testing.assert_allclose(carried.proba.sum(1), 1.0)

@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
                                                               "clusters come from the encoder as it is."),
         epochs: Optional[int] = typer.Option(None, "--epochs", help="Autoencoder pretraining epochs (default: "
                                                                     "about 25,000 samples' worth, 30–200)."),
-        rounds: int = typer.Option(3, "--rounds", help="DERC rounds (t-SNE + mixture + triplet training)."),
+        rounds: int = typer.Option(4, "--rounds", help="DERC rounds (t-SNE + mixture + triplet training)."),
         d_z: int = typer.Option(32, "--dz", help="Embedding size of the autoencoder."),
         run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Keep a checkpoint here (resumable)."),
         resume: bool = typer.Option(False, "--resume", help="Continue the training checkpointed in --run-dir."),

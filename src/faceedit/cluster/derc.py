@@ -40,12 +40,12 @@ class DercConfig:
     (anchors in stage 2)."""
 
     k: int
-    pretrain_epochs: int = 50
-    rounds: int = 3
-    round_epochs: int = 2
+    pretrain_epochs: int = 40
+    rounds: int = 4
+    round_epochs: int = 4
     batch_size: int = 128
-    lr: float = 1e-3
-    finetune_lr: float = 1e-4
+    lr: float = 2e-3
+    finetune_lr: float = 1e-3
     alpha: float = 0.7
     margin: float = 0.5
     perplexity: float = 30.0
@@ -69,9 +69,9 @@ class DercConfig:
 
 def reduce_and_mix(features: np.ndarray, k: int, perplexity: float = 30.0, seed: int = 0, threads: int = 1,
                    backend: str = "auto", stages: list[Stage] | None = None, tag: str = "",
-                   evaluate: Callable[[np.ndarray], dict] | None = None):
-    """t-SNE of ``features`` [N, D] to [N, 2], then a K-component mixture; appends timed stages. Returns
-    ``(points [N, 2], mixture)``."""
+                   evaluate: Callable[[np.ndarray], dict] | None = None, init_labels: np.ndarray | None = None):
+    """t-SNE of ``features`` [N, D] to [N, 2], then a K-component mixture (started from ``init_labels`` when
+    given); appends timed stages. Returns ``(points [N, 2], mixture)``."""
     watch = Stopwatch()
     with watch:
         points = tsne(features, perplexity=perplexity, seed=seed, threads=threads, backend=backend)
@@ -79,7 +79,7 @@ def reduce_and_mix(features: np.ndarray, k: int, perplexity: float = 30.0, seed:
         stages.append(Stage(f"t-SNE{tag}", watch.cpu, watch.wall))
     watch = Stopwatch()
     with watch:
-        mix = fit_mixture(points, k, seed=seed)
+        mix = fit_mixture(points, k, seed=seed, init_labels=init_labels)
     if stages is not None:
         info = evaluate(mix.labels) if evaluate is not None else {}
         stages.append(Stage(f"GMM{tag}", watch.cpu, watch.wall, info))
@@ -102,6 +102,7 @@ class Derc:
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.epochs_done = 0
         self.rounds_done = 0
+        self.labels: np.ndarray | None = None  # the last round's clusters: the next mixture starts from them
 
     # ------------------------------------------------------------------ checkpoint
     @property
@@ -116,7 +117,8 @@ class Derc:
         save_checkpoint(self.checkpoint_path, {
             "kind": "derc", "model_config": self.model.config(), "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(), "epochs_done": self.epochs_done, "rounds_done": self.rounds_done,
-            "config": asdict(self.cfg), "n": len(self.data)})
+            "config": asdict(self.cfg), "n": len(self.data),
+            "labels": torch.from_numpy(self.labels) if self.labels is not None else torch.zeros(0)})
 
     def restore(self) -> bool:
         """Load the run folder's checkpoint if there is one; returns whether it did."""
@@ -138,6 +140,8 @@ class Derc:
         if int(state["rounds_done"]) == 0:
             self.opt.load_state_dict(state["optimizer"])
         self.epochs_done, self.rounds_done = int(state["epochs_done"]), int(state["rounds_done"])
+        labels = state.get("labels")
+        self.labels = labels.numpy() if labels is not None and len(labels) == len(self.data) else None
         self.log(f"resumed {path}: {self.epochs_done} pretraining epochs, {self.rounds_done} rounds done")
         return True
 
@@ -218,7 +222,8 @@ class Derc:
                 break
             self.log(f"DERC round {r + 1}/{cfg.rounds}: encode, t-SNE, mixture")
             _, mix = reduce_and_mix(encode_all(self.model, self.data), cfg.k, cfg.perplexity, cfg.seed, cfg.threads,
-                                    cfg.tsne, stages, f" round {r + 1}", evaluate)
+                                    cfg.tsne, stages, f" round {r + 1}", evaluate, self.labels)
+            self.labels = mix.labels
             if stages[-1].info:
                 self.log(f"DERC round {r + 1}: mixture before training: {stages[-1].info}")
             complete = self.finetune_round(mix.proba, budget, stages, r)
@@ -228,7 +233,7 @@ class Derc:
         self.log("DERC: final encode, t-SNE, mixture")
         feats = encode_all(self.model, self.data)
         points, mix = reduce_and_mix(feats, cfg.k, cfg.perplexity, cfg.seed, cfg.threads, cfg.tsne, stages,
-                                     " final", evaluate)
+                                     " final", evaluate, self.labels)
         note = "" if complete else (f"time budget reached after {self.epochs_done}/{cfg.pretrain_epochs} "
                                     f"pretraining epochs and {self.rounds_done}/{cfg.rounds} rounds; "
                                     "clusters are from the partly trained encoder")

@@ -59,9 +59,14 @@ class Mixture:
     means: np.ndarray
 
 
-def fit_mixture(points: np.ndarray, k: int, seed: int = 0, n_init: int = 4) -> Mixture:
-    """Fit a K-component full-covariance Gaussian mixture to [N, 2] points by EM (k-means initialisation,
-    best of ``n_init`` starts)."""
+def fit_mixture(points: np.ndarray, k: int, seed: int = 0, n_init: int = 4,
+                init_labels: np.ndarray | None = None) -> Mixture:
+    """Fit a K-component full-covariance Gaussian mixture to [N, 2] points by EM.
+
+    Started from k-means (best of ``n_init`` starts); with ``init_labels`` [N] (the previous round's clusters) also
+    from those clusters' means, covariances and weights in the new positions, and the fit with the higher
+    likelihood is kept: DERC's rounds then refine one clustering rather than draw a new one each time, unless a
+    fresh start explains the points better (a cluster that lost all its members restarts at a random point)."""
     from sklearn.mixture import GaussianMixture
 
     pts = np.asarray(points, dtype=np.float64)
@@ -69,11 +74,33 @@ def fit_mixture(points: np.ndarray, k: int, seed: int = 0, n_init: int = 4) -> M
         raise FaceEditError(f"a mixture of {k} components needs at least {k} points and k >= 2, got {len(pts)}")
     # t-SNE positions span tens of units: standardise so that the covariance floor means the same everywhere.
     pts = (pts - pts.mean(0)) / (pts.std(0) + 1e-12)
-    gmm = GaussianMixture(n_components=k, covariance_type="full", n_init=n_init, random_state=seed,
-                          reg_covar=1e-5, max_iter=300)
-    gmm.fit(pts)
+    common = dict(n_components=k, covariance_type="full", random_state=seed, reg_covar=1e-5, max_iter=300)
+    gmm = GaussianMixture(n_init=n_init, **common).fit(pts)
+    if init_labels is not None:
+        start = _init_from_labels(pts, np.asarray(init_labels), k, np.random.default_rng(seed))
+        carried = GaussianMixture(n_init=1, **common, **start).fit(pts)
+        if carried.score(pts) >= gmm.score(pts) - 1e-3:  # mean log-likelihood per point; ties keep the numbering
+            gmm = carried
     proba = gmm.predict_proba(pts)
     return Mixture(proba=proba, labels=proba.argmax(1), means=gmm.means_)
+
+
+def _init_from_labels(pts: np.ndarray, labels: np.ndarray, k: int, rng: np.random.Generator) -> dict:
+    """GaussianMixture start parameters (weights, means, precisions) from a labelling of ``pts``."""
+    if labels.shape != (len(pts),):
+        raise FaceEditError(f"init labels must be [N] = [{len(pts)}], got {labels.shape}")
+    means, precisions, weights = [], [], []
+    for j in range(k):
+        member = pts[labels == j]
+        if len(member) < 3:  # an emptied cluster: restart it at a random point with a small spread
+            member = pts[rng.integers(len(pts))] + 0.05 * rng.standard_normal((3, pts.shape[1]))
+        cov = np.cov(member, rowvar=False) + 1e-3 * np.eye(pts.shape[1])
+        means.append(member.mean(0))
+        precisions.append(np.linalg.inv(cov))
+        weights.append(max(len(member), 1))
+    weights = np.asarray(weights, dtype=np.float64)
+    return {"weights_init": weights / weights.sum(), "means_init": np.asarray(means),
+            "precisions_init": np.asarray(precisions)}
 
 
 __all__ = ["Mixture", "TSNE_BACKENDS", "fit_mixture", "tsne", "tsne_backend"]

@@ -32,8 +32,6 @@ from faceedit.errors import FaceEditError
 
 #: Most clusters a folder may be split into.
 MAX_K = 100
-#: Conv widths of the autoencoder for faces (MNIST uses the default, narrower config).
-FACE_WIDTHS = (16, 32, 32, 64, 64, 64)
 
 
 @dataclass
@@ -88,7 +86,7 @@ def _rel(path: Path, folder: Path) -> str:
 
 
 def cluster_folder(folder: str | os.PathLike, k: int, features: str = "derc", size: int = 64, max_images: int = 2000,
-                   d_z: int | None = None, pretrain_epochs: int | None = None, rounds: int = 3, round_epochs: int = 2,
+                   d_z: int | None = None, pretrain_epochs: int | None = None, rounds: int = 4, round_epochs: int = 4,
                    time_budget: float | None = 600.0, run_dir: str | os.PathLike | None = None, resume: bool = False,
                    threads: int = 1, seed: int = 0, box="ffhq", cache=None, progress: bool = True,
                    log: Callable[[str], None] | None = None, warn: Callable[[str], None] | None = None
@@ -118,7 +116,7 @@ def cluster_folder(folder: str | os.PathLike, k: int, features: str = "derc", si
         raise FaceEditError(f"clustering needs at least 5 readable images, got {n}")
     torch.manual_seed(seed)
     if features == "derc":
-        model = ConvAutoencoder(AutoencoderConfig(channels=3, size=size, widths=FACE_WIDTHS, d_z=d_z or 32))
+        model = ConvAutoencoder(AutoencoderConfig(channels=3, size=size, d_z=d_z or 32))
         data = images.thumbs
     else:
         data = images.features

@@ -28,7 +28,7 @@ class AutoencoderConfig:
 
     channels: int = 1
     size: int = 28
-    widths: tuple[int, ...] = (16, 32, 32, 64, 64, 64)
+    widths: tuple[int, ...] = (8, 16, 16, 32, 32, 32)
     d_z: int = 10
 
     def __post_init__(self) -> None:
