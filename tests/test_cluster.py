@@ -326,3 +326,23 @@ def test_mixture_started_from_previous_labels_keeps_their_numbering():
     carried = fit_mixture(pts + 0.3, 4, init_labels=previous)
     np.testing.assert_array_equal(carried.labels, previous)
     np.testing.assert_allclose(carried.proba.sum(1), 1.0)
+
+
+def test_feature_sources_give_one_vector_per_image():
+    from faceedit.cluster.features import feature_function
+
+    images, _ = blob_images(n_per=1, size=32)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    attr = feature_function("attributes")(x)
+    assert attr.shape == (3, 192) and torch.isfinite(attr).all()
+    assert feature_function("derc") is None
+    with pytest.raises(FaceEditError):
+        feature_function("pixels")
+    from faceedit.scorers import have_weights
+
+    if not have_weights():
+        pytest.skip("face-api weights not fetched (faceedit scorers fetch-faceapi)")
+    ident = feature_function("identity")(torch.cat([x, x[:1]]))
+    assert ident.shape == (4, 128)
+    torch.testing.assert_close(ident[3], ident[0])
+    assert float((ident[0] - ident[1]).norm()) > 0

@@ -37,7 +37,8 @@ class DercConfig:
     """``k`` clusters; stage 1: ``pretrain_epochs`` at learning rate ``lr``; stage 2: ``rounds`` × ``round_epochs``
     at ``finetune_lr`` with loss triplet + ``alpha`` × reconstruction, triplet ``margin``; t-SNE ``perplexity``
     and ``tsne`` backend (see :mod:`faceedit.cluster.embed`); ``threads`` for t-SNE; ``batch_size`` samples
-    (anchors in stage 2)."""
+    (anchors in stage 2); ``carry_mixture``: start each round's mixture from the previous round's clusters too
+    (False: a fresh fit every round)."""
 
     k: int
     pretrain_epochs: int = 40
@@ -52,6 +53,7 @@ class DercConfig:
     tsne: str = "auto"
     seed: int = 0
     threads: int = 1
+    carry_mixture: bool = True
 
     def __post_init__(self) -> None:
         if int(self.k) < 2:
@@ -207,6 +209,9 @@ class Derc:
                             {"epochs": done, "loss": round(last.get("loss", float("nan")), 5)}))
         return done == cfg.round_epochs
 
+    def _carried(self) -> np.ndarray | None:
+        return self.labels if self.cfg.carry_mixture else None
+
     def run(self, time_budget: float | None = None, resume: bool = False,
             evaluate: Callable[[np.ndarray], dict] | None = None) -> ClusterResult:
         """The whole algorithm; ``evaluate(labels) -> dict`` (e.g. ACC / NMI against known classes) is recorded
@@ -222,10 +227,13 @@ class Derc:
                 break
             self.log(f"DERC round {r + 1}/{cfg.rounds}: encode, t-SNE, mixture")
             _, mix = reduce_and_mix(encode_all(self.model, self.data), cfg.k, cfg.perplexity, cfg.seed, cfg.threads,
-                                    cfg.tsne, stages, f" round {r + 1}", evaluate, self.labels)
+                                    cfg.tsne, stages, f" round {r + 1}", evaluate, self._carried())
             self.labels = mix.labels
             if stages[-1].info:
                 self.log(f"DERC round {r + 1}: mixture before training: {stages[-1].info}")
+            if len(np.unique(mix.labels)) < 2:  # no negatives to draw: nothing for the triplet loss to do
+                self.log("DERC: the mixture put every sample in one cluster; the rounds stop here")
+                break
             complete = self.finetune_round(mix.proba, budget, stages, r)
             if complete:
                 self.rounds_done = r + 1
@@ -233,7 +241,7 @@ class Derc:
         self.log("DERC: final encode, t-SNE, mixture")
         feats = encode_all(self.model, self.data)
         points, mix = reduce_and_mix(feats, cfg.k, cfg.perplexity, cfg.seed, cfg.threads, cfg.tsne, stages,
-                                     " final", evaluate, self.labels)
+                                     " final", evaluate, self._carried())
         note = "" if complete else (f"time budget reached after {self.epochs_done}/{cfg.pretrain_epochs} "
                                     f"pretraining epochs and {self.rounds_done}/{cfg.rounds} rounds; "
                                     "clusters are from the partly trained encoder")
