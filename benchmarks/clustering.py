@@ -91,7 +91,7 @@ def derc_pipeline(model, data, truth, k: int, args, prefix: str, rows: list, sta
     from faceedit.cluster.training import Budget
 
     evaluate = lambda labels: scores(labels, truth)  # noqa: E731
-    cfg = DercConfig(k=k, seed=args.seed, threads=args.threads, carry_mixture=not args.fresh_mixtures, **cfg_kw)
+    cfg = DercConfig(k=k, seed=args.seed, threads=args.threads, carry_mixture=args.carry_mixtures, **cfg_kw)
     derc = Derc(model, data, cfg, progress=not args.quiet, log=lambda m: print(m, file=sys.stderr, flush=True))
     pre = []
     derc.pretrain(Budget(), pre)
@@ -269,8 +269,8 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=float, default=0.7)
     ap.add_argument("--margin", type=float, default=0.5)
     ap.add_argument("--compare-tsne", action="store_true")
-    ap.add_argument("--fresh-mixtures", action="store_true", help="fit each DERC round's mixture afresh instead of "
-                    "also starting it from the previous round's clusters")
+    ap.add_argument("--carry-mixtures", action="store_true", help="also start each DERC round's mixture from the "
+                    "previous round's clusters (default: a fresh fit every round)")
     ap.add_argument("--people", type=int, default=20)
     ap.add_argument("--face-size", type=int, default=64)
     ap.add_argument("--face-dz", type=int, default=32)

@@ -65,8 +65,9 @@ def fit_mixture(points: np.ndarray, k: int, seed: int = 0, n_init: int = 4,
 
     Started from k-means (best of ``n_init`` starts); with ``init_labels`` [N] (the previous round's clusters) also
     from those clusters' means, covariances and weights in the new positions, and the fit with the higher
-    likelihood is kept: DERC's rounds then refine one clustering rather than draw a new one each time, unless a
-    fresh start explains the points better (a cluster that lost all its members restarts at a random point)."""
+    likelihood is kept (``DercConfig.carry_mixture``): DERC's rounds then refine one clustering rather than draw a
+    new one each time, unless a fresh start explains the points better (a cluster that lost all its members
+    restarts at a random point)."""
     from sklearn.mixture import GaussianMixture
 
     pts = np.asarray(points, dtype=np.float64)
