@@ -105,7 +105,7 @@ class Derc:
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.epochs_done = 0
         self.rounds_done = 0
-        self.labels: np.ndarray | None = None  # the last round's clusters: the next mixture starts from them
+        self.labels: np.ndarray | None = None  # the last round's clusters (carry_mixture starts the next fit there)
 
     # ------------------------------------------------------------------ checkpoint
     @property
