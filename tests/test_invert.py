@@ -21,6 +21,7 @@ from faceedit.latents import load_latents
 from faceedit.media import to_uint8
 
 from _edit_helpers import tiny_model
+from _vgg_helpers import random_vgg_state
 
 RES = 32
 TINY_ENCODER = {"stem": 8, "channels": [8, 16, 16], "pyramid": 16, "head_channels": 4}
@@ -376,15 +377,7 @@ def test_aligned_input_paste_and_quality_metrics(tiny):
 
 # ---------------------------------------------------------------------------------------------- perceptual loss
 def _random_vgg16_file(path: Path) -> Path:
-    """A torchvision-format VGG16 state dict with random (He) weights."""
-    from faceedit.features import VGG
-
-    torch.manual_seed(0)
-    net = VGG("vgg16", "torchvision")
-    for mod in net.features:
-        if isinstance(mod, torch.nn.Conv2d):
-            torch.nn.init.normal_(mod.weight, std=(2 / (mod.in_channels * 9)) ** 0.5)
-    torch.save({f"features.{k}": v for k, v in net.features.state_dict().items()}, path)
+    torch.save(random_vgg_state("vgg16"), path)
     return path
 
 
