@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the figures here")
+    ap.add_argument("--progress", action="store_true", help="a progress bar per inversion")
     args = ap.parse_args(argv)
 
     import torch
@@ -63,8 +64,8 @@ def main(argv=None) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods or set(methods) - set(METHODS):
         sys.exit(f"error: --methods takes {', '.join(METHODS)}")
-    opt = _counts(args.opt_steps, "--opt-steps", allow_empty="optimize" not in methods)
-    hybrid = _counts(args.hybrid_steps, "--hybrid-steps", allow_empty="hybrid" not in methods)
+    opt = _counts(args.opt_steps, "--opt-steps") if "optimize" in methods else []
+    hybrid = _counts(args.hybrid_steps, "--hybrid-steps") if "hybrid" in methods else []
     pivotal = _counts(args.pivotal_steps, "--pivotal-steps", allow_empty=True) if "pivotal" in methods else []
     losses = _losses(args.perceptual)
     model = api.load(args.model)
@@ -74,7 +75,8 @@ def main(argv=None) -> int:
           f"losses {', '.join(losses)}", file=sys.stderr)
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    common = dict(batch=args.batch, encoder=args.encoder, force_encoder=args.force_encoder, log=log)
+    common = dict(batch=args.batch, encoder=args.encoder, force_encoder=args.force_encoder, log=log,
+                  progress=args.progress or None)
 
     def run(method: str, steps: int | None, loss, **kw) -> dict:
         return evaluate_methods(model, imgs, [method], steps={method: steps} if steps is not None else None,
@@ -96,7 +98,7 @@ def main(argv=None) -> int:
             res[f"hybrid ({c} steps){s}"] = run("hybrid", c, loss)
         for c in pivotal:
             res[f"pivotal ({c} steps){s}"] = run("pivotal", c, loss)
-        if hybrid and "optimize" in methods and not args.no_short and hybrid[0] not in opt:
+        if hybrid and opt and not args.no_short and hybrid[0] not in opt:
             res[f"optimize ({hybrid[0]} steps){s}"] = run("optimize", hybrid[0], loss)
     ref_name = next((k for k in res if k.startswith("optimize")), next(iter(res)))
     ref = res[ref_name]
