@@ -68,7 +68,7 @@ def test_tiny_classifier_learns_patch(trained):
 
 def test_resume_continues_the_plan(trained):
     card, out, data, run = trained
-    st = torch.load(run / "checkpoint.pt", weights_only=False)
+    st = torch.load(run / "checkpoint.pt", weights_only=True)
     assert st["step"] == st["total_steps"] == card["training"]["steps"]
     msgs = []
     cfg = RunConfig(data=str(data), out=str(out), run_dir=str(run), minutes=None, epochs=8, batch=16, lr=5e-3,

@@ -310,6 +310,20 @@ def test_cli_edit_photo_pastes_back(cli_model, tmp_path, capsys, monkeypatch):
     assert main(["edit", str(photo), "--aligned", "--method", "optimize", "--steps", "5", "--brightness", "1",
                  "--crop", "--directions", str(d), "-o", str(crop)]) == 0
     assert Image.open(crop).size == (RES, RES)
+    # the photo's own detail: with no edit, 'change' (the default) gives back the photo's pixels exactly, while
+    # 'replace' pastes the generator's low-resolution face; a real edit changes both alike
+    detail = np.asarray(Image.open(photo), float)
+    got = {}
+    for paste in ("change", "replace"):
+        for amount in ("0", "3"):
+            got[paste, amount] = tmp_path / f"p_{paste}{amount}.png"
+            assert main(["edit", str(photo), "--aligned", "--method", "optimize", "--steps", "5", "--brightness",
+                         amount, "--paste", paste, "--directions", str(d), "-o", str(got[paste, amount])]) == 0
+    diff = {k: np.abs(np.asarray(Image.open(v), float) - detail).mean() for k, v in got.items()}
+    assert diff["change", "0"] < 0.5 < diff["replace", "0"]
+    assert _mean(got["change", "3"]) > _mean(got["change", "0"]) + 2
+    assert main(["edit", str(photo), "--aligned", "--paste", "blend", "--brightness", "1", "--directions", str(d),
+                 "-o", str(crop)]) != 0
     code = main(["edit", str(tmp_path / "missing.jpg"), "--brightness", "1", "--directions", str(d), "-o",
                  str(crop)])
     assert code != 0 and "photo not found" in capsys.readouterr().err

@@ -346,3 +346,111 @@ def test_compile_failure_falls_back_to_eager(data_file, tmp_path, monkeypatch):
     st = tr.train_step(sample_batch(imgs, 8, True))
     assert math.isfinite(st["loss_G"]) and tr.D_main is tr.D and any("compile failed" in m for m in logs)
     assert "forward" not in tr.G.synthesis.__dict__
+
+
+# ----------------------------------------------------------------- adaptive augmentation, feature D, state files
+def test_adaptive_p_follows_the_sign_of_d_real():
+    ada = augment.AdaptiveP(target=0.6, speed_kimg=1.0, interval=2)
+    for _ in range(4):  # D sure of every real: r_t = 1 > 0.6 → p goes up by 8·2/1000 per interval
+        ada.observe(torch.ones(8), batch=8)
+    assert ada.p == pytest.approx(2 * 16 / 1000) and ada.rt == 1.0
+    for _ in range(100):
+        ada.observe(-torch.ones(8), batch=8)
+    assert ada.p == 0.0  # clamped
+    x = torch.rand(16, 3, 8, 8) * 2 - 1
+    assert torch.equal(augment.diff_augment(x, "color,translation,cutout", p=0.0), x)
+    torch.manual_seed(0)
+    some = augment.diff_augment(x, "cutout", p=0.5)
+    changed = (some != x).flatten(1).any(1)
+    assert 0 < changed.sum() < 16  # about half the images got a cutout
+
+
+@pytest.fixture(scope="module")
+def data32(tmp_path_factory) -> Path:
+    g = torch.Generator().manual_seed(2)
+    imgs = torch.nn.functional.interpolate(torch.rand(24, 3, 4, 4, generator=g), size=(32, 32), mode="bilinear")
+    path = tmp_path_factory.mktemp("data32") / "tiny32.npy"
+    np.save(path, (imgs * 255).round().to(torch.uint8).numpy())
+    return path
+
+
+def _fd_cfg(data, run, **kw):
+    return _cfg(data, run, resolution=32, random_vgg=True, **kw)
+
+
+def test_projected_discriminator_trains_resumes_and_saves_state(data32, tmp_path):
+    from faceedit.train.export import export_state
+
+    run = tmp_path / "run"
+    tr = Trainer(_fd_cfg(data32, run, d_features="projected", ada_target=0.6, ada_kimg=0.05))
+    head0 = [p.detach().clone() for p in tr.FD.heads.parameters()]
+    d0 = [p.detach().clone() for p in tr.D.parameters()]
+    from faceedit.train.dataset import load_images
+
+    imgs = load_images(data32, 32)
+    tr.cfg.max_steps = 3
+    tr.run(imgs)
+    assert any(not torch.equal(a, b) for a, b in zip(head0, tr.FD.heads.parameters()))  # the heads learn
+    assert all(torch.equal(a, b) for a, b in zip(d0, tr.D.parameters()))  # the StyleGAN2 D is not used
+    assert not any(p.requires_grad for p in tr.FD.parameters()) and not any(p.requires_grad for p in tr.FD.vgg.parameters())
+    log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    prog = [r for r in log if r["event"] == "progress"]
+    assert "loss_FD" in prog[-1] and "aug_p" in prog[-1]
+    p_after = tr.ada.p
+    # resume from the run folder: the heads, the projections and p come back exactly
+    tr2 = Trainer(_fd_cfg(data32, run, ada_target=0.6))
+    assert tr2.cfg.d_features == "projected" and tr2.ada.p == pytest.approx(p_after)
+    for (k, a), b in zip(tr.FD.state_dict().items(), tr2.FD.state_dict().values()):
+        assert torch.equal(a, b), k
+    # the committed state file: a new machine continues with the step, kimg, p and the heads (fp16)
+    state_file = tmp_path / "state.safetensors"
+    export_state(run, state_file)
+    tr3 = Trainer(_fd_cfg(data32, tmp_path / "fresh", ada_target=0.6, warmup_steps=4,
+                          resume_from=str(state_file)))
+    assert tr3.step == 3 and tr3.cur_nimg == 24 and tr3.cfg.d_features == "projected"
+    assert tr3.ada.p == pytest.approx(p_after)
+    for a, b in zip(tr.FD.heads.parameters(), tr3.FD.heads.parameters()):
+        assert torch.allclose(a, b, atol=2e-3 * max(1.0, a.abs().max().item()))
+    base = tr3.opt_G.param_groups[0]["lr"]
+    tr3.cfg.max_steps = 1
+    tr3.run(imgs)
+    assert tr3.opt_G.param_groups[0]["lr"] == pytest.approx(base / 4)  # first warm-up step: a quarter
+    from faceedit import api
+
+    m = api.load(str(state_file))  # the state file is an ordinary model file too
+    assert m.generate(seeds=[1]).images.shape == (1, 32, 32, 3)
+
+
+def test_aided_discriminator_adds_its_loss(data32, tmp_path):
+    s = train(_fd_cfg(data32, tmp_path / "run", d_features="aided", aided_weight=0.5, max_steps=2,
+                      snapshot_kimg=0.008), log=lambda *a: None)
+    assert s["steps"] == 2
+    log = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    prog = [r for r in log if r["event"] == "progress"]
+    assert "loss_G_FD" in prog[-1] and "loss_FD" in prog[-1] and "loss_D" in prog[-1]
+    snaps = sorted((tmp_path / "run" / "snapshots").glob("*.safetensors"))
+    assert [p.name for p in snaps] == ["kimg000000.safetensors"] or len(snaps) == 2
+    meta, groups = read_weights(snaps[-1])
+    assert set(groups) == {"G_ema"} and meta["card"]["step"] >= 1
+
+
+def test_bad_feature_discriminator_settings(data32, tmp_path):
+    from faceedit.errors import FaceEditError
+
+    with pytest.raises(FaceEditError, match="--d-features"):
+        Trainer(_fd_cfg(data32, tmp_path / "r", d_features="clip"))
+    with pytest.raises(FaceEditError, match="at least 32 px"):
+        Trainer(_cfg(data32, tmp_path / "r2", random_vgg=True, d_features="projected"))  # 16 px
+
+
+def test_overfit_probe_logs_d_on_held_out_faces(data_file, tmp_path):
+    from faceedit.train.dataset import load_images
+
+    imgs = load_images(data_file, 16)
+    tr = Trainer(_cfg(data_file, tmp_path / "run", max_steps=2))
+    tr.val_images = imgs[:8]
+    tr.run(imgs[8:])
+    prog = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    prog = [r for r in prog if r["event"] == "progress"]
+    assert {"D_train_clean", "D_val", "D_overfit_gap"} <= set(prog[-1])
+    assert prog[-1]["D_overfit_gap"] == pytest.approx(prog[-1]["D_train_clean"] - prog[-1]["D_val"], abs=1e-3)

@@ -1,5 +1,6 @@
 """REST API of the web app (faceedit.web) on a tiny random generator, through FastAPI's TestClient."""
 
+import functools
 import io
 import os
 import threading
@@ -21,7 +22,10 @@ from faceedit.web import create_app  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note about httpx vs httpx2
-    from fastapi.testclient import TestClient
+    from fastapi.testclient import TestClient as _TestClient
+
+# the app answers only for the address it listens on (DNS-rebinding guard): talk to it as 127.0.0.1
+TestClient = functools.partial(_TestClient, base_url="http://127.0.0.1")
 
 
 def make_directions(model, names=("smiling", "age", "male"), seed=0):
@@ -33,7 +37,7 @@ def make_directions(model, names=("smiling", "age", "male"), seed=0):
     return DirectionSet(dirs)
 
 
-def png(size=(40, 30), color=(200, 120, 90)) -> bytes:
+def png(size=(48, 36), color=(200, 120, 90)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, format="PNG")
     return buf.getvalue()

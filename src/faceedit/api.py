@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -94,9 +94,13 @@ class Model:
 
     def map(self, z: torch.Tensor, truncation: float = 1.0, truncation_cutoff: int | None = None) -> torch.Tensor:
         """z [N, z_dim] → w+ [N, num_ws, w_dim], truncated towards the average w by ``truncation`` (ψ)."""
+        from faceedit.limits import check_latents, check_truncation
+
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise FaceEditError(f"z must have shape [N, {self.z_dim}] for this model, got {list(z.shape)}")
+        check_latents(z, "z")
+        truncation = check_truncation(truncation)
         with torch.no_grad():
             return self.G.mapping(z, truncation_psi=truncation, truncation_cutoff=truncation_cutoff)
 
@@ -111,10 +115,15 @@ class Model:
         if x.ndim != 3 or x.shape[1] != self.num_ws or x.shape[2] != self.w_dim:
             raise FaceEditError(f"latent has shape {list(x.shape)}; this model takes w [N, {self.w_dim}] or "
                                 f"w+ [N, {self.num_ws}, {self.w_dim}]")
+        from faceedit.limits import check_latents
+
+        check_latents(x)
         return x
 
     def truncate(self, ws: torch.Tensor, truncation: float, cutoff: int | None = None) -> torch.Tensor:
-        return self.G.mapping.truncate(self.as_ws(ws), truncation, cutoff)
+        from faceedit.limits import check_truncation
+
+        return self.G.mapping.truncate(self.as_ws(ws), check_truncation(truncation), cutoff)
 
     def to_styles(self, ws: torch.Tensor) -> list[torch.Tensor]:
         """w+ → StyleSpace (list of [N, C] per modulated layer, ToRGB included)."""
@@ -144,7 +153,8 @@ class Model:
     # ---- images ------------------------------------------------------------------------------------------------
     def synthesize(self, ws: torch.Tensor | None = None, styles: list[torch.Tensor] | None = None,
                    noise_mode: str = "const", batch_size: int = 8, progress: bool = False) -> torch.Tensor:
-        """w+ (or StyleSpace ``styles``) → images [N, 3, R, R] float in about [-1, 1], in batches."""
+        """w+ (or StyleSpace ``styles``) → images [N, 3, R, R] float in about [-1, 1], in batches.
+        Raises :class:`FaceEditError` when the generator draws NaN or infinite pixels (broken weights)."""
         if noise_mode not in NOISE_MODES:
             raise FaceEditError(f"noise mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
         if styles is not None:
@@ -164,7 +174,7 @@ class Model:
                     part = self.G.synthesis(styles=[s[i:i + batch_size] for s in styles], noise_mode=noise_mode)
                 else:
                     part = self.G.synthesis(ws[i:i + batch_size], noise_mode=noise_mode)
-                out.append(part.cpu())
+                out.append(check_image_values(part, self.name).cpu())
         return torch.cat(out)
 
     def generate(self, seeds: Sequence[int] | None = None, z: torch.Tensor | None = None,
@@ -175,7 +185,11 @@ class Model:
             raise FaceEditError("give exactly one of seeds, z or ws")
         seed_list = None
         if seeds is not None:
-            seed_list = [int(s) for s in seeds]
+            from faceedit.limits import MAX_SEEDS
+
+            seed_list = [int(s) for _, s in zip(range(MAX_SEEDS + 1), seeds)]
+            if len(seed_list) > MAX_SEEDS:
+                raise FaceEditError(f"more than {MAX_SEEDS:,} seeds in one call: use generate_batches")
             z = self.z_from_seeds(seed_list)
         if z is not None:
             ws = self.map(z, truncation, truncation_cutoff)
@@ -185,6 +199,35 @@ class Model:
 
         images = to_uint8(self.synthesize(ws, noise_mode=noise_mode, batch_size=batch_size, progress=progress))
         return Generated(images=images, ws=ws.cpu(), seeds=seed_list)
+
+    def generate_batches(self, seeds: Sequence[int], truncation: float = 0.7, truncation_cutoff: int | None = None,
+                         noise_mode: str = "const", batch_size: int = 8) -> Iterator[Generated]:
+        """:meth:`generate` for many seeds, ``batch_size`` at a time: yields one :class:`Generated` per batch, so
+        that a caller can write each batch before the next is drawn (memory does not grow with the seed count)."""
+        seeds = [int(s) for s in seeds]
+        for part in _batches(seeds, max(1, int(batch_size))):
+            yield self.generate(seeds=part, truncation=truncation, truncation_cutoff=truncation_cutoff,
+                                noise_mode=noise_mode, batch_size=batch_size)
+
+
+def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def check_image_values(images: torch.Tensor, model_name: str = "the generator") -> torch.Tensor:
+    """``images`` unchanged when every pixel is finite; else a one-line error (a black image is never written)."""
+    if not bool(torch.isfinite(images).all()):
+        raise FaceEditError(f"{model_name} drew NaN or infinite pixels: its weights or the latent code are broken "
+                            "(check the checkpoint, e.g. with 'faceedit models info')")
+    return images
+
+
+def check_weights(module: torch.nn.Module, name: str) -> None:
+    """Refuse a network with NaN or infinite parameters or buffers (they would draw black or NaN images)."""
+    for key, t in list(module.named_parameters()) + list(module.named_buffers()):
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            raise FaceEditError(f"{name}: tensor {key} holds NaN or infinite values (a broken checkpoint)")
 
 
 def _placeholder() -> Model:
@@ -205,6 +248,7 @@ def load(model: str | Path | None = "default", device: str | torch.device = "cpu
         from faceedit.io import load_checkpoint
 
         ckpt = load_checkpoint(spec, load_training_nets=with_discriminator)
+        check_weights(ckpt.G_ema, spec)
         m = Model(G=ckpt.G_ema.eval(), name=spec, card=dict(ckpt.meta or {}), D=ckpt.D, sha256=ckpt.sha256)
     m.G.to(device)
     if m.D is not None:

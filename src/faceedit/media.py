@@ -18,11 +18,15 @@ ANIMATION_SUFFIXES = (".gif", ".mp4")
 
 
 def to_uint8(images) -> np.ndarray:
-    """Generator output [N, C, H, W] (or [C, H, W]) in [-1, 1] → uint8 [N, H, W, C] (or [H, W, C])."""
+    """Generator output [N, C, H, W] (or [C, H, W]) in [-1, 1] → uint8 [N, H, W, C] (or [H, W, C]).
+    Non-finite pixels raise :class:`FaceEditError` (they would silently turn black)."""
     import torch
 
     if isinstance(images, torch.Tensor):
         x = images.detach().to("cpu", torch.float32)
+        if not bool(torch.isfinite(x).all()):
+            raise FaceEditError("the generator drew NaN or infinite pixels: its weights or the latent code are "
+                                "broken (no image written)")
         x = (x * 127.5 + 128).clamp(0, 255).to(torch.uint8)
         x = x.permute(0, 2, 3, 1) if x.ndim == 4 else x.permute(1, 2, 0)
         return x.numpy()
@@ -51,6 +55,12 @@ def save_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
     return path
 
 
+def grid_shape(n: int, cols: int | None = None) -> tuple[int, int]:
+    """(rows, columns) of a grid of ``n`` images with ``cols`` columns (default: near-square)."""
+    cols = max(1, min(int(cols or math.ceil(math.sqrt(n))), n))
+    return int(math.ceil(n / cols)), cols
+
+
 def make_grid(images: Sequence[np.ndarray] | np.ndarray, cols: int | None = None, pad: int = 0,
               background: int = 255) -> np.ndarray:
     """Tile N equally sized HxWxC uint8 images into one image, ``cols`` per row (default: near-square)."""
@@ -58,6 +68,9 @@ def make_grid(images: Sequence[np.ndarray] | np.ndarray, cols: int | None = None
     n, h, w, c = images.shape
     cols = cols or int(math.ceil(math.sqrt(n)))
     rows = int(math.ceil(n / cols))
+    from faceedit.limits import MAX_GRID_PIXELS, check_pixels
+
+    check_pixels(rows * cols * h * w, MAX_GRID_PIXELS, f"a grid of {n:,} images")
     grid = np.full((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad, c), background, dtype=np.uint8)
     for i, img in enumerate(images):
         r, q = divmod(i, cols)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from faceedit.errors import FaceEditError
+from faceedit.limits import MIN_DETECT_SIDE, check_detectable
 
 _DLIB_HINT = "face alignment needs dlib: pip install 'faceedit[align]'"
 _MODELS: dict[str, object] = {}
@@ -155,6 +156,8 @@ def _boxes(img: np.ndarray, detector: str) -> tuple[list, str]:
         up = 1 if side * cscale < 400 else 0
         attempts.append(("cnn", cimg, cscale, up, 0.0))
     for kind, im, s, up, off in attempts:
+        if min(im.shape[:2]) < MIN_DETECT_SIDE:
+            continue  # a very elongated image scaled down: dlib crashes on tiny inputs, and no face fits anyway
         found = _hog(im, up) if kind == "hog" else _cnn(im, up)
         if found:
             boxes, scores = back(found, s, off)
@@ -162,17 +165,20 @@ def _boxes(img: np.ndarray, detector: str) -> tuple[list, str]:
     return [], "none"
 
 
-def detect_faces(img: np.ndarray, detector: str = "auto") -> list[Face]:
+def detect_faces(img: np.ndarray, detector: str = "auto", name: str = "the image") -> list[Face]:
     """Detect faces and fit 68 landmarks; returns faces sorted by size, largest first.
 
-    ``img``: ``H×W×3`` uint8 RGB. ``detector``: ``"auto"`` (HOG, then HOG on a padded copy, then CNN),
-    ``"hog"`` or ``"cnn"``. An empty list means no face was found.
+    ``img``: ``H×W×3`` uint8 RGB, at least :data:`~faceedit.limits.MIN_DETECT_SIDE` pixels on each side (smaller
+    images are refused before dlib sees them: its detectors corrupt memory on them). ``detector``: ``"auto"``
+    (HOG, then HOG on a padded copy, then CNN), ``"hog"`` or ``"cnn"``. ``name``: the image in messages.
+    An empty list means no face was found.
     """
     if detector not in ("auto", "hog", "cnn"):
         raise FaceEditError(f"unknown detector {detector!r}: use auto, hog or cnn")
     img = np.ascontiguousarray(img)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise FaceEditError(f"expected an H×W×3 uint8 RGB image, got shape {img.shape} dtype {img.dtype}")
+    check_detectable(img.shape[0], img.shape[1], name)
     dlib = _dlib()
     found, kind = _boxes(img, detector)
     predictor = _model("landmarks68")

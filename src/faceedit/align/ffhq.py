@@ -370,7 +370,7 @@ def align_face(img, size: int = 256, face_index: int | None = None, *, faces: li
         img = load_image(img)
     name = name or "the image"
     if faces is None:
-        faces = detect_faces(img, detector=detector)
+        faces = detect_faces(img, detector=detector, name=name)
     if not faces:
         raise FaceEditError(f"no face found in {name}")
 
@@ -451,13 +451,18 @@ def _as_hwc_float(edited) -> np.ndarray:
 
 
 def paste_back(original_img: np.ndarray, aligned_face: AlignedFace, edited_aligned_img, feather: float = 0.04,
-               region: str = "face") -> np.ndarray:
+               region: str = "face", reference=None) -> np.ndarray:
     """Warp an edited aligned image back into the photo and blend it in with a feathered face mask.
 
     ``original_img``: the photo (``H×W×3`` uint8) that ``aligned_face`` came from. ``edited_aligned_img``: the
     edited square at any size (``S×S×3`` uint8 / float in [0, 255], or a torch ``3×S×S`` tensor in [-1, 1]).
     ``feather``: fade width as a fraction of the square. ``region``: ``"face"`` or ``"square"``
     (see :func:`face_region_mask`). Returns a new ``H×W×3`` uint8 photo.
+
+    ``reference``: the generator's reconstruction of the unedited face (same size and rendering as the edited
+    image). With it, only the *change* the edit makes (edited − reference, upsampled smoothly to the face's size in
+    the photo) is added to the photo's own pixels inside the feathered mask, so the photo keeps its resolution and
+    detail wherever the edit changes nothing; without it, the generator's face replaces the photo's.
     """
     from PIL import Image
 
@@ -483,10 +488,21 @@ def paste_back(original_img: np.ndarray, aligned_face: AlignedFace, edited_align
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return photo.copy()
+    if reference is not None:
+        ref = _as_hwc_float(reference)
+        if ref.shape[0] != ref.shape[1]:
+            raise FaceEditError(f"reference image must be square, got {ref.shape[1]}x{ref.shape[0]}")
+        if ref.shape[0] != s:
+            ref = np.asarray(Image.fromarray(np.clip(np.rint(ref), 0, 255).astype(np.uint8)).resize(
+                (s, s), Image.LANCZOS), dtype=np.float32)
+        edited = edited - ref  # the change, in [-255, 255]
     vals, valid = ts.unwarp(edited, box)
     m, _ = ts.unwarp(mask, box)
     m = (m * valid)[..., None]
     out = photo.astype(np.float32).copy()
     region_px = out[y0:y1, x0:x1]
-    out[y0:y1, x0:x1] = region_px * (1.0 - m) + vals * m
+    if reference is not None:
+        out[y0:y1, x0:x1] = region_px + vals * m
+    else:
+        out[y0:y1, x0:x1] = region_px * (1.0 - m) + vals * m
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -8,12 +8,14 @@ zero-byte, truncated, corrupt or non-image files.
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from faceedit.errors import FaceEditError
+from faceedit.limits import is_temporary_name, regular_file
 
 #: Default pixel cap (width × height) of :func:`load_image`: 64 megapixels, e.g. 8000×8000.
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -69,6 +71,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise FaceEditError(f"no such file: {name}")
     if path.is_dir():
         raise FaceEditError(f"{name} is a folder, not an image")
+    regular_file(path, "image")  # a FIFO or device would block or never end
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -85,6 +88,12 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise FaceEditError(f"not an image or an unsupported format: {name}") from None
     except OSError as exc:
         raise FaceEditError(f"cannot read {name}: {exc.strerror or exc}") from None
+    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, struct.error, MemoryError) as exc:
+        # e.g. a PNG whose text chunk decompresses past Pillow's metadata cap, or a malformed header
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if "TEXT_CHUNK" in detail or "TEXT_MEMORY" in detail:
+            detail = "its metadata (a PNG text chunk) is too large"
+        raise FaceEditError(f"corrupt or unsupported image: {name} ({detail})") from None
     with im:
         w, h = im.size
         if w <= 0 or h <= 0:
@@ -101,7 +110,10 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
                 arr = _to_rgb_uint8(im)
         except Image.DecompressionBombError:
             raise FaceEditError(f"image too large: {name} exceeds the pixel cap of {max_pixels:,} pixels") from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+        except MemoryError:
+            raise FaceEditError(f"out of memory decoding {name} ({w}x{h})") from None
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error,
+                ZeroDivisionError, AttributeError) as exc:
             detail = " ".join(str(exc).split()) or type(exc).__name__
             raise FaceEditError(f"corrupt or truncated image: {name} ({detail})") from None
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -110,5 +122,6 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
 
 
 def is_image_name(path: str | os.PathLike) -> bool:
-    """True when the file name has an image suffix (used to pick files out of a folder)."""
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+    """True when the file name has an image suffix (used to pick files out of a folder); hidden files and the
+    temporaries of interrupted writes (``.NAME.tmp.*``) are not images."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES and not is_temporary_name(Path(path).name)

@@ -8,6 +8,7 @@ Set ``FACEEDIT_DEBUG=1`` to see the full traceback of an unexpected error.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
 
@@ -32,6 +33,8 @@ COMMAND_MODULES = [
     "faces",
     "invert",
     "serve",
+    "register",
+    "cluster",
 ]
 
 app = typer.Typer(
@@ -62,6 +65,47 @@ def _register_all() -> None:
 _register_all()
 
 
+class _Finite(click.ParamType):
+    """A float option type that refuses NaN and ±inf (click's FLOAT and FloatRange accept them, and a NaN passes
+    every range check), wrapping the option's own type so that its range and messages stay."""
+
+    def __init__(self, inner: click.ParamType):
+        self.inner = inner
+        self.name = inner.name
+
+    def convert(self, value, param, ctx):
+        out = self.inner.convert(value, param, ctx)
+        values = out if isinstance(out, (tuple, list)) else (out,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return out
+
+    def get_metavar(self, *args, **kwargs):
+        return self.inner.get_metavar(*args, **kwargs)
+
+
+def guard_options(command: click.Command) -> click.Command:
+    """Make every float option and argument of ``command`` and its sub-commands refuse NaN and ±inf, and bound
+    every whole-number option by :data:`faceedit.limits.OPTION_CAPS` (an option missing from it is unbounded: a
+    test walks the tree and fails on one)."""
+    from faceedit.limits import OPTION_CAPS
+
+    for param in command.params:
+        t = param.type
+        if isinstance(t, click.types.FloatParamType):
+            param.type = _Finite(t)
+        elif isinstance(t, click.Tuple):
+            t.types = [_Finite(x) if isinstance(x, click.types.FloatParamType) else x for x in t.types]
+        elif isinstance(t, click.types.IntParamType) and getattr(t, "max", None) is None:
+            cap = next((OPTION_CAPS[o] for o in param.opts if o in OPTION_CAPS), None)
+            if cap is not None:
+                low = cap[0] if getattr(t, "min", None) is None else max(cap[0], t.min)
+                param.type = click.IntRange(low, cap[1])
+    for sub in getattr(command, "commands", {}).values():
+        guard_options(sub)
+    return command
+
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
@@ -69,7 +113,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
-    command = typer.main.get_command(app)
+    command = guard_options(typer.main.get_command(app))
     try:
         result = command.main(args=argv, prog_name="faceedit", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -81,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("interrupted", 130)
     except click.UsageError as exc:
         where = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-        return _fail(" ".join(exc.format_message().split()) + where)
+        message = " ".join(exc.format_message().split()).replace(" (env var: 'None')", "")  # a typer quirk
+        return _fail(message + where)
     except click.ClickException as exc:
         return _fail(" ".join(exc.format_message().split()))
     except FaceEditError as exc:

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from faceedit.cli.options import MODEL_HELP
+from faceedit.limits import check_float, check_memory
 from faceedit.errors import FaceEditError
 
 directions_app = typer.Typer(help="Attribute directions (InterfaceGAN): fit them, measure them, list them.",
@@ -63,7 +64,10 @@ def fit_cmd(
             raise FaceEditError(f"--space {s!r}: use w, z or wplus")
     if batch < 1:
         raise FaceEditError("--batch must be at least 1")
+    check_float(ratio, "--ratio", 0.0, 0.5, lo_open=True)
     m = _load_model(model)
+    per_sample = m.z_dim + m.w_dim + (m.num_ws * m.w_dim if "wplus" in spaces else 0) + 256
+    check_memory(samples * per_sample * 4, f"--samples {samples:,}", "use fewer samples")
     scorer = AttributeScorer.load(device=m.device)
     for note in scorer.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -122,9 +126,10 @@ def report_cmd(
     _threads(threads)
     if out.suffix.lower() != ".png":
         raise FaceEditError(f"--out {out}: the report picture is a .png")
-    if edit_samples < 2:
-        raise FaceEditError("--edit-samples must be at least 2")
+    if not 2 <= edit_samples <= 100_000:
+        raise FaceEditError("--edit-samples must be from 2 to 100,000")
     m = _load_model(model)
+    check_memory(n_real * m.resolution ** 2 * 3 * 5, f"--n-real {n_real:,}", "score fewer real faces")
     dirs = load_directions(m, directions, check=not force)
     scorer = AttributeScorer.load(device=m.device)
     data = Samples.load(samples_file) if samples_file is not None else None

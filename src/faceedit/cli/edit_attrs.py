@@ -17,12 +17,15 @@ import typer
 from faceedit.cli.edit_ops import FACE_HELP, LAYERS_HELP, TRUNC_HELP, _load
 from faceedit.cli.options import MODEL_HELP
 from faceedit.errors import FaceEditError
+from faceedit.limits import MAX_ANIMATION_PIXELS, MAX_FRAMES, check_pixels
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 PHOTO_METHOD_HELP = ("photo inversion: pivotal (encoder + pivotal tuning of the generator for the photo; the "
                      "default), hybrid, encoder or optimize")
 PHOTO_STEPS_HELP = "photo inversion: optimisation steps, tuning steps for pivotal (default: the method's)"
 MAX_AMOUNT = 50.0
+#: Faces in one edit or animation.
+MAX_FACES = 64
 
 
 def parse_amounts(args: List[str], edits: List[str]) -> dict[str, float]:
@@ -88,8 +91,9 @@ class Subject:
     """One face to edit: its w+ and, for photos, the inversion that pastes edits back into the photo; ``model``:
     the generator that draws it (a photo's or latent file's pivotally tuned one, else the model itself)."""
 
-    def __init__(self, spec: str, m, trunc: float, method: str, aligned: bool = False, steps: int | None = None):
-        self.label, self.inversion, self.model = spec, None, m
+    def __init__(self, spec: str, m, trunc: float, method: str, aligned: bool = False, steps: int | None = None,
+                 paste: str = "change"):
+        self.label, self.inversion, self.model, self.paste = spec, None, m, paste
         if _is_photo(spec):
             if not Path(spec).is_file():
                 raise FaceEditError(f"photo not found: {spec}")
@@ -116,6 +120,13 @@ class Subject:
             if tuned is not None:  # a latent file from 'faceedit invert --method pivotal'
                 self.model = tuned.model(m, int(row) if row.isdigit() else 0)
 
+    def frame_pixels(self, crop: bool) -> int:
+        """Pixels of one rendered frame of this face: the photo's size when pasting back, else the model's."""
+        original = getattr(self.inversion, "original", None)
+        if original is not None and not crop:
+            return int(original.shape[0]) * int(original.shape[1])
+        return self.model.resolution ** 2
+
     def render(self, m, ws, crop: bool) -> list[np.ndarray]:
         """Images (uint8 HxWx3) of ``ws`` [n, num_ws, w_dim]: aligned faces, or photos with the face pasted back."""
         import torch
@@ -133,30 +144,43 @@ class Subject:
             imgs = to_uint8(m.synthesize(ws))
         if self.inversion is None or crop:
             return list(imgs)
-        return [np.asarray(self.inversion.paste(img)) for img in imgs]
+        return [np.asarray(self.inversion.paste(img, mode=self.paste)) for img in imgs]
 
 
 def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, trunc: float,
-              method: str, aligned: bool = False, steps: Optional[int] = None) -> list[Subject]:
+              method: str, aligned: bool = False, steps: Optional[int] = None,
+              paste: str = "change") -> list[Subject]:
     from faceedit.cli.options import parse_seeds
 
     specs: list[str] = []
     if seed is not None:
-        specs += [str(s) for s in parse_seeds(seed)]
+        specs += [str(s) for s in parse_seeds(seed, MAX_FACES)]
     if latent is not None:
         specs.append(str(latent))
     for f in faces:
         try:
-            specs += [str(s) for s in parse_seeds(f)]
-        except FaceEditError:
-            specs += [p for p in f.split(",") if p.strip()] if not Path(f).exists() else [f]
+            specs += [str(s) for s in parse_seeds(f, MAX_FACES)]
+        except FaceEditError as exc:
+            if "too many" in str(exc):
+                raise FaceEditError(f"{f[:40]}: edit at most {MAX_FACES} faces at a time") from None
+            specs += [p for p in f.split(",") if p.strip()][:MAX_FACES + 1] if not Path(f).exists() else [f]
+        if len(specs) > MAX_FACES:
+            break
     if not specs:
         raise FaceEditError("no face given: a seed (--seed 3), a latent file (--latent f.npz) or a photo")
-    if len(specs) > 64:
-        raise FaceEditError(f"{len(specs)} faces: edit at most 64 at a time")
+    if len(specs) > MAX_FACES:
+        raise FaceEditError(f"more than {MAX_FACES} faces: edit at most {MAX_FACES} at a time")
     if steps is not None and not 1 <= steps <= 10000:
         raise FaceEditError("--steps must be between 1 and 10000")
-    return [Subject(s, m, trunc, method, aligned, steps) for s in specs]
+    from faceedit.invert import PASTE_MODES
+
+    if paste not in PASTE_MODES:
+        raise FaceEditError(f"--paste must be {' or '.join(PASTE_MODES)}, got {paste!r}")
+    return [Subject(s, m, trunc, method, aligned, steps, paste) for s in specs]
+
+
+PASTE_HELP = ("photos: 'change' adds the edit's change to the photo's own pixels (keeps its detail); 'replace' "
+              "pastes the generator's face")
 
 
 def _directions(m, folder: Optional[Path], force: bool):
@@ -192,6 +216,7 @@ def edit_cmd(
     columns: int = typer.Option(5, "--columns", help="columns of --grid"),
     compare: bool = typer.Option(False, "--compare", help="show the original beside each edit"),
     crop: bool = typer.Option(False, "--crop", help="photos: write the aligned face only (no paste-back)"),
+    paste: str = typer.Option("change", "--paste", help=PASTE_HELP),
     method: str = typer.Option("pivotal", "--method", help=PHOTO_METHOD_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", help=PHOTO_STEPS_HELP),
     aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares (no detection)"),
@@ -223,7 +248,7 @@ def edit_cmd(
     for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
         dirs.get(name)
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
-    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps)
+    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste)
     rows: list[list[np.ndarray]] = []
     edited_ws = []
     for s in subjects:
@@ -266,6 +291,7 @@ def animate_cmd(
     layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
     out: Path = typer.Option(Path("edit.gif"), "--out", "-o", help=".gif or .mp4"),
     crop: bool = typer.Option(False, "--crop", help="photos: animate the aligned face only (no paste-back)"),
+    paste: str = typer.Option("change", "--paste", help=PASTE_HELP),
     method: str = typer.Option("pivotal", "--method", help=PHOTO_METHOD_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", help=PHOTO_STEPS_HELP),
     aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares"),
@@ -288,11 +314,21 @@ def animate_cmd(
         raise FaceEditError(f"--range: use amounts between -{MAX_AMOUNT:g} and {MAX_AMOUNT:g}")
     names = [a.strip() for a in attr.split(",") if a.strip()]
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
+    if not names or len(names) > 64:
+        raise FaceEditError("--attr: name 1 to 64 attributes")
+    if frames < 2:
+        raise FaceEditError("--frames must be at least 2")
+    total = frames * (1 if combine else len(names)) * (2 if pingpong else 1)
+    if total > MAX_FRAMES:
+        raise FaceEditError(f"the animation would have {total:,} frames; at most {MAX_FRAMES:,} (fewer --frames or "
+                            "attributes)")
     m = _load(model)
     dirs = _directions(m, directions, force)
     for name in names + keep_list:
         dirs.get(name)
-    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps)
+    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps, paste)
+    per_frame = sum(s.frame_pixels(crop) for s in subjects) * (2 if side_by_side else 1)
+    check_pixels(total * per_frame, MAX_ANIMATION_PIXELS, "the animation", "fewer frames or faces, or --crop")
     seqs = [dirs.sweep(s.ws, names, lo, hi, frames, combine=combine, pingpong=pingpong, keep=keep_list,
                        layers=layers) for s in subjects]
     originals = [s.render(m, s.ws, crop)[0] for s in subjects] if side_by_side else None

@@ -15,6 +15,8 @@ import typer
 
 from faceedit.cli.options import MODEL_HELP, command_group, parse_seeds
 from faceedit.errors import FaceEditError
+from faceedit.limits import (MAX_ANIMATION_PIXELS, MAX_FRAMES, check_float, check_memory, check_pixels,
+                             check_truncation)
 
 TRUNC_HELP = "truncation ψ for faces given as seeds (1 = none)"
 FACE_HELP = "a face: seed (12 or seed:12), latent file (.npz/.npy, file.npz#N for row N) or photo"
@@ -32,25 +34,31 @@ def _load(model: str):
     return m
 
 
-def _faces(text: str, m, trunc: float):
-    """A seed list ('0-3,7') or comma-separated face specs → list of Face."""
+def _faces(text: str, m, trunc: float, max_count: int = 400):
+    """A seed list ('0-3,7') or comma-separated face specs → list of Face (at most ``max_count``)."""
     from faceedit.edit.inputs import resolve
 
     try:
-        seeds = parse_seeds(text)
-    except FaceEditError:
-        return [resolve(part, m, trunc) for part in text.split(",") if part.strip()]
+        seeds = parse_seeds(text, max_count)
+    except FaceEditError as exc:
+        if "too many" in str(exc):
+            raise
+        parts = [part for part in text.split(",") if part.strip()]
+        if len(parts) > max_count:
+            raise FaceEditError(f"too many faces in {text[:60]!r} (at most {max_count})") from None
+        return [resolve(part, m, trunc) for part in parts]
     return [resolve(str(s), m, trunc) for s in seeds]
 
 
+#: Largest |strength| of an edit in a number list (σ of a channel, λ of a transfer).
+MAX_STRENGTH = 1000.0
+
+
 def _floats(text: str, what: str) -> list[float]:
-    try:
-        vals = [float(x) for x in text.replace(" ", "").split(",") if x]
-    except ValueError:
-        raise FaceEditError(f"bad {what} {text!r}: use numbers separated by commas, e.g. -5,0,5") from None
-    if not vals:
-        raise FaceEditError(f"bad {what} {text!r}: no values")
-    return vals
+    """A comma-separated list of at most 1000 finite strengths within ±:data:`MAX_STRENGTH`."""
+    from faceedit.limits import parse_floats
+
+    return parse_floats(text, what, -MAX_STRENGTH, MAX_STRENGTH)
 
 
 def _check_image_out(out: Path) -> None:
@@ -107,8 +115,8 @@ def mix_cmd(
     m = _load(model)
     idx = parse_layers(layers, m.num_ws)
     if grid_mode:
-        rw = torch.cat([f.ws for f in _faces(rows, m, trunc)])
-        cw = torch.cat([f.ws for f in _faces(cols, m, trunc)])
+        rw = torch.cat([f.ws for f in _faces(rows, m, trunc, 400)])
+        cw = torch.cat([f.ws for f in _faces(cols, m, trunc, 400)])
         if rw.shape[0] * cw.shape[0] > 400:
             raise FaceEditError("the grid would have more than 400 cells; use fewer rows or columns")
         grid = mixing_grid(m, rw, cw, idx)
@@ -158,11 +166,12 @@ def morph_cmd(
     suffix = out.suffix.lower()
     if suffix not in ANIMATION_SUFFIXES and suffix not in IMAGE_SUFFIXES:
         raise FaceEditError(f"--out {out}: use .gif, .mp4 or an image (.png) for a strip of frames")
-    if fps <= 0:
-        raise FaceEditError("--fps must be positive")
-    if not 2 <= frames <= 2000:
-        raise FaceEditError("--frames must be between 2 and 2000")
+    check_float(fps, "--fps", 0.0, 120.0, lo_open=True)
+    if not 2 <= frames <= MAX_FRAMES:
+        raise FaceEditError(f"--frames must be between 2 and {MAX_FRAMES}")
     m = _load(model)
+    check_pixels((2 * frames if bounce else frames) * m.resolution ** 2, MAX_ANIMATION_PIXELS, "the morph",
+                 "fewer --frames")
     a, b = resolve(face_a, m, trunc), resolve(face_b, m, trunc)
     ws = morph_latents(m, a.ws, b.ws, steps=frames, space=space, z_a=a.z, z_b=b.z, truncation=trunc, ease=ease)
     imgs = list(morph_frames(m, ws, progress=frames > 8))
@@ -250,6 +259,8 @@ def _sample_ws(m, samples: int, seed: int, trunc: float):
 
     if samples < 2:
         raise FaceEditError("--samples must be at least 2")
+    check_memory(samples * (m.z_dim + m.num_ws * m.w_dim) * 4, f"--samples {samples:,}", "use fewer samples")
+    check_truncation(trunc, "--trunc")
     z = torch.from_numpy(np.random.RandomState(seed).randn(samples, m.z_dim)).float().to(m.device)
     return m.map(z, trunc)
 
@@ -303,6 +314,8 @@ def channels_find(
         raise FaceEditError("give exactly one of --region, --attr or --mask")
     if top_k < 1 or batch < 1 or probes < 1:
         raise FaceEditError("--top-k, --batch and --probes must be at least 1")
+    check_float(positive_fraction, "--positive-fraction", 0.0, 1.0, lo_open=True)
+    check_float(alpha, "--alpha", -MAX_STRENGTH, MAX_STRENGTH)
     m = _load(model)
     style_layers = parse_layers(layers, len(m.style_layers)) if layers else None
     if attr is not None:
@@ -328,7 +341,7 @@ def channels_find(
 
     from faceedit.edit.inputs import resolve
 
-    pw = torch.cat([resolve(str(s), m, trunc).ws for s in parse_seeds(preview)])
+    pw = torch.cat([resolve(str(s), m, trunc).ws for s in parse_seeds(preview, 64)])
     alphas = [-alpha, 0.0, alpha]
     for cid, sign in zip(res.ids, res.weights):
         sheet = preview_sheet(m, pw, StyleDirection.single(cid, 1.0 if sign >= 0 else -1.0), alphas, stats)

@@ -132,7 +132,7 @@ def realism(
                                                help="A torchvision vgg16/vgg19 state dict to use instead of the "
                                                     "fetched Oxford VGG16."),
     feature_size: Optional[int] = typer.Option(None, "--feature-size",
-                                               help="Input side for the VGG16 features (default 128)."),
+                                               help="Input side for the VGG16 features (default 64)."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help=INCEPTION_HELP),
     truncation: float = typer.Option(1.0, "--truncation", help="Truncation psi of the generated faces."),
     seed: int = typer.Option(0, "--seed"),

@@ -86,9 +86,13 @@ def score_command(
 
     from faceedit.scorers.classifier import load_classifier
 
+    from faceedit.cli.batch import SKIPPED, FileBatch
+
     clf = load_classifier(weights)
     results = []
-    for path in images:
+    batch = FileBatch(len(images))
+
+    def one(path: Path) -> dict:
         img = _load_rgb(path)
         was_aligned = False
         if not aligned:
@@ -96,8 +100,15 @@ def score_command(
             was_aligned = af is not None
         with torch.no_grad():
             p = clf.probs(_tensor(img))[0].tolist()
-        results.append({"image": str(path), "aligned": was_aligned,
-                        "probabilities": {n: round(float(v), 4) for n, v in zip(clf.attributes, p)}})
+        return {"image": str(path), "aligned": was_aligned,
+                "probabilities": {n: round(float(v), 4) for n, v in zip(clf.attributes, p)}}
+
+    for path in images:
+        r = batch.run(path, one, path)
+        if r is not SKIPPED:
+            results.append(r)
+            batch.ok()
+    batch.finish("no image was scored")
     if as_json:
         print(json.dumps(results, indent=1))
     else:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 
 from faceedit.cli.options import MODEL_HELP, parse_seeds
@@ -25,41 +26,69 @@ def generate(
     batch: int = typer.Option(8, "--batch", help="images per forward pass"),
     image_format: str = typer.Option("png", "--format", help="image format for --out folders: png, jpg or webp"),
 ) -> None:
-    """Generate faces from seeds: `faceedit generate --seeds 0-15 --trunc 0.7 --grid out.png`."""
+    """Generate faces from seeds: `faceedit generate --seeds 0-15 --trunc 0.7 --grid out.png`. Images are written
+    as they are drawn (a batch at a time), so memory does not grow with the number of seeds and an interrupted run
+    keeps every image written so far."""
+    import contextlib
+
     from faceedit import api
-    from faceedit.media import make_grid, save_image
+    from faceedit.latents import LatentWriter
+    from faceedit.limits import MAX_GRID_PIXELS, check_pixels, check_truncation
+    from faceedit.media import grid_shape, save_image
 
     seed_list = parse_seeds(seeds)
+    check_truncation(trunc, "--trunc")
     if batch < 1:
         raise FaceEditError("--batch must be at least 1")
     if image_format not in ("png", "jpg", "webp"):
         raise FaceEditError(f"--format must be png, jpg or webp, got {image_format!r}")
     if out is None and grid is None:
         out = Path("out") / "generate"
+    single_file = out is not None and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
+    if single_file and len(seed_list) != 1:
+        raise FaceEditError(f"--out {out} is a file name but {len(seed_list)} seeds were given; pass a folder")
     m = api.load(model)
     if m.placeholder:
         print(f"note: {api.PLACEHOLDER_NOTE}", file=sys.stderr)
-    result = m.generate(seeds=seed_list, truncation=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise,
-                        batch_size=batch, progress=len(seed_list) > batch)
-    written = []
-    if out is not None:
-        single_file = out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
-        if single_file and len(seed_list) != 1:
-            raise FaceEditError(f"--out {out} is a file name but {len(seed_list)} seeds were given; pass a folder")
-        for seed, img in zip(seed_list, result.images):
-            path = out if single_file else out / f"seed{seed:04d}.{image_format}"
-            written.append(save_image(path, img))
+    canvas = None
     if grid is not None:
-        written.append(save_image(grid, make_grid(result.images, cols=cols)))
+        rows, n_cols = grid_shape(len(seed_list), cols)
+        check_pixels(rows * n_cols * m.resolution ** 2, MAX_GRID_PIXELS, f"the grid of {len(seed_list):,} faces",
+                     "use fewer seeds, or --out for one image per seed")
+        canvas = np.full((rows * m.resolution, n_cols * m.resolution, 3), 255, np.uint8)
+    written = []
+    done = 0
+    with contextlib.ExitStack() as stack:
+        latents = None
+        if save_latents is not None:
+            latents = stack.enter_context(LatentWriter(save_latents, len(seed_list), m.num_ws, m.w_dim, model=m,
+                                                       seeds=seed_list))
+        parts = m.generate_batches(seed_list, truncation=trunc, truncation_cutoff=trunc_cutoff, noise_mode=noise,
+                                   batch_size=batch)
+        if len(seed_list) > batch:
+            from tqdm import tqdm
+
+            parts = stack.enter_context(tqdm(parts, total=-(-len(seed_list) // batch), desc="generating",
+                                             unit="batch", file=sys.stderr))
+        for part in parts:
+            for seed, img in zip(part.seeds, part.images):
+                if out is not None:
+                    path = out if single_file else out / f"seed{seed:04d}.{image_format}"
+                    written.append(save_image(path, img))
+                if canvas is not None:
+                    r, c = divmod(done, n_cols)
+                    canvas[r * m.resolution:(r + 1) * m.resolution, c * m.resolution:(c + 1) * m.resolution] = img
+                done += 1
+            if latents is not None:
+                latents.write(part.ws)
+            written = written[-2:]
+    if canvas is not None:
+        written.append(save_image(grid, canvas))
     if save_latents is not None:
-        import numpy as np
-
-        from faceedit.latents import save_latents as _save
-
-        written.append(_save(save_latents, ws=result.ws.numpy(), seeds=np.asarray(seed_list), model=m))
-    where = f"{out}/" if out is not None and len(written) > 1 and not out.suffix else ""
+        written.append(save_latents)
+    where = f"{out}/" if out is not None and not single_file else ""
     print(f"wrote {len(seed_list)} face(s) from {m.describe()}" + (f" into {where}" if where else ""))
-    for p in written[-2:] if len(written) > 2 else written:
+    for p in written[-2:]:
         print(f"  {p}")
 
 

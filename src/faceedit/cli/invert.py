@@ -26,7 +26,7 @@ def _check_method(method: str) -> str:
     from faceedit.invert import METHODS
 
     if method not in METHODS:
-        raise FaceEditError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise FaceEditError(f"--method must be one of {', '.join(METHODS)}, got {method[:40]!r}")
     return method
 
 
@@ -117,14 +117,18 @@ def invert(
         torch.set_num_threads(threads)
     loss, note = _perceptual_loss(perceptual, perceptual_weights)
     m = api.load(model)
-    # read and align everything first: a bad photo fails the run before any long optimisation
+    # read and align everything first: a bad photo is skipped (and reported) before any long optimisation
+    from faceedit.cli.batch import SKIPPED, FileBatch
+
     items = []
+    photo_batch = FileBatch(len(photos))
     for p in photos:
-        if not p.is_file():
-            raise FaceEditError(f"photo not found: {p}")
-        img, af, small = prepare_photo(p, m, aligned=aligned, detector=detector, face_index=face_index,
-                                       name=str(p))
-        items.append((p, img, af, small))
+        got = photo_batch.run(p, prepare_photo, p, m, aligned=aligned, detector=detector, face_index=face_index,
+                              name=str(p))
+        if got is not SKIPPED:
+            photo_batch.ok()
+            items.append((p, *got))
+    photo_batch.finish("no photo was inverted")
     prev_dir = preview if preview is not None else (output.parent / f"{output.stem}_preview" if previews else None)
     kw = {} if lr is None else {"lr": lr}
     all_ws, all_mse, all_perc, noises, tuned, quads, used = [], [], [], [], [], [], None
@@ -173,6 +177,23 @@ def invert(
          + (f"; previews in {prev_dir}" if prev_dir is not None else ""))
 
 
+def parse_step_map(text: str | None) -> dict[str, int]:
+    """``'optimize=1000,hybrid=100'`` → ``{'optimize': 1000, 'hybrid': 100}`` (methods checked, steps capped)."""
+    import re
+
+    from faceedit.limits import MAX_STEPS, check_int, check_text
+
+    out: dict[str, int] = {}
+    for part in check_text(text or "", "--steps", 1000).split(","):
+        if not part.strip():
+            continue
+        k, sep, v = part.partition("=")
+        if not sep or not re.fullmatch(r"[0-9]{1,9}", v.strip()):
+            raise FaceEditError(f"bad --steps {text[:60]!r}: use e.g. optimize=1000,hybrid=100")
+        out[_check_method(k.strip())] = check_int(int(v), f"--steps {k.strip()}", 0, MAX_STEPS)
+    return out
+
+
 def eval_inversion(
     data: Path = typer.Argument(..., help="Aligned faces: a folder of images, or a 'faceedit data build' folder / "
                                           "pack (its validation split)."),
@@ -215,13 +236,7 @@ def eval_inversion(
     _check_space(space)
     if n < 1:
         raise FaceEditError("--n must be >= 1")
-    step_map: dict[str, int] = {}
-    if steps:
-        for part in steps.split(","):
-            k, sep, v = part.partition("=")
-            if not sep or not v.strip().isdigit():
-                raise FaceEditError(f"bad --steps {steps!r}: use e.g. optimize=1000,hybrid=100")
-            step_map[_check_method(k.strip())] = int(v)
+    step_map = parse_step_map(steps)
     if threads:
         torch.set_num_threads(threads)
     loss, note = _perceptual_loss(perceptual, perceptual_weights)
@@ -286,7 +301,7 @@ def train_encoder_cmd(
     import os
 
     from faceedit.train.encoder import EncoderTrainConfig, train_encoder
-    from faceedit.train.gan import parse_duration
+    from faceedit.limits import parse_duration
 
     if batch < 1:
         raise FaceEditError("--batch must be >= 1")
@@ -299,15 +314,17 @@ def train_encoder_cmd(
     _check_perceptual(perceptual, perceptual_weights)
     if nice:
         os.nice(10)
+    budget = parse_duration(time_budget, "--time-budget")
+    extend_minutes = (parse_duration(extend, "--extend") or 0) / 60.0 if extend else None
     cfg = EncoderTrainConfig(
         run_dir=str(run_dir), model=model, data=None if (data or "").lower() in ("", "none") else data,
-        time_budget=parse_duration(time_budget), steps=steps, batch=batch, real_fraction=real_fraction, lr=lr,
+        time_budget=budget, steps=steps, batch=batch, real_fraction=real_fraction, lr=lr,
         perceptual_weight=perceptual_weight, perceptual=perceptual,
         perceptual_weights=[str(p) for p in perceptual_weights] if perceptual_weights else None,
         identity_weight=identity_weight, latent_weight=latent_weight,
         delta_weight=delta_weight, progressive=progressive, real_limit=real_limit, threads=threads, seed=seed,
         checkpoint_minutes=checkpoint_minutes, force=force, refine_from=refine_from,
-        refine_iterations=refine_iterations, extend_minutes=(parse_duration(extend) or 0) / 60.0 if extend else None)
+        refine_iterations=refine_iterations, extend_minutes=extend_minutes)
     summary = train_encoder(cfg, resume=resume, log=_err)
     state = "plan complete" if summary["complete"] else f"{summary['progress']:.0%} of the plan; --resume continues"
     _err(f"stopped at step {summary['steps']} ({state}); export with: faceedit train export-encoder {run_dir} "

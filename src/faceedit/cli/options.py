@@ -4,39 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from faceedit.errors import FaceEditError
+from faceedit.limits import MAX_SEEDS, parse_int_ranges
 
 MODEL_HELP = "'default' (embedded), a registry name (see 'faceedit models list') or a checkpoint path"
 ModelOption = typer.Option("default", "--model", "-m", help=MODEL_HELP)
 
-MAX_SEEDS = 100_000
 
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-15' → 0..15; '1,4,7-9' → [1, 4, 7, 8, 9]. Seeds are 0 to 2**32-1."""
-    seeds: list[int] = []
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            if "-" in part[1:]:
-                a, b = part.split("-", 1) if not part.startswith("-") else (part, "")
-                lo, hi = int(a), int(b)
-                if hi < lo:
-                    raise ValueError
-                if hi - lo + 1 + len(seeds) > MAX_SEEDS:
-                    raise FaceEditError(f"too many seeds in {text!r} (at most {MAX_SEEDS})")
-                seeds.extend(range(lo, hi + 1))
-            else:
-                seeds.append(int(part))
-        except ValueError:
-            raise FaceEditError(f"bad seed list {text!r}: use numbers and ranges like 0-15 or 1,4,7-9") from None
-    if not seeds:
-        raise FaceEditError(f"bad seed list {text!r}: no seeds")
-    for s in seeds:
-        if not 0 <= s < 2 ** 32:
-            raise FaceEditError(f"seed {s} is out of range (0 to 4294967295)")
-    return seeds
+def parse_seeds(text: str, max_count: int = MAX_SEEDS) -> list[int]:
+    """'0-15' → 0..15; '1,4,7-9' → [1, 4, 7, 8, 9]. Seeds are 0 to 2**32-1; at most ``max_count`` of them,
+    counted before any range is expanded."""
+    return parse_int_ranges(text, "seed list", 0, 2 ** 32 - 1, max_count)
 
 
 GROUP_HELP = {

@@ -17,6 +17,8 @@ _BOX_HELP = ("Face crop: 'ffhq' (the face of an FFHQ-aligned image, default), 'n
 def parse_box(text: str):
     """'ffhq' → 'ffhq'; 'none' → None; 'x0,y0,x1,y1' → tuple of floats."""
     t = text.strip().lower()
+    if len(t) > 200:
+        raise FaceEditError("bad --box: too long")
     if t in ("ffhq", "none"):
         return None if t == "none" else "ffhq"
     try:
@@ -24,7 +26,7 @@ def parse_box(text: str):
     except ValueError:
         vals = ()
     if len(vals) != 4 or not (0 <= vals[0] < vals[2] <= 1 and 0 <= vals[1] < vals[3] <= 1):
-        raise FaceEditError(f"bad --box {text!r}: use ffhq, none or x0,y0,x1,y1 with 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
+        raise FaceEditError(f"bad --box {text[:40]!r}: use ffhq, none or x0,y0,x1,y1 with 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1")
     return vals
 
 
@@ -65,13 +67,25 @@ def register(app: typer.Typer) -> None:
         from faceedit.align.image import load_image
         from faceedit.scorers import EXPRESSIONS, load_faceapi
 
+        from faceedit.cli.batch import SKIPPED, FileBatch
+
         crop = parse_box(box)
         api = load_faceapi(cache)
-        for path in images:
+        batch = FileBatch(len(images))
+
+        def one(path: Path):
             x = _tensor(load_image(path))
             with torch.no_grad():
                 probs = api.expressions(x, box=crop)[0]
                 ag = api.age_gender(x, box=crop)
+            return probs, ag
+
+        for path in images:
+            got = batch.run(path, one, path)
+            if got is SKIPPED:
+                continue
+            batch.ok()
+            probs, ag = got
             expr = {k: round(float(v), 4) for k, v in zip(EXPRESSIONS, probs)}
             age, p_male = float(ag.age[0]), float(ag.p_male[0])
             if as_json:
@@ -82,6 +96,7 @@ def register(app: typer.Typer) -> None:
                 gender = "male" if p_male >= 0.5 else "female"
                 print(f"{path}: {top} {expr[top]:.2f} (" + ", ".join(f"{k} {v:.2f}" for k, v in expr.items())
                       + f"); age {age:.1f}; {gender} {max(p_male, 1 - p_male):.2f}")
+        batch.finish("no image was scored")
 
     @sub.command("distance")
     def distance(
@@ -107,14 +122,24 @@ def register(app: typer.Typer) -> None:
         kw = {"cache": cache} if metric in ("identity", "identity-cosine", "perceptual", "faceapi", "vgg16") else {}
         w = None if not weights else (weights[0] if len(weights) == 1 else list(weights))
         d = get(metric, weights=w, **kw)
+        from faceedit.cli.batch import SKIPPED, FileBatch
+
         ia = load_image(a)
         xa = _tensor(ia)
-        for path in b:
+        batch = FileBatch(len(b))
+
+        def one(path: Path) -> float:
             ib = load_image(path)
             if ib.shape != ia.shape:
                 ib = np.asarray(Image.fromarray(ib).resize((ia.shape[1], ia.shape[0]), Image.LANCZOS))
             with torch.no_grad():
-                value = float(d(xa, _tensor(ib))[0])
-            print(f"{a} {path} {metric} {value:.4f}")
+                return float(d(xa, _tensor(ib))[0])
+
+        for path in b:
+            value = batch.run(path, one, path)
+            if value is not SKIPPED:
+                batch.ok()
+                print(f"{a} {path} {metric} {value:.4f}")
+        batch.finish("no distance was measured")
 
     app.add_typer(sub, name="scorers")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -36,6 +36,16 @@ def serve(
     max_sessions: int = typer.Option(64, "--max-sessions", help="faces kept in memory (least recently used go)"),
     session_minutes: float = typer.Option(60.0, "--session-minutes", help="forget a face idle this long"),
     queue: int = typer.Option(16, "--queue", help="renders queued at once before answering 503 (busy)"),
+    client_sessions: Optional[int] = typer.Option(None, "--client-sessions",
+                                                  help="faces one client keeps (default: a quarter of "
+                                                       "--max-sessions); a client evicts only its own faces"),
+    token: Optional[str] = typer.Option(None, "--token", envvar="FACEEDIT_TOKEN", show_envvar=True,
+                                        help="access token every request must carry (open /?token=TOKEN once in "
+                                             "the browser; API: 'Authorization: Bearer TOKEN'); also "
+                                             "$FACEEDIT_TOKEN. Use it beyond localhost"),
+    allow_host: Optional[List[str]] = typer.Option(None, "--allow-host",
+                                                   help="a DNS name the server may be reached by (the Host header "
+                                                        "is checked against the listen address; repeatable)"),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level"),
 ) -> None:
     """Serve the web page and REST API: `faceedit serve` then open http://127.0.0.1:7860 (API at /docs)."""
@@ -51,6 +61,11 @@ def serve(
         raise FaceEditError(f"--port must be 1-65535, got {port}")
     if max_sessions < 1 or queue < 1 or session_minutes <= 0:
         raise FaceEditError("--max-sessions and --queue must be at least 1, --session-minutes above 0")
+    if client_sessions is not None and not 1 <= client_sessions <= max_sessions:
+        raise FaceEditError(f"--client-sessions must be from 1 to --max-sessions ({max_sessions})")
+    if token is not None and (len(token) < 8 or len(token) > 512 or not token.isprintable() or " " in token
+                              or ";" in token):
+        raise FaceEditError("--token must be 8 to 512 printable characters without spaces or ';'")
     if threads is not None:
         if threads < 1:
             raise FaceEditError("--threads must be at least 1")
@@ -69,17 +84,19 @@ def serve(
     if invert_steps is not None:
         invert_options["steps"] = invert_steps
     app = create_app(m, dirs, invert_options=invert_options, max_sessions=max_sessions,
-                     max_age_s=session_minutes * 60, max_pending=queue)
+                     max_age_s=session_minutes * 60, max_pending=queue, host=host, allowed_hosts=allow_host or (),
+                     token=token, max_client_sessions=client_sessions)
     state = app.state.faceedit
     for what, note in (("attribute edits", state.directions_note), ("photo upload", state.inverter_note)):
         if note:
             print(f"note: {what} unavailable: {note}", file=sys.stderr)
-    if not _loopback(host):
-        print(f"warning: listening on {host}: anyone who can reach this address can use the server "
-              "(there is no authentication)", file=sys.stderr)
+    if not _loopback(host) and token is None:
+        print(f"warning: listening on {host} without --token: anyone who can reach this address can use the "
+              "server", file=sys.stderr)
     shown = f"[{host}]" if ":" in host else host
-    print(f"faceedit: serving {m.describe()} on http://{shown}:{port} (API reference at /docs); Ctrl+C stops",
-          file=sys.stderr)
+    login = " — open /?token=<your token> once" if token else ""
+    print(f"faceedit: serving {m.describe()} on http://{shown}:{port}{login} (API reference at /docs); Ctrl+C "
+          "stops", file=sys.stderr)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level)
     except OSError as exc:

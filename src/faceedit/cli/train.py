@@ -41,6 +41,14 @@ def register(app: typer.Typer) -> None:
                                             "(replaces D: Projected GAN) | aided (added to D: Vision-aided GAN). "
                                             "Needs `faceedit features fetch vgg16`."),
         aided_weight: float = typer.Option(1.0, "--aided-weight", help="Weight of the feature D's loss in 'aided'."),
+        ada_target: Optional[float] = typer.Option(None, "--ada-target",
+                                                   help="Adaptive augmentation: apply the --augment policy with a "
+                                                        "probability p steered so that E[sign D(real)] ≈ this "
+                                                        "(ADA: 0.6). Default: always augment."),
+        ada_kimg: float = typer.Option(100.0, "--ada-kimg", help="p can go from 0 to 1 in this many kimg."),
+        warmup_steps: int = typer.Option(200, "--warmup-steps",
+                                         help="After --resume-from (fresh Adam state): ramp the learning rates up "
+                                              "over this many steps."),
         lr: float = typer.Option(0.0025, "--lr", help="Learning rate of G and D."),
         gamma: Optional[float] = typer.Option(None, "--gamma", help="R1 weight (default (res/256)^2)."),
         r1_interval: int = typer.Option(16, "--r1-interval", help="Lazy R1 every N steps (0: off)."),
@@ -80,7 +88,8 @@ def register(app: typer.Typer) -> None:
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     ) -> None:
         """StyleGAN2 training (NVIDIA's recipe) that resumes from RUN_DIR/checkpoint.pt and accumulates."""
-        from faceedit.train.gan import TrainConfig, parse_duration, train, train_distributed_entry
+        from faceedit.limits import parse_duration
+        from faceedit.train.gan import TrainConfig, train, train_distributed_entry
 
         if res < 8 or res & (res - 1):
             raise FaceEditError(f"--res must be a power of two >= 8, got {res}")
@@ -92,11 +101,12 @@ def register(app: typer.Typer) -> None:
             data=data, run_dir=str(run_dir), resolution=res, batch=batch, z_dim=z_dim, w_dim=w_dim,
             channel_base=channel_base, channel_max=channel_max, mapping_layers=mapping_layers,
             d_channel_base=d_channel_base, d_channel_max=d_channel_max, d_features=d_features,
-            aided_weight=aided_weight, g_lr=lr, d_lr=lr, r1_gamma=gamma,
+            aided_weight=aided_weight, ada_target=ada_target, ada_kimg=ada_kimg, warmup_steps=warmup_steps,
+            g_lr=lr, d_lr=lr, r1_gamma=gamma,
             r1_interval=max(r1_interval, 1), pl_weight=pl_weight, style_mixing=style_mixing, ema_kimg=ema_kimg,
             ema_rampup=ema_rampup or None, augment=augment, mirror=mirror, precision=precision,
             channels_last=channels_last, compile=compile_, device=device, threads=threads, seed=seed, kimg=kimg,
-            time_budget=parse_duration(time_budget), max_steps=steps,
+            time_budget=parse_duration(time_budget, "--time-budget"), max_steps=steps,
             checkpoint_minutes=checkpoint_minutes if checkpoint_minutes is not None else (3.0 if nice else 5.0),
             sample_minutes=sample_minutes, log_seconds=log_seconds,
             resume_from=str(resume_from) if resume_from else None, init_from=str(init_from) if init_from else None,
@@ -105,6 +115,12 @@ def register(app: typer.Typer) -> None:
             raise FaceEditError("--split must be train, val or all")
         if snapshot_kimg < 0:
             raise FaceEditError("--snapshot-kimg must be >= 0")
+        if ada_target is not None and not -1 < ada_target < 1:
+            raise FaceEditError("--ada-target must be between -1 and 1 (ADA uses 0.6)")
+        if not 0 < ada_kimg <= 100_000:
+            raise FaceEditError("--ada-kimg must be in (0, 100000]")
+        if not 0 <= warmup_steps <= 100_000:
+            raise FaceEditError("--warmup-steps must be from 0 to 100000")
         if r1_interval == 0:
             cfg.r1_gamma = 0.0
         dist = train_distributed_entry()
@@ -139,4 +155,16 @@ def register(app: typer.Typer) -> None:
         _err(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB): kimg {card['kimg']}, "
              f"{card['cpu_hours']:.2f} CPU h, {card['gpu_minutes']:.1f} GPU min")
         print(json.dumps(card, indent=1))
+
+    @sub.command("save-state")
+    def save_state(
+        run_dir: Path = typer.Argument(..., help="Run folder with checkpoint.pt."),
+        output: Path = typer.Option(..., "-o", "--output", help="State file to write (.safetensors)."),
+    ) -> None:
+        """Write the run's resumable state (fp16 G_ema, G, D [+ feature D], step, images seen, totals, augmentation
+        state) as one small file to commit; `train gan --resume-from FILE` continues from it on another machine."""
+        from faceedit.train.export import export_state
+
+        card = export_state(run_dir, output)
+        _err(f"wrote {output} ({output.stat().st_size / 2**20:.1f} MiB): kimg {card['kimg']}, step {card['step']}")
 

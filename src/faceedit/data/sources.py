@@ -81,7 +81,8 @@ def list_items(src: str | os.PathLike, sources: tuple[str, ...] = SOURCES) -> tu
                 notes[source] = "absent"
                 continue
             md = src / "celebamask-hq" / "masks"
-            files = sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            files = sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+                           and not p.name.startswith("."))
             for p in files:
                 m = md / f"{p.stem}.png"
                 items.append(Item(key=f"{source}/{p.stem}", source=source, path=str(p), identity=f"{source}:{p.stem}",
@@ -96,7 +97,8 @@ def list_items(src: str | os.PathLike, sources: tuple[str, ...] = SOURCES) -> tu
                 ident, attrs, _ = _read_celeba_labels(celeba_root)
             if source == "celeba-89x109" and not big_names and (celeba_root / "img_align_celeba").is_dir():
                 big_names = {p.name for p in (celeba_root / "img_align_celeba").iterdir()}
-            files = sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            files = sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+                           and not p.name.startswith("."))
             skipped = 0
             for p in files:
                 if source == "celeba-89x109" and p.name in big_names:
@@ -115,7 +117,8 @@ def list_items(src: str | os.PathLike, sources: tuple[str, ...] = SOURCES) -> tu
             if not d.is_dir():
                 notes[source] = "absent"
                 continue
-            files = sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            files = sorted(p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+                           and not p.name.startswith("."))
             bad = 0
             for p in files:
                 parts = p.name.split(".")[0].split("_")

@@ -324,8 +324,11 @@ class DirectionSet:
     def delta(self, amounts: Mapping[str, float], num_ws: int, keep: Sequence[str] = (),
               layers: str | Sequence[int] | None = None) -> torch.Tensor:
         """The w+ offset [num_ws, w_dim] of an edit: Σ amount × scale × direction, on ``layers`` only."""
+        from faceedit.limits import check_float
+
         total = None
         for name, amount in amounts.items():
+            amount = check_float(amount, f"the edit amount of {str(name)[:40]!r}", -1000.0, 1000.0)
             d = self.get(name)
             if d.space == "z":
                 raise FaceEditError(f"the {name!r} direction is in z; w/w+ edits need a w or wplus direction")
@@ -363,7 +366,10 @@ class DirectionSet:
             raise FaceEditError(f"--frames must be between 2 and 2000, got {frames}")
         if not attributes:
             raise FaceEditError("name at least one attribute to animate (e.g. --attr smiling)")
-        steps = np.linspace(start, stop, frames)
+        from faceedit.limits import check_float
+
+        steps = np.linspace(check_float(start, "the sweep start", -1000.0, 1000.0),
+                            check_float(stop, "the sweep stop", -1000.0, 1000.0), frames)
         groups = [list(attributes)] if combine else [[a] for a in attributes]
         out = []
         for group in groups:
@@ -394,7 +400,9 @@ def read_folder(folder: str | Path) -> DirectionSet:
     folder = Path(folder)
     if not folder.is_dir():
         raise FaceEditError(f"directions folder not found: {folder}")
-    files = sorted(folder.glob("*.npy"))
+    from faceedit.limits import regular_files
+
+    files = sorted(regular_files(folder.glob("*.npy")))  # not the hidden temporaries of an interrupted save
     if not files:
         raise FaceEditError(f"no directions (.npy) in {folder}")
     return DirectionSet([Direction.load(f) for f in files], folder)

@@ -26,7 +26,7 @@ class Face:
 
 
 def _seed_of(spec: str) -> int | None:
-    m = re.fullmatch(r"(?:seed[:=]?)?(\d+)", spec.strip(), flags=re.IGNORECASE)
+    m = re.fullmatch(r"(?:seed[:=]?)?([0-9]{1,12})", spec.strip(), flags=re.IGNORECASE)
     return int(m.group(1)) if m else None
 
 
@@ -37,6 +37,8 @@ def resolve(spec: str | int, model, truncation: float = 0.7, index: int = 0) -> 
     text = str(spec).strip()
     if not text:
         raise FaceEditError("empty face: give a seed (e.g. seed:12) or a latent file (.npz/.npy)")
+    if len(text) > 4096 or "\x00" in text:
+        raise FaceEditError(f"bad face {text[:40]!r}…: give a seed (12 or seed:12), a latent file or a photo")
     seed = _seed_of(text)
     if seed is not None and not Path(text).exists():
         z = model.z_from_seeds([seed])
@@ -44,7 +46,7 @@ def resolve(spec: str | int, model, truncation: float = 0.7, index: int = 0) -> 
     path_s, _, row = text.partition("#")
     path = Path(path_s)
     if row:
-        if not row.isdigit():
+        if not re.fullmatch(r"[0-9]{1,9}", row):
             raise FaceEditError(f"bad row {row!r} in {text}: use file.npz#N")
         index = int(row)
     suffix = path.suffix.lower()

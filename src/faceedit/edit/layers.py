@@ -52,27 +52,40 @@ def group_range(name: str, num_ws: int) -> range:
 
 
 def parse_layers(spec: str | int | list[int] | range, num_ws: int) -> list[int]:
-    """Parse a layer selection into sorted w+ indices: group names, ``a-b``, ``a-``, ``a`` and comma lists."""
+    """Parse a layer selection into sorted w+ indices: group names, ``a-b``, ``a-``, ``a`` and comma lists.
+    Every index is checked against ``num_ws`` before a range is expanded (``0-999999999`` is refused at once)."""
+    from faceedit.limits import check_text, parse_int_ranges
+
     if isinstance(spec, int):
         spec = [spec]
-    if isinstance(spec, (list, tuple, range)):
+    if isinstance(spec, range):
+        if len(spec) and not (0 <= spec.start < num_ws and 0 <= spec[-1] < num_ws):
+            raise FaceEditError(f"layers {spec.start}-{spec[-1]} are out of range: this model has w+ layers "
+                                f"0-{num_ws - 1}")
+        spec = list(spec)
+    if isinstance(spec, (list, tuple)):
+        if len(spec) > num_ws * 4:
+            raise FaceEditError(f"too many layers ({len(spec)}): this model has {num_ws} w+ layers")
         out = sorted({int(i) for i in spec})
     else:
+        text = check_text(str(spec), "layer selection", 1000)
         out_set: set[int] = set()
-        for part in str(spec).replace(" ", "").split(","):
+        for part in text.replace(" ", "").split(","):
             if not part:
                 continue
             if part.lower() in LAYER_GROUPS + ("all",):
                 out_set.update(group_range(part, num_ws))
                 continue
-            m = re.fullmatch(r"(\d+)(?:-(\d*))?", part)
-            if not m:
+            if not re.fullmatch(r"[0-9]{1,9}(?:-[0-9]{0,9})?", part):
                 raise FaceEditError(f"bad layer range {part!r}: use coarse, middle, fine, all, 'a-b', 'a-' or 'a'")
-            lo = int(m.group(1))
-            hi = lo if m.group(2) is None else (num_ws - 1 if m.group(2) == "" else int(m.group(2)))
-            if hi < lo:
-                raise FaceEditError(f"bad layer range {part!r}: the end is before the start")
-            out_set.update(range(lo, hi + 1))
+            try:
+                out_set.update(parse_int_ranges(part, "layer range", 0, num_ws - 1, num_ws, open_end=num_ws - 1))
+            except FaceEditError as exc:
+                if "out of range" in str(exc):
+                    raise FaceEditError(f"layer range {part!r} is out of range: this model has w+ layers "
+                                        f"0-{num_ws - 1}") from None
+                raise FaceEditError(f"bad layer range {part!r}: the end is before the start" if "ends before" in
+                                    str(exc) else str(exc)) from None
         out = sorted(out_set)
     if not out:
         raise FaceEditError(f"layer selection {spec!r} is empty")
@@ -96,11 +109,13 @@ class ChannelId:
 def parse_channel(spec: str, style_layers: list[tuple[str, int]]) -> ChannelId:
     """``"6:501"`` or ``"b16.conv1:501"`` → :class:`ChannelId`, checked against the model's layers."""
     text = str(spec).strip()
+    if len(text) > 200:
+        raise FaceEditError(f"bad channel {text[:40]!r}…: too long")
     if ":" not in text:
         raise FaceEditError(f"bad channel {spec!r}: use layer:channel, e.g. 6:501 (layer counts ToRGB layers too)")
     layer_s, chan_s = text.rsplit(":", 1)
     names = [n for n, _ in style_layers]
-    if layer_s.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", layer_s):
         layer = int(layer_s)
     elif layer_s in names:
         layer = names.index(layer_s)
@@ -110,7 +125,7 @@ def parse_channel(spec: str, style_layers: list[tuple[str, int]]) -> ChannelId:
     if not 0 <= layer < len(names):
         raise FaceEditError(f"channel {spec}: this model has StyleSpace layers 0-{len(names) - 1} "
                             f"(published 1024-px ids need a 1024-px model with 26 layers)")
-    if not chan_s.isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", chan_s):
         raise FaceEditError(f"bad channel {spec!r}: the channel must be a number")
     channel = int(chan_s)
     n_ch = style_layers[layer][1]

@@ -190,14 +190,22 @@ def aligned_as_face(img: np.ndarray):
     (pasting back then replaces the square, feathered at its border)."""
     from faceedit.align import AlignedFace, FaceTransform
 
+    from faceedit.limits import MIN_DETECT_SIDE
+
     h, w = img.shape[:2]
     if h != w:
         raise FaceEditError(f"an aligned face must be square, got {w}x{h} (align it with 'faceedit align', or "
                             "leave out --aligned)")
+    if h < MIN_DETECT_SIDE:
+        raise FaceEditError(f"an aligned face of {w}x{h} px is too small (at least {MIN_DETECT_SIDE} px)")
     s = float(h)
     quad = np.array([[-0.5, -0.5], [-0.5, s - 0.5], [s - 0.5, s - 0.5], [s - 0.5, -0.5]])
     t = FaceTransform(quad=quad, size=h, photo_shape=(h, w))
     return AlignedFace(image=img, landmarks=None, transform=t, info={"aligned_input": True})
+
+
+#: How an edit goes back into the photo (see :meth:`InvertedPhoto.paste`).
+PASTE_MODES = ("change", "replace")
 
 
 @dataclass
@@ -223,12 +231,19 @@ class InvertedPhoto:
         (pivotal), or ``model`` itself."""
         return self.tuned.model(model, 0) if self.tuned is not None else model
 
-    def paste(self, edited_images, feather: float = 0.04) -> np.ndarray:
+    def paste(self, edited_images, feather: float = 0.04, mode: str = "change") -> np.ndarray:
         """Edited aligned image(s) — a generator tensor [3, R, R] / [N, 3, R, R] in [-1, 1] or uint8 R×R×3 /
         [N, R, R, 3] — pasted back into the photo with a feathered face mask. Returns H×W×3 uint8 for one image
-        (a batch of one included), [N, H, W, 3] for a batch of several."""
+        (a batch of one included), [N, H, W, 3] for a batch of several.
+
+        ``mode``: ``"change"`` (default) adds only what the edit changes (edited − :attr:`reconstruction`) to the
+        photo's own pixels, keeping its detail and resolution; ``"replace"`` pastes the generator's face itself.
+        The edited images must be drawn the way the reconstruction was (same generator, noise maps)."""
         from faceedit.align import paste_back
 
+        if mode not in PASTE_MODES:
+            raise FaceEditError(f"unknown paste mode {mode!r}: use {' or '.join(PASTE_MODES)}")
+        ref = self.reconstruction if mode == "change" else None
         region = "square" if self.aligned.landmarks is None else "face"
         e = edited_images
         if isinstance(e, torch.Tensor):
@@ -239,11 +254,13 @@ class InvertedPhoto:
             a = np.asarray(e)
             batch = a.ndim == 4
             items = list(a) if batch else [a]
-        out = [paste_back(self.original, self.aligned, it, feather=feather, region=region) for it in items]
+        out = [paste_back(self.original, self.aligned, it, feather=feather, region=region, reference=ref)
+               for it in items]
         return np.stack(out) if batch and len(out) > 1 else out[0]
 
 
-def _load_photo(photo, aligned: bool, size: int, detector: str, face_index: int | None, name: str | None):
+def _load_photo(photo, aligned: bool, size: int, detector: str, face_index: int | None, name: str | None,
+                faces: list | None = None):
     from faceedit.align import align_face, load_image
 
     if isinstance(photo, (str, os.PathLike)):
@@ -259,23 +276,25 @@ def _load_photo(photo, aligned: bool, size: int, detector: str, face_index: int 
 
         small = np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS)) if img.shape[0] != size else img
         return img, af, small
-    af = align_face(img, size=size, face_index=face_index, detector=detector, name=name)
+    af = align_face(img, size=size, face_index=face_index, detector=detector, name=name, faces=faces)
     return img, af, af.image
 
 
 def prepare_photo(photo, model, aligned: bool = False, detector: str = "auto", face_index: int | None = None,
-                  name: str | None = None):
-    """Read and align one photo for ``model`` → (photo uint8, AlignedFace, aligned image at the model's size)."""
-    return _load_photo(photo, aligned, model.resolution, detector, face_index, name)
+                  name: str | None = None, faces: list | None = None):
+    """Read and align one photo for ``model`` → (photo uint8, AlignedFace, aligned image at the model's size).
+    ``faces``: detections made elsewhere (e.g. by :class:`~faceedit.align.isolated.IsolatedDetector`)."""
+    return _load_photo(photo, aligned, model.resolution, detector, face_index, name, faces)
 
 
 def invert_photo(path, model, method: str = "hybrid", aligned: bool = False, detector: str = "auto",
-                 face_index: int | None = None, **kw) -> InvertedPhoto:
+                 face_index: int | None = None, faces: list | None = None, **kw) -> InvertedPhoto:
     """Align the face in ``path`` (a file or an H×W×3 uint8 array; ``aligned=True``: the image already is an
     FFHQ-aligned square) and invert it with :func:`invert_images` (``method`` and ``kw`` pass through).
     Raises :class:`FaceEditError` for unreadable images, no face, several faces only when ``face_index`` is
-    out of range (default: the largest face)."""
-    img, af, small = prepare_photo(path, model, aligned, detector, face_index)
+    out of range (default: the largest face). ``faces``: detections made elsewhere (a server detects in a worker
+    process, see :class:`~faceedit.align.isolated.IsolatedDetector`)."""
+    img, af, small = prepare_photo(path, model, aligned, detector, face_index, faces=faces)
     inv = invert_images(model, small[None], method=method, **kw)
     from faceedit.media import to_uint8
 

@@ -90,6 +90,9 @@ def sniff_format(path: str | os.PathLike) -> str:
         raise FaceEditError(f"checkpoint not found: {path}")
     if path.is_dir():
         raise FaceEditError(f"{path} is a folder, not a checkpoint file")
+    from faceedit.limits import regular_file
+
+    regular_file(path, "checkpoint file")  # opening a FIFO would block forever
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(64)

@@ -22,6 +22,8 @@ from faceedit.nn import Discriminator, Generator
 
 FORMAT_VERSION = 1
 META_KEY = "faceedit"
+#: Tensors of a resumable training-state file that no model part uses (``faceedit train save-state``).
+TRAINING_ONLY_PREFIXES = ("FD.",)
 PREFIXES = ("G_ema.", "G.", "D.")
 
 
@@ -94,6 +96,8 @@ def read_native(path: str | os.PathLike, source: str | None = None) -> Checkpoin
     if not header and "synthesis.b4.const" in flat:  # a bare generator state dict with our (NVIDIA) names
         flat = {"G_ema." + k: v for k, v in flat.items()}
     for k, v in flat.items():
+        if k.startswith(TRAINING_ONLY_PREFIXES):  # training state (e.g. the feature discriminator): not a model part
+            continue
         for p in PREFIXES:
             if k.startswith(p):
                 nets[p][k[len(p):]] = v.to(torch.float32)

@@ -329,7 +329,10 @@ def safe_load(file: BinaryIO | str | os.PathLike, source: str | None = None) -> 
     allow-list, and FaceEditError for a truncated or corrupt pickle.
     """
     if isinstance(file, (str, os.PathLike)):
+        from faceedit.limits import regular_file
+
         source = source or str(file)
+        regular_file(file, "pickle file")  # opening a FIFO would block forever
         with open(file, "rb") as f:
             return safe_load(f, source)
     source = source or getattr(file, "name", "<pickle>")

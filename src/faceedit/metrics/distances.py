@@ -124,6 +124,9 @@ class _DlibIdentity:
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         """``img``: H×W×3 uint8 RGB → [128] float64. Without a detected face, the whole image is the face box."""
+        from faceedit.limits import check_detectable
+
+        check_detectable(img.shape[0], img.shape[1])  # dlib corrupts memory on tiny images
         dets = self.detector(img, 1)
         h, w = img.shape[:2]
         if len(dets):

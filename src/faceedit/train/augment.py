@@ -14,17 +14,23 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from faceedit.errors import FaceEditError
+
 POLICIES = ("color", "translation", "cutout")
+
+
+class PolicyError(FaceEditError, ValueError):
+    """An unknown augmentation policy name (a user error, and a ValueError for callers that catch those)."""
 
 
 def parse_policy(policy: str | None) -> tuple[str, ...]:
     """'color,translation,cutout' → tuple; '' / None / 'none' → ()."""
     if not policy or policy.strip().lower() == "none":
         return ()
-    names = tuple(p.strip() for p in policy.split(",") if p.strip())
+    names = tuple(p.strip() for p in policy[:1000].split(",") if p.strip())
     for n in names:
         if n not in POLICIES:
-            raise ValueError(f"unknown DiffAugment policy {n!r} (choose from {', '.join(POLICIES)})")
+            raise PolicyError(f"unknown DiffAugment policy {n[:40]!r} (choose from {', '.join(POLICIES)})")
     return names
 
 
@@ -81,11 +87,43 @@ _FUNCS = {
 }
 
 
-def diff_augment(x: torch.Tensor, policy: tuple[str, ...] | str = POLICIES) -> torch.Tensor:
-    """Apply the DiffAugment ``policy`` (tuple or comma-separated names) to a batch; identity if empty."""
+def diff_augment(x: torch.Tensor, policy: tuple[str, ...] | str = POLICIES, p: float = 1.0) -> torch.Tensor:
+    """Apply the DiffAugment ``policy`` (tuple or comma-separated names) to a batch; identity if empty.
+
+    ``p`` < 1: each transform is applied to each image with probability ``p`` (adaptive augmentation, ADA's
+    scheme, with :class:`AdaptiveP` steering ``p``)."""
     if isinstance(policy, str):
         policy = parse_policy(policy)
+    if p <= 0:
+        return x
     for name in policy:
         for f in _FUNCS[name]:
-            x = f(x)
+            if p >= 1:
+                x = f(x)
+            else:
+                keep = torch.rand(x.shape[0], 1, 1, 1, device=x.device) >= p
+                x = torch.where(keep, x, f(x))
     return x
+
+
+class AdaptiveP:
+    """ADA's controller (Karras et al. 2020): every ``interval`` steps, r_t = E[sign(D(real))] over those steps;
+    p moves up when r_t > ``target`` (D overfits the reals) and down otherwise, by batch·interval / (speed_kimg·1000)
+    so that it can go from 0 to 1 in ``speed_kimg`` thousand images."""
+
+    def __init__(self, target: float = 0.6, speed_kimg: float = 100.0, interval: int = 4, p: float = 0.0):
+        self.target, self.speed_kimg, self.interval = float(target), float(speed_kimg), int(interval)
+        self.p = float(p)
+        self._signs: list[float] = []
+        self.rt = float("nan")
+
+    def observe(self, logits_real: torch.Tensor, batch: int) -> None:
+        self._signs.append(torch.sign(logits_real.detach().float()).mean().item())
+        if len(self._signs) >= self.interval:
+            self.rt = sum(self._signs) / len(self._signs)
+            step = batch * len(self._signs) / (self.speed_kimg * 1000)
+            self.p = min(1.0, max(0.0, self.p + (step if self.rt > self.target else -step)))
+            self._signs.clear()
+
+    def state(self) -> dict:
+        return {"p": self.p, "target": self.target, "speed_kimg": self.speed_kimg, "interval": self.interval}

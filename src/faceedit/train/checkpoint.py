@@ -33,15 +33,37 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
+def read_state(path: str | Path, what: str = "training checkpoint") -> dict[str, Any]:
+    """The dict in a ``torch.save`` file, read with PyTorch's restricted unpickler (``weights_only=True``: tensors,
+    containers, numbers, strings; ``pathlib`` paths also allowed): a crafted file cannot run code. Every
+    training-run checkpoint of the project (GAN, classifier, parser, encoder) is read through here. Raises
+    :class:`FileNotFoundError` for a missing file, :class:`FaceEditError` for anything else."""
+    import pathlib
+
+    from faceedit.limits import regular_file
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    regular_file(path, what)
+    safe = [pathlib.PosixPath, pathlib.PurePosixPath, pathlib.WindowsPath, pathlib.PureWindowsPath]
+    try:
+        with torch.serialization.safe_globals(safe):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types; the refusal of a global lands here too
+        detail = " ".join(str(exc).split())
+        if "weights_only" in detail or "Unsupported global" in detail or "Unsupported operand" in detail:
+            detail = "it holds objects other than tensors and plain data (refused: loading it could run code)"
+        raise FaceEditError(f"cannot read {what} {path}: {detail[:300]}") from None
+    if not isinstance(state, dict):
+        raise FaceEditError(f"{path} is not a {what} (no dict inside)")
+    return state
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise FaceEditError(f"cannot read training checkpoint {path}: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    state = read_state(path)
+    if state.get("format") != CHECKPOINT_FORMAT:
         raise FaceEditError(f"{path} is not a faceedit training checkpoint")
     return state
 

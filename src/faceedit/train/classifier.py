@@ -102,7 +102,7 @@ def load_arrays(rows: list[dict], data: Path, root: Path, size: int, cache_dir: 
     if cache_dir is not None:
         cimg, cmask = cache_dir / f"{what}-{key}-img.npy", cache_dir / f"{what}-{key}-mask.npy"
         if cimg.is_file() and (not with_masks or cmask.is_file()):
-            return np.load(cimg), (np.load(cmask) if with_masks else None)
+            return np.load(cimg, allow_pickle=False), (np.load(cmask, allow_pickle=False) if with_masks else None)
     read = _reader(data, root)
     imgs = np.zeros((len(rows), 3, size, size), np.uint8)
     masks = np.zeros((len(rows), size, size), np.uint8) if with_masks else None
@@ -248,16 +248,18 @@ class Runner:
                 self.log(f"{self.what}: plan extended by {extend / 60:.1f} min (progress now {self.progress():.2f})")
 
     def _load(self) -> None:
+        from faceedit.train.checkpoint import read_state
+
+        st = read_state(self.ckpt, f"{self.what} training checkpoint")
         try:
-            st = torch.load(self.ckpt, map_location="cpu", weights_only=False)
             self.model.load_state_dict(st["model"])
             self.opt.load_state_dict(st["opt"])
+            self.step, self.total_steps, self.seconds = int(st["step"]), st["total_steps"], st.get("seconds", 0.0)
+            self.plan_seconds = st.get("plan_seconds", self.cfg.minutes * 60.0 if self.cfg.minutes else None)
+            self.gen.set_state(st["gen"])
         except Exception as exc:  # noqa: BLE001
             raise FaceEditError(f"cannot resume from {self.ckpt}: {type(exc).__name__}: {exc} "
                                 "(delete it or choose another --run-dir)") from None
-        self.step, self.total_steps, self.seconds = st["step"], st["total_steps"], st.get("seconds", 0.0)
-        self.plan_seconds = st.get("plan_seconds", self.cfg.minutes * 60.0 if self.cfg.minutes else None)
-        self.gen.set_state(st["gen"])
         self.resumed = True
         self.log(f"{self.what}: resuming from {self.ckpt} at step {self.step}/{self.total_steps}")
 

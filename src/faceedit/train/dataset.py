@@ -39,7 +39,7 @@ def _to_array(data: bytes | Path, res: int) -> np.ndarray:
 
 
 def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
 
 
 def load_images(path: str | Path, res: int, limit: int | None = None, progress: bool = False,

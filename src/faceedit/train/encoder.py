@@ -253,11 +253,11 @@ def _read_run(run_dir: Path) -> dict | None:
     ck = run_dir / CHECKPOINT
     if not ck.is_file():
         return None
-    try:
-        st = torch.load(ck, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
-        raise FaceEditError(f"cannot read {ck}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(st, dict) or "config" not in st or "encoder_run" not in (st["config"].get("extra") or {}):
+    from faceedit.train.checkpoint import read_state
+
+    st = read_state(ck, "encoder training checkpoint")
+    extra = st["config"].get("extra") if isinstance(st.get("config"), dict) else None
+    if not isinstance(extra, dict) or "encoder_run" not in extra:
         raise FaceEditError(f"{ck} is not an encoder training checkpoint")
     return st
 

@@ -79,6 +79,9 @@ class TrainConfig:
     ema_kimg: float | None = None  # None: batch * 10 / 32
     ema_rampup: float | None = 0.05
     augment: str = "color,translation,cutout"
+    ada_target: float | None = None  # adaptive augmentation: steer p so that E[sign(D(real))] ≈ target (ADA: 0.6)
+    ada_kimg: float = 100.0  # p can go from 0 to 1 in this many kimg
+    warmup_steps: int = 200  # after resuming from weights (fresh Adam state): lr ramps up over this many steps
     mirror: bool = True
     # run control
     precision: str = "bf16"  # bf16 | fp16 | fp32
@@ -267,6 +270,8 @@ class Trainer:
         if self.batch_gpu % min(cfg.mbstd_group, self.batch_gpu):
             raise FaceEditError(f"per-process batch {self.batch_gpu} must be a multiple of --mbstd-group")
         self.policy = _augment.parse_policy(cfg.augment)
+        self.ada = _augment.AdaptiveP(cfg.ada_target, cfg.ada_kimg) if cfg.ada_target is not None else None
+        self.warmup_until = 0  # step until which the learning rates ramp up (resume from weights)
         self.run_dir = Path(cfg.run_dir)
         self.r1_gamma = cfg.r1_gamma if cfg.r1_gamma is not None else losses.default_r1_gamma(cfg.resolution)
         self.ema_kimg = cfg.ema_kimg if cfg.ema_kimg is not None else cfg.batch * 10 / 32
@@ -276,6 +281,8 @@ class Trainer:
         self.data_info: dict[str, Any] = {}
         self.pl_mean = torch.zeros([], device=self.device)
         self.resumed_from = "fresh"
+        self.val_images: torch.Tensor | None = None  # held-out reals (identity-disjoint): D overfitting
+        self._train_probe: torch.Tensor | None = None
         self._build()
 
     # ------------------------------------------------------------------ set-up
@@ -302,6 +309,7 @@ class Trainer:
             cfg.d_channel_base, cfg.d_channel_max = d_cfg.channel_base, d_cfg.channel_max
             cfg.mbstd_group = d_cfg.mbstd_group_size
             cfg.conv_clamp = g_cfg.conv_clamp
+            cfg.d_features = meta.get("train_state", {}).get("d_features", cfg.d_features)
         else:
             g_cfg, d_cfg = cfg.g_config(), cfg.d_config()
         torch.manual_seed(cfg.seed)
@@ -350,6 +358,7 @@ class Trainer:
             self.cur_nimg = int(state["cur_nimg"])
             self.totals = dict(state["totals"])
             self.pl_mean = state.get("pl_mean", self.pl_mean).to(self.device)
+            self._restore_ada(state.get("augment", {}))
             self.data_info = dict(state.get("data_info", {}))
             if self.dist.world_size == 1 and "rng" in state:
                 torch.set_rng_state(state["rng"])
@@ -368,6 +377,10 @@ class Trainer:
             self.totals["milestones"] = list(card.get("milestones", []))
             self.cur_nimg = int(round(self.totals["kimg"] * 1000))
             self.step = int(card.get("step", 0))
+            self._restore_ada(meta.get("train_state", {}).get("augment", {}))
+            if self.FD is not None and "FD" in groups:
+                ckpt.load_into(self.FD, groups["FD"], "FD")
+            self.warmup_until = self.step + max(int(cfg.warmup_steps), 0)
             torch.manual_seed(cfg.seed + 1000003 * self.step + self.dist.rank)
             self.resumed_from = str(cfg.resume_from)
         elif cfg.init_from:
@@ -426,9 +439,16 @@ class Trainer:
                else {}),
             "step": self.step, "cur_nimg": self.cur_nimg, "totals": self.totals,
             "rng": torch.get_rng_state(), "pl_mean": self.pl_mean.detach().cpu(),
-            "augment": {"policy": ",".join(self.policy)}, "data_info": self.data_info,
+            "augment": self.augment_state(), "data_info": self.data_info,
             "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
+
+    def augment_state(self) -> dict[str, Any]:
+        return {"policy": ",".join(self.policy), **({"ada": self.ada.state()} if self.ada is not None else {})}
+
+    def _restore_ada(self, aug: dict[str, Any]) -> None:
+        if self.ada is not None and isinstance(aug.get("ada"), dict):
+            self.ada.p = float(aug["ada"].get("p", self.ada.p))
 
     def save(self) -> None:
         if self.dist.main:
@@ -455,7 +475,13 @@ class Trainer:
     def _train_step(self, real: torch.Tensor) -> dict[str, float]:
         cfg, dev, B = self.cfg, self.device, self.batch_gpu
         stats: dict[str, float] = {}
-        aug = (lambda x: _augment.diff_augment(x, self.policy)) if self.policy else (lambda x: x)
+        p_aug = self.ada.p if self.ada is not None else 1.0
+        aug = (lambda x: _augment.diff_augment(x, self.policy, p_aug)) if self.policy else (lambda x: x)
+        if self.warmup_until > self.step:  # fresh Adam moments after a resume from weights: ramp the lr up
+            self._set_lr_scale((self.step + 1 - (self.warmup_until - self.cfg.warmup_steps)) / self.cfg.warmup_steps)
+        elif self.warmup_until and self.warmup_until <= self.step:
+            self._set_lr_scale(1.0)
+            self.warmup_until = 0
         if cfg.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
 
@@ -499,6 +525,9 @@ class Trainer:
                 lr = self.FD(aug(real))
                 loss_fd = d_loss_hinge(lr, lf)
             self.scaler_FD.scale(loss_fd).backward()
+            if cfg.d_features == "projected" and self.ada is not None:
+                self.ada.observe(lr, B)
+                stats["aug_p"] = self.ada.p
             stats["loss_FD"] = loss_fd.item()
             stats["FD_real"] = lr.float().mean().item()
             stats["FD_fake"] = lf.float().mean().item()
@@ -515,6 +544,9 @@ class Trainer:
         self.scaler_D.scale(loss_d).backward()
         stats["loss_D"] = loss_d.item()
         stats["D_real"] = lr.float().mean().item()
+        if self.ada is not None:
+            self.ada.observe(lr, B)
+            stats["aug_p"] = self.ada.p
         stats["D_fake"] = lf.float().mean().item()
         params_d = self._phase_params(self.D)
         self._d_step(params_d)
@@ -531,6 +563,15 @@ class Trainer:
         self.D.requires_grad_(False)
         self._finish_step()
         return stats
+
+    def _set_lr_scale(self, scale: float) -> None:
+        scale = min(max(scale, 0.0), 1.0)
+        for opt in (self.opt_G, self.opt_D, self.opt_FD):
+            if opt is None:
+                continue
+            for g in opt.param_groups:
+                g.setdefault("base_lr", g["lr"])
+                g["lr"] = g["base_lr"] * scale
 
     def _finish_step(self) -> None:
         """EMA of G and the counters."""
@@ -574,6 +615,9 @@ class Trainer:
             if self.totals.get("runs", 0) == 0 and not (self.run_dir / "reals.png").exists():
                 save_grid(self.run_dir / "reals.png", (images[:32].float() / 127.5 - 1))
         self.totals["runs"] = int(self.totals.get("runs", 0)) + 1
+        if self.val_images is not None:
+            pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(7))[:len(self.val_images)]
+            self._train_probe = images[pick]
         stop = _StopFlag()
         stop.install()
         data_gen = torch.Generator().manual_seed(cfg.seed * 7919 + self.step * 31 + self.dist.rank)
@@ -670,6 +714,7 @@ class Trainer:
                "wall_hours": round(self.totals.get("wall_hours", 0.0), 4),
                "gpu_minutes": round(self.totals.get("gpu_minutes", 0.0), 3)}
         rec.update({k: round(v, 5) for k, v in means.items()})
+        rec.update(self._overfit_probe())
         self._log_event(rec)
         if bar is not None:
             bar.set_postfix_str(f"kimg {rec['kimg']:.1f} | {rec['kimg_per_hour']:.0f} kimg/h | "
@@ -683,6 +728,33 @@ class Trainer:
         path = self.run_dir / "snapshots" / f"kimg{self.cur_nimg // 1000:06d}.safetensors"
         ckpt.export_weights(path, self.G_ema, card=self.card())
         return path
+
+    @torch.no_grad()
+    def _overfit_probe(self) -> dict[str, float]:
+        """Mean discriminator logit (no augmentation) on 256 training faces and on 256 held-out faces of other
+        people: a growing gap means D memorises the training set (ADA's overfitting heuristic)."""
+        if self.val_images is None or self._train_probe is None or not self.dist.main:
+            return {}
+        from faceedit.train.dataset import to_float
+
+        def score(u8):
+            out = []
+            for i in range(0, len(u8), 64):
+                x = to_float(u8[i:i + 64]).to(self.device)
+                with self._autocast():
+                    d = self.FD(x).sum(1) if self.cfg.d_features == "projected" else self.D(x).flatten()
+                out.append(d.float())
+            return torch.cat(out).mean().item()
+
+        was = self.FD.training if self.FD is not None else None
+        if self.FD is not None:
+            self.FD.eval()
+        try:
+            tr, va = score(self._train_probe), score(self.val_images)
+        finally:
+            if self.FD is not None and was:
+                self.FD.train()
+        return {"D_train_clean": round(tr, 4), "D_val": round(va, 4), "D_overfit_gap": round(tr - va, 4)}
 
     def _write_samples(self) -> None:
         if not self.dist.main:
@@ -769,6 +841,11 @@ def train(cfg: TrainConfig, rank: int = 0, world_size: int = 1, log=print) -> di
         n_d = sum(p.numel() for p in trainer.D.parameters())
         log(f"G {n_g / 1e6:.2f} M params, D {n_d / 1e6:.2f} M params; start at kimg {trainer.cur_nimg / 1000:.1f} "
             f"({trainer.resumed_from}); device {trainer.device}, {world_size} process(es), batch {cfg.batch}")
+    if cfg.split == "train" and rank == 0:  # held-out faces: D's logits on them show overfitting over time
+        try:
+            trainer.val_images = load_images(cfg.data, cfg.resolution, limit=256, split="val")
+        except FaceEditError:
+            trainer.val_images = None
     return trainer.run(images)
 
 

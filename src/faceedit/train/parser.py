@@ -36,7 +36,7 @@ def raw_rows(folder: str | os.PathLike, val_fraction: float = 0.1) -> list[dict]
     rows = []
     for p in sorted(idir.iterdir()):
         m = mdir / f"{p.stem}.png"
-        if p.suffix.lower() in (".jpg", ".jpeg", ".png") and m.is_file():
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png") and m.is_file() and not p.name.startswith("."):
             ident = f"celebamask-hq:{p.stem}"
             rows.append({"path": f"images/{p.name}", "mask": f"masks/{m.name}", "source": "celebamask-hq",
                          "identity": ident, "split": val_split(ident, val_fraction)})

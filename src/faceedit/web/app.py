@@ -7,8 +7,11 @@
 Faces live in server-side sessions (``POST /api/generate`` or ``POST /api/upload`` → a session id); edits are
 rendered on demand from the cached latents. CPU work runs on a bounded queue: when it is full the API answers
 503 with ``Retry-After``. Every error is JSON ``{"error": "<one line>"}``. Nothing from a request names a file:
-uploads are checked (size, type by content, pixel count) and written under a private temporary folder with a
-random name; session and job ids are random hex.
+uploads are checked (size, type by content, pixel count, a side of at least 32 px) and written under a private
+temporary folder with a random name; session and job ids are random hex. Face detection of uploads runs in a
+worker process (:class:`~faceedit.align.isolated.IsolatedDetector`): a native crash there fails one job, never the
+server. :mod:`faceedit.web.security` checks every request's Host, Origin, optional token and body size first;
+sessions and jobs are capped per client (see :mod:`faceedit.web.sessions`).
 """
 
 import contextlib
@@ -32,7 +35,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faceedit.errors import FaceEditError
+from faceedit.limits import MIN_DETECT_SIDE, check_detectable
 from faceedit.web.schemas import MAX_AMOUNT, AnimateBody, EditBody, Generate, MixBody, MorphBody, SessionInfo
+from faceedit.web.security import HostPolicy, RequestGuard
 from faceedit.web.sessions import FaceSession, SessionStore, new_id, valid_id
 from faceedit.web.work import Busy, WorkQueue
 
@@ -129,6 +134,7 @@ class Job:
     status_code: int | None = None
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    owner: str = ""
 
     def info(self) -> dict:
         return {"id": self.id, "state": self.state, "progress": round(self.progress, 4), "message": self.message,
@@ -137,10 +143,13 @@ class Job:
 
 
 class WebState:
-    """Everything the routes share: the model, directions, inverter, sessions, jobs and the work queues."""
+    """Everything the routes share: the model, directions, inverter, sessions, jobs and the work queues.
+    ``detector``: an :class:`~faceedit.align.isolated.IsolatedDetector` that finds the faces of uploads in a worker
+    process (passed to the inverter as ``faces=``), or None (the inverter detects by itself)."""
 
     def __init__(self, model, directions, directions_note, inverter, inverter_note, invert_options, sessions,
-                 render_queue, invert_queue, max_upload_bytes, max_pixels, max_jobs: int = 64):
+                 render_queue, invert_queue, max_upload_bytes, max_pixels, max_jobs: int = 64, detector=None,
+                 max_client_jobs: int = 8):
         self.model = model
         self.directions = directions
         self.directions_note = directions_note
@@ -154,6 +163,8 @@ class WebState:
         self.max_pixels = int(max_pixels)
         self.jobs: dict[str, Job] = {}
         self.max_jobs = max_jobs
+        self.max_client_jobs = int(max_client_jobs)
+        self.detector = detector
         self.lock = threading.Lock()
         self.tmp = Path(tempfile.mkdtemp(prefix="faceedit-web-"))
         self.have_mp4 = importlib.util.find_spec("imageio_ffmpeg") is not None
@@ -240,12 +251,26 @@ class WebState:
             path.unlink(missing_ok=True)
 
     # ---- jobs
-    def new_job(self) -> Job:
-        job = Job(id=new_id())
+    def new_job(self, owner: str = "") -> Job:
+        """A job for client ``owner``. Finished jobs are forgotten to make room: first the client's own beyond
+        ``max_client_jobs``, then, when ``max_jobs`` are kept in all, those of the client keeping the most."""
+        job = Job(id=new_id(), owner=owner)
         with self.lock:
-            done = [j for j in self.jobs.values() if j.finished is not None]
-            while len(self.jobs) >= self.max_jobs and done:
-                self.jobs.pop(done.pop(0).id, None)
+            mine = [j for j in self.jobs.values() if j.owner == owner]
+            if len(mine) >= self.max_client_jobs:
+                done = [j for j in mine if j.finished is not None]
+                if not done:
+                    raise Busy(f"{len(mine)} photo jobs of yours are running", 5)
+                self.jobs.pop(done[0].id, None)
+            while len(self.jobs) >= self.max_jobs:
+                counts: dict[str, int] = {}
+                for j in self.jobs.values():
+                    if j.finished is not None:
+                        counts[j.owner] = counts.get(j.owner, 0) + 1
+                if not counts:
+                    break
+                top = max(counts, key=lambda o: (counts[o], o == owner))
+                self.jobs.pop(next(j.id for j in self.jobs.values() if j.owner == top and j.finished is not None))
             self.jobs[job.id] = job
         return job
 
@@ -263,11 +288,14 @@ class WebState:
                 if not _accepts(self.inverter, "aligned"):
                     raise FaceEditError("this server's inversion cannot take already-aligned images")
                 opts["aligned"] = True
+            elif self.detector is not None:  # native detection in a worker process: a crash fails this job only
+                opts["faces"] = self.detector.detect(path)
+                job.message = "inverting"
             result = self.inverter(path, self.model, **opts)
             ws = self.model.as_ws(torch.as_tensor(result.ws))[:1].detach()
             notes = getattr(result, "notes", None) or []
             s = self.sessions.add(FaceSession(id=new_id(), ws=ws, source="photo", inversion=result,
-                                              note="; ".join(str(n) for n in notes) or None))
+                                              note="; ".join(str(n) for n in notes) or None), job.owner)
             job.session, job.state, job.progress, job.message = s.id, "done", 1.0, "done"
         except FaceEditError as exc:
             msg = str(exc).replace(str(path), "the uploaded image")
@@ -282,6 +310,8 @@ class WebState:
     def close(self) -> None:
         self.render.shutdown()
         self.invert.shutdown()
+        if self.detector is not None:
+            self.detector.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -289,14 +319,22 @@ class WebState:
 def create_app(model=None, directions=None, inverter=None, *, model_name: str = "default",
                invert_options: dict | None = None, max_sessions: int = 64, max_age_s: float = 3600.0,
                render_workers: int = 1, max_pending: int = 16, invert_workers: int = 1, max_invert_jobs: int = 2,
-               max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS):
+               max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS,
+               host: str = "127.0.0.1", allowed_hosts: tuple[str, ...] | list[str] = (), token: str | None = None,
+               max_client_sessions: int | None = None, detector=None):
     """The FastAPI app.
 
     ``model``: a loaded :class:`faceedit.api.Model` (default: ``api.load(model_name)``). ``directions``: a
     ``DirectionSet``; None loads the ones fitted for the model, False disables attribute edits. ``inverter``:
     ``fn(path, model, **invert_options)`` returning an object with ``.ws`` and ``.paste(images)``; None uses
     ``faceedit.invert.invert_photo`` when installed, False disables uploads. ``max_pending``: renders queued or
-    running before the API answers 503; ``max_invert_jobs`` the same for photo inversions."""
+    running before the API answers 503; ``max_invert_jobs`` the same for photo inversions.
+
+    Security (:mod:`faceedit.web.security`): ``host`` is the address the server listens on (the Host header must
+    name it; ``allowed_hosts`` adds DNS names), ``token`` an access token every request must carry (None: none).
+    ``max_client_sessions``: faces one client keeps (default a quarter of ``max_sessions``, at least 2).
+    ``detector``: an :class:`~faceedit.align.isolated.IsolatedDetector` for uploads; None uses one when the
+    inverter is faceedit's own ``invert_photo`` (a custom inverter detects by itself), False never."""
     from faceedit import api
 
     if model is None:
@@ -318,12 +356,18 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
         inverter, inverter_note = default_inverter()
     elif inverter is False:
         inverter, inverter_note = None, "photo upload is switched off on this server"
+    own_inverter = getattr(inverter, "__module__", "").startswith("faceedit.")
+    if detector is None and own_inverter and _accepts(inverter, "faces"):
+        from faceedit.align.isolated import IsolatedDetector
+
+        detector = IsolatedDetector()
+    detector = detector or None
 
     state = WebState(model, directions, directions_note, inverter, inverter_note, invert_options,
-                     SessionStore(max_sessions, max_age_s),
+                     SessionStore(max_sessions, max_age_s, max_per_client=max_client_sessions),
                      WorkQueue("render", render_workers, max_pending, retry_after=1),
                      WorkQueue("inversion", invert_workers, max_invert_jobs, retry_after=5),
-                     max_upload_bytes, max_pixels)
+                     max_upload_bytes, max_pixels, detector=detector)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -340,6 +384,8 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
                               "sessions; images come back as PNG, animations as GIF or MP4. Errors are JSON "
                               "{\"error\": \"...\"}; a full queue answers 503 with Retry-After.")
     app.state.faceedit = state
+    app.add_middleware(RequestGuard, hosts=HostPolicy(host, allowed_hosts), token=token,
+                       upload_paths=("/api/upload",))
 
     # ---- errors: one line of JSON each
     def err(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -382,6 +428,10 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
             parts.append(f"{where}: {e.get('msg')}" if where else str(e.get("msg")))
         return err(422, "invalid request: " + "; ".join(parts))
 
+    def client(request: Request) -> str:
+        """The key per-client limits count by: the client's address."""
+        return request.client.host if request.client is not None else ""
+
     def session_info(s: FaceSession) -> dict:
         return dict(s.info(), image=f"/api/sessions/{s.id}/image.png")
 
@@ -421,6 +471,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
                         "reason": None if state.have_mp4 else "MP4 needs imageio-ffmpeg"},
             },
             "limits": {"upload_bytes": state.max_upload_bytes, "upload_pixels": state.max_pixels,
+                       "upload_min_side": MIN_DETECT_SIDE, "client_sessions": state.sessions.max_per_client,
                        "upload_types": sorted(UPLOAD_TYPES.values()), "max_amount": MAX_AMOUNT,
                        "sessions": state.sessions.max_sessions, "session_idle_s": state.sessions.max_age_s},
         }
@@ -433,14 +484,14 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
 
     @app.post("/api/generate", tags=["faces"], status_code=201, response_model=SessionInfo,
               summary="A new face from a seed")
-    async def generate(body: Generate) -> dict:
+    async def generate(body: Generate, request: Request) -> dict:
         def work():
             z = state.model.z_from_seeds([body.seed])
             return state.model.map(z, body.truncation)
 
         ws = await state.render.run(work)
         s = state.sessions.add(FaceSession(id=new_id(), ws=ws[:1], source="seed", seed=body.seed,
-                                           truncation=body.truncation))
+                                           truncation=body.truncation), client(request))
         return session_info(s)
 
     @app.post("/api/upload", tags=["faces"], status_code=202,
@@ -465,7 +516,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
         if kind is None:
             raise UnsupportedType("unsupported file type: upload a JPEG, PNG or WebP image")
         check_pixels(data)
-        job = state.new_job()
+        job = state.new_job(client(request))
         path = state.tmp / f"{job.id}.{kind}"
         path.write_bytes(data)
         try:
@@ -539,6 +590,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
         if w * h > state.max_pixels:
             raise RequestTooLarge(f"image too large: {w}x{h} = {w * h:,} pixels, over the cap of "
                                   f"{state.max_pixels:,}")
+        check_detectable(h, w, "the uploaded image")  # before any native detector sees it
 
     @app.get("/api/jobs/{job_id}", tags=["faces"], summary="Progress of an upload's inversion")
     def job_status(job_id: str) -> dict:
@@ -567,9 +619,11 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
     @app.get("/api/sessions/{sid}/image.png", tags=["edit"], responses=png, response_class=Response,
              summary="The face, optionally edited (query form, for links and <img>)")
     async def image(sid: str,
-                    edit: str = Query("", description="comma-separated attribute:amount, e.g. smiling:2,age:-1"),
-                    keep: str = Query("", description="comma-separated attributes to keep fixed"),
-                    layers: str | None = Query(None, description="all, coarse, middle, fine or a range like 0-5"),
+                    edit: str = Query("", max_length=2000,
+                                      description="comma-separated attribute:amount, e.g. smiling:2,age:-1"),
+                    keep: str = Query("", max_length=2000, description="comma-separated attributes to keep fixed"),
+                    layers: str | None = Query(None, max_length=200,
+                                               description="all, coarse, middle, fine or a range like 0-5"),
                     view: Literal["aligned", "photo"] = "aligned",
                     seq: int | None = Query(None, description="client sequence number (stale ones get 409)")):
         s = state.session(sid)
@@ -623,13 +677,13 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
 
     @app.post("/api/mix", tags=["faces"], status_code=201, response_model=SessionInfo,
               summary="Style mixing: a new face with A's latents and B's on the chosen layers")
-    async def mix(body: MixBody) -> dict:
+    async def mix(body: MixBody, request: Request) -> dict:
         from faceedit.edit import mix as mix_ws
 
         a, b = state.session(body.a), state.session(body.b)
         ws = mix_ws(a.ws, b.ws, body.layers)
         s = state.sessions.add(FaceSession(id=new_id(), ws=ws, source="mix", parents=(a.id, b.id),
-                                           note=f"layers {body.layers} from the second face"))
+                                           note=f"layers {body.layers} from the second face"), client(request))
         return session_info(s)
 
     @app.post("/api/morph", tags=["faces"], responses=anim, response_class=Response,

@@ -1,7 +1,10 @@
 """Server-side face sessions: the latents of one face (from a seed, a photo or a mix), kept in memory by id.
 
-Ids are random UUIDs (hex); the store evicts the least recently used session past ``max_sessions`` and any
-session idle for more than ``max_age_s`` seconds. Thread-safe: routes and worker threads share it.
+Ids are random UUIDs (hex); the store forgets any session idle for more than ``max_age_s`` seconds. Each session
+has an owner (the client's address): a client holds at most ``max_per_client`` sessions (its own least recently
+used go first), and when the whole store is full the client holding the most sessions loses its least recently
+used one — so one client's requests evict only its own sessions, never those of a client holding fewer.
+Thread-safe: routes and worker threads share it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class FaceSession:
     used: float = field(default_factory=time.monotonic)
     latest_seq: int = -1
     cache: dict = field(default_factory=dict)
+    owner: str = ""
 
     def info(self) -> dict:
         return {"id": self.id, "source": self.source, "seed": self.seed, "truncation": self.truncation,
@@ -62,15 +66,19 @@ class FaceSession:
 
 
 class SessionStore:
-    """Sessions by id with LRU and idle-age eviction. Photo sessions hold the whole uploaded photo (up to the
-    pixel cap), so at most ``max_photos`` of them are kept (the least recently used go first)."""
+    """Sessions by id with per-client caps, LRU and idle-age eviction (see the module doc). Photo sessions hold the
+    whole uploaded photo (up to the pixel cap), so at most ``max_photos`` of them are kept in all and
+    ``max_photos_per_client`` per client."""
 
     def __init__(self, max_sessions: int = 64, max_age_s: float = 3600.0,
-                 clock: Callable[[], float] = time.monotonic, max_photos: int = 8):
+                 clock: Callable[[], float] = time.monotonic, max_photos: int = 8,
+                 max_per_client: int | None = None, max_photos_per_client: int | None = None):
         if max_sessions < 1 or max_photos < 1:
             raise ValueError("max_sessions and max_photos must be at least 1")
         self.max_sessions = int(max_sessions)
         self.max_photos = int(max_photos)
+        self.max_per_client = int(max_per_client or max(2, max_sessions // 4))
+        self.max_photos_per_client = int(max_photos_per_client or max(1, max_photos // 2))
         self.max_age_s = float(max_age_s)
         self.clock = clock
         self._items: OrderedDict[str, FaceSession] = OrderedDict()
@@ -82,6 +90,11 @@ class SessionStore:
             self._expire()
             return len(self._items)
 
+    def count(self, owner: str) -> int:
+        """Sessions held by ``owner``."""
+        with self._lock:
+            return sum(1 for s in self._items.values() if s.owner == owner)
+
     def _expire(self) -> None:
         now = self.clock()
         while self._items:
@@ -91,19 +104,39 @@ class SessionStore:
             del self._items[sid]
             self.evicted += 1
 
-    def add(self, session: FaceSession) -> FaceSession:
+    def _evict(self, keep: Callable[[FaceSession], bool], per_client: int, total: int, adder: str) -> None:
+        """Of the sessions ``keep`` selects, leave at most ``per_client`` per owner (the owner's least recently used
+        go) and ``total`` in all (the least recently used session of the owner holding the most goes; on a tie,
+        the adding client's)."""
+        while True:
+            chosen = [(sid, s.owner) for sid, s in self._items.items() if keep(s)]
+            counts: dict[str, int] = {}
+            for _, owner in chosen:
+                counts[owner] = counts.get(owner, 0) + 1
+            over = [o for o, n in counts.items() if n > per_client]
+            if over:
+                victim_owner = adder if adder in over else over[0]
+            elif len(chosen) > total:
+                top = max(counts.values())
+                victim_owner = adder if counts.get(adder) == top else next(o for o, n in counts.items() if n == top)
+            else:
+                return
+            sid = next(sid for sid, owner in chosen if owner == victim_owner)
+            del self._items[sid]
+            self.evicted += 1
+
+    def add(self, session: FaceSession, owner: str | None = None) -> FaceSession:
+        """Store ``session`` for client ``owner`` (default: the session's own), evicting as the module doc says."""
+        if owner is not None:
+            session.owner = owner
         with self._lock:
             session.used = self.clock()
             self._items[session.id] = session
             self._items.move_to_end(session.id)
             self._expire()
-            while len(self._items) > self.max_sessions:
-                self._items.popitem(last=False)
-                self.evicted += 1
-            photos = [sid for sid, s in self._items.items() if s.inversion is not None]
-            for sid in photos[:max(0, len(photos) - self.max_photos)]:
-                del self._items[sid]
-                self.evicted += 1
+            self._evict(lambda s: True, self.max_per_client, self.max_sessions, session.owner)
+            self._evict(lambda s: s.inversion is not None, self.max_photos_per_client, self.max_photos,
+                        session.owner)
         return session
 
     def get(self, sid: str) -> FaceSession | None:
