@@ -30,7 +30,7 @@ def _check_method(method: str) -> str:
     return method
 
 
-PERCEPTUAL_HELP = ("Perceptual loss: auto (vgg16 when its weights are fetched, else faceapi, with a note), vgg16 "
+PERCEPTUAL_HELP = ("Perceptual loss: auto (faceapi when its weights are fetched, else vgg16, with a note), vgg16 "
                    "(LPIPS-style on ImageNet VGG16: the weights from 'faceedit features fetch vgg16', or a torchvision "
                    "file via --perceptual-weights), faceapi (face-api's recognition ResNet), lpips (needs "
                    "--perceptual-weights), none.")

@@ -45,7 +45,7 @@ _PERCEPTUAL: dict[str, Any] = {}
 
 def get_perceptual(name: str | None = "auto", weights=None):
     """The perceptual loss for a ``--perceptual`` value → (distance or None for MSE only, note or None).
-    ``"auto"``: VGG16 when its weights are fetched, else face-api's features, with a note
+    ``"auto"``: face-api's features when fetched, else VGG16's, with a note
     (:func:`faceedit.metrics.distances.resolve_perceptual`); a loss named explicitly whose weights are missing is
     an error. ``weights``: a torchvision VGG16/VGG19 file (vgg16) or VGG16 + LPIPS files (lpips). Distances
     without a weights file are loaded once per process."""
@@ -99,7 +99,7 @@ def invert_images(model, images, method: str = "hybrid", space: str = "w+", step
     :class:`Encoder`, a file, or None for the shipped one;
     ``encoder_iterations``: refinement iterations of an encoder with a ReStyle refiner (default: its own);
     ``force_encoder``: use it even if made for another generator of the same shape. ``perceptual``: the loss —
-    ``"auto"`` (VGG16 when fetched, else face-api features, with a note), ``"vgg16"``, ``"faceapi"``, a distance
+    ``"auto"`` (face-api features when fetched, else VGG16, with a note), ``"vgg16"``, ``"faceapi"``, a distance
     module, or None (MSE only); see :func:`get_perceptual`. ``optimize_noise``: also
     optimise the noise maps (returned in ``.noise``; the edit commands use the constant noise). ``progress``: True
     for a progress bar or ``fn(step, steps, losses)``. Other keywords go to

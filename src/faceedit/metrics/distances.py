@@ -436,8 +436,8 @@ NAMES = ("identity", "identity-cosine", "identity-dlib", "perceptual", "faceapi"
 #: The perceptual loss of inversion, pivotal tuning and encoder training when none is named (``"auto"``), and its
 #: fallback when the default's weights are not fetched (benchmarks/README.md, "Perceptual loss: VGG16 vs face-api
 #: features").
-DEFAULT_PERCEPTUAL = "vgg16"
-FALLBACK_PERCEPTUAL = "faceapi"
+DEFAULT_PERCEPTUAL = "faceapi"
+FALLBACK_PERCEPTUAL = "vgg16"
 #: What the commands' ``--perceptual`` takes (``perceptual``: the older name of ``faceapi``).
 PERCEPTUAL_LOSSES = ("auto", "vgg16", "faceapi", "perceptual", "lpips", "none")
 

@@ -10,7 +10,7 @@ the frozen generator renders it, and the loss is
     both:       delta_weight · Σ_i ‖Δ_i‖²   (e4e's delta regularisation)
 
 (MSE on images in [-1, 1]; perceptual: ``perceptual`` — an offline LPIPS-style distance, by default (``auto``) on
-ImageNet VGG16 when its weights are fetched, else on face-api's recognition ResNet, see
+face-api's recognition ResNet when its weights are fetched, else on ImageNet VGG16, see
 :func:`faceedit.metrics.distances.resolve_perceptual`; the choice is fixed at the run's start; identity: Euclidean
 distance of the dlib-compatible descriptors, skipped when the face-api weights are missing; a term whose weight is
 0 is skipped). e4e's progressive training: at first only the base w is learnt; the per-layer
