@@ -43,18 +43,24 @@ METHOD_SETTINGS = {"optimize": {"lr": 0.1, "initial_noise_factor": 0.05},
 _PERCEPTUAL: dict[str, Any] = {}
 
 
-def get_perceptual(name: str | None = "perceptual"):
-    """The image distance used as the perceptual loss (cached), or ``(None, note)`` when unavailable."""
-    if name in (None, "", "none", "mse"):
-        return None, None
-    if name not in _PERCEPTUAL:
-        from faceedit.metrics import distances
+def get_perceptual(name: str | None = "auto", weights=None):
+    """The perceptual loss for a ``--perceptual`` value → (distance or None for MSE only, note or None).
+    ``"auto"``: face-api's features when fetched, else VGG16's, with a note
+    (:func:`faceedit.metrics.distances.resolve_perceptual`); a loss named explicitly whose weights are missing is
+    an error. ``weights``: a torchvision VGG16/VGG19 file (vgg16) or VGG16 + LPIPS files (lpips). Distances
+    without a weights file are loaded once per process."""
+    from faceedit.metrics import distances
 
-        try:
-            _PERCEPTUAL[name] = (distances.get(name), None)
-        except FaceEditError as exc:
-            _PERCEPTUAL[name] = (None, f"perceptual loss unavailable, using MSE only ({exc})")
-    return _PERCEPTUAL[name]
+    resolved, note = distances.resolve_perceptual(name)
+    if weights is not None:
+        if resolved not in ("vgg16", "lpips"):
+            raise FaceEditError(f"a perceptual weights file goes with the vgg16 or lpips loss, not {name!r}")
+        return distances.get(resolved, weights=weights), note
+    if resolved is None:
+        return None, note
+    if resolved not in _PERCEPTUAL:
+        _PERCEPTUAL[resolved] = distances.get(resolved)
+    return _PERCEPTUAL[resolved], note
 
 
 @dataclass
@@ -81,7 +87,7 @@ def _resolve_encoder(model, method: str, encoder, force: bool) -> tuple[Encoder 
 
 
 def invert_images(model, images, method: str = "hybrid", space: str = "w+", steps: int | None = None,
-                  progress=None, encoder=None, force_encoder: bool = False, perceptual: str | Any = "perceptual",
+                  progress=None, encoder=None, force_encoder: bool = False, perceptual: str | Any = "auto",
                   optimize_noise: bool = False, seed: int = 0, encoder_iterations: int | None = None,
                   **opt_kw) -> Inversion:
     """Invert aligned face images ([N, 3, H, W] in [-1, 1], or uint8 [N, 3, H, W] / [N, H, W, 3]; resized to the
@@ -92,8 +98,9 @@ def invert_images(model, images, method: str = "hybrid", space: str = "w+", step
     optimisation steps, for pivotal its tuning steps (default :data:`DEFAULT_STEPS`). ``encoder``: an
     :class:`Encoder`, a file, or None for the shipped one;
     ``encoder_iterations``: refinement iterations of an encoder with a ReStyle refiner (default: its own);
-    ``force_encoder``: use it even if made for another generator of the same shape. ``perceptual``: a distance
-    name from :mod:`faceedit.metrics.distances`, a distance module, or None (MSE only). ``optimize_noise``: also
+    ``force_encoder``: use it even if made for another generator of the same shape. ``perceptual``: the loss —
+    ``"auto"`` (face-api features when fetched, else VGG16, with a note), ``"vgg16"``, ``"faceapi"``, a distance
+    module, or None (MSE only); see :func:`get_perceptual`. ``optimize_noise``: also
     optimise the noise maps (returned in ``.noise``; the edit commands use the constant noise). ``progress``: True
     for a progress bar or ``fn(step, steps, losses)``. Other keywords go to
     :class:`~faceedit.invert.optimize.OptimizeConfig`.

@@ -1,9 +1,11 @@
 """``faceedit eval inversion``: reconstruction quality and speed of each inversion method on aligned faces.
 
 Per method and image: MSE and PSNR (pixels in [0, 1]), SSIM (Gaussian window, :mod:`faceedit.metrics.quality`),
-the perceptual distance (offline LPIPS-style, face-api features) and the identity distance (dlib-compatible
-descriptor, Euclidean: < 0.6 reads as the same person) between the aligned face and its reconstruction, and the
-wall-clock seconds per image of the inversion itself (the images are inverted together in batches).
+two LPIPS-style perceptual distances (``perceptual``: on face-api's recognition ResNet; ``vgg16``: on ImageNet
+VGG16 — reporting both keeps either loss from being judged by its own metric) and the identity distance
+(dlib-compatible descriptor, Euclidean: < 0.6 reads as the same person) between the aligned face and its
+reconstruction, and the wall-clock seconds per image of the inversion itself (the images are inverted together in
+batches).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import torch
 from faceedit.errors import FaceEditError
 
 COLUMNS = (("mse", "MSE", "{:.4f}"), ("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"),
-           ("perceptual", "perceptual", "{:.4f}"), ("identity", "identity", "{:.3f}"),
+           ("perceptual", "perc. face-api", "{:.4f}"), ("vgg16", "perc. VGG16", "{:.4f}"),
+           ("identity", "identity", "{:.3f}"),
            ("seconds_per_image", "s/image", "{:.2f}"))
 
 
@@ -42,11 +45,13 @@ def load_eval_faces(path: str | Path, res: int, n: int, seed: int = 0) -> tuple[
 
 def evaluate_methods(model, images: torch.Tensor, methods: list[str], steps: dict[str, int] | None = None,
                      batch: int = 8, encoder=None, force_encoder: bool = False, space: str = "w+",
-                     metrics: tuple[str, ...] = ("perceptual", "identity"),
+                     metrics: tuple[str, ...] = ("perceptual", "vgg16", "identity"),
                      log: Callable[[str], None] = print, progress=None,
-                     encoder_iterations: int | None = None) -> dict[str, Any]:
+                     encoder_iterations: int | None = None, perceptual: Any = "auto") -> dict[str, Any]:
     """Invert ``images`` (uint8 [N, 3, R, R]) with each method; per method the mean of every figure.
-    ``encoder_iterations``: refinement iterations of an encoder with a ReStyle refiner (default: its own)."""
+    ``metrics``: distance names (:func:`faceedit.metrics.distances.get`; those that cannot load are left out with
+    a log line). ``encoder_iterations``: refinement iterations of an encoder with a ReStyle refiner (default: its
+    own). ``perceptual``: the inversions' perceptual loss (see :func:`faceedit.invert.invert_images`)."""
     from faceedit.invert import DEFAULT_STEPS, invert_images
     from faceedit.metrics import distances, quality
 
@@ -66,7 +71,7 @@ def evaluate_methods(model, images: torch.Tensor, methods: list[str], steps: dic
             t0 = time.time()
             inv = invert_images(model, xb, method=method, space=space,
                                 steps=(steps or {}).get(method), encoder=encoder, force_encoder=force_encoder,
-                                progress=progress, encoder_iterations=encoder_iterations)
+                                progress=progress, encoder_iterations=encoder_iterations, perceptual=perceptual)
             seconds += time.time() - t0
             used = inv.method
             notes = inv.notes
@@ -91,12 +96,13 @@ def evaluate_methods(model, images: torch.Tensor, methods: list[str], steps: dic
 
 
 def format_table(results: dict[str, Any], markdown: bool = False) -> str:
-    """A plain (or markdown) table: one row per method."""
-    head = ["method", "steps"] + [c[1] for c in COLUMNS]
+    """A plain (or markdown) table: one row per method, a column per figure that some row has."""
+    columns = [c for c in COLUMNS if any(c[0] in r for r in results.values())]
+    head = ["method", "steps"] + [c[1] for c in columns]
     rows = []
     for method, r in results.items():
         name = method + (f" (ran as {r['ran_as']})" if r.get("ran_as") else "")
-        rows.append([name, str(r.get("steps", ""))] + [fmt.format(r[k]) if k in r else "–" for k, _, fmt in COLUMNS])
+        rows.append([name, str(r.get("steps", ""))] + [fmt.format(r[k]) if k in r else "–" for k, _, fmt in columns])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
