@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Protocol
 from faceedit.batch.engines import Outcome
 from faceedit.batch.job import PhotoJob, PhotoTask, settings_key
 from faceedit.batch.results import FINAL, ResultsLog
-from faceedit.batch.storage import Storage, file_sha256, stat_identity
+from faceedit.batch.storage import Storage, file_sha256, is_uri, local_path, stat_identity
 from faceedit.errors import FaceEditError
 
 
@@ -154,6 +154,12 @@ def record_of(out: Outcome) -> dict[str, Any]:
     return rec
 
 
+def absolute_root(root: str) -> str:
+    """A local output folder as an absolute path (workers may run in another folder); a URI as it is."""
+    path = local_path(root)
+    return str(path.resolve()) if path is not None and not is_uri(root) else str(root)
+
+
 def refuse_earlier_run(log: ResultsLog, resume: bool, root: str) -> None:
     if log.exists() and not resume:
         raise FaceEditError(f"{root} holds the results of an earlier run: add --resume to go on with it (finished "
@@ -168,11 +174,14 @@ def run_photo_job(job: PhotoJob, tasks: list[PhotoTask], out_root: str, engine, 
     from faceedit.batch.pipeline import PhotoWorker
 
     problems = list(problems)
+    out_root = absolute_root(out_root)
     storage = Storage(out_root)
     log = ResultsLog(storage)
     refuse_earlier_run(log, resume, out_root)
     for t in tasks:
         t.key = settings_key(job, t)
+        if getattr(engine, "kind", "local") == "ray":  # actors may run in another folder or on another node
+            t.input = t.source
     summary = Summary(total=len(tasks), workers=engine.describe())
     for where, reason in problems:
         print(f"skip: {where}: {reason}", file=sys.stderr, flush=True)
@@ -197,6 +206,7 @@ def run_generate_job(job, first: int, count: int, out_root: str, engine, resume:
     (:mod:`faceedit.batch.seeds`); the summary counts shards."""
     from faceedit.batch.seeds import GenerateWorker, seed_shards
 
+    out_root = absolute_root(out_root)
     storage = Storage(out_root)
     log = ResultsLog(storage)
     refuse_earlier_run(log, resume, out_root)
@@ -206,6 +216,9 @@ def run_generate_job(job, first: int, count: int, out_root: str, engine, resume:
         s.key = key
     summary = Summary(total=len(shards), workers=engine.describe())
     todo, summary.done_before = plan(shards, log, storage, resume, check_content=False)
-    if todo:
-        drive(engine, functools.partial(GenerateWorker, job, out_root), todo, log, summary, "shard", quiet)
+    try:
+        if todo:
+            drive(engine, functools.partial(GenerateWorker, job, out_root), todo, log, summary, "shard", quiet)
+    finally:
+        summary.csv = log.write_csv([s.source for s in shards])
     return summary

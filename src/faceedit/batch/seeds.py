@@ -27,7 +27,7 @@ from faceedit.errors import FaceEditError
 #: Seeds per generation shard (one task, one latents file).
 SHARD_SEEDS = 256
 #: Samples per sampling chunk of ``directions fit``.
-SAMPLE_CHUNK = 1024
+SAMPLE_CHUNK = 128
 #: Largest seed count of one sharded generation (seeds are never listed, only counted).
 MAX_COUNT = 100_000_000
 SEED_LIMIT = 2 ** 32
