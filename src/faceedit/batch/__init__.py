@@ -14,12 +14,20 @@ invert → edit → paste back → write), :mod:`~faceedit.batch.engines` (local
 (plan, dispatch, record).
 """
 
-from faceedit.batch.engines import LocalPool, Outcome, RayPool, make_engine
-from faceedit.batch.inputs import collect
-from faceedit.batch.job import PhotoJob, PhotoTask
-from faceedit.batch.runner import Summary, run_generate_job, run_photo_job
-from faceedit.batch.seeds import GenerateJob, SampleJob, sample_scores_sharded
-from faceedit.batch.storage import Storage
+#: Public names → the module that defines them (imported on first use: a worker process that only needs the
+#: engines starts without importing torch).
+_EXPORTS = {
+    "LocalPool": "engines", "Outcome": "engines", "RayPool": "engines", "make_engine": "engines",
+    "collect": "inputs", "PhotoJob": "job", "PhotoTask": "job",
+    "Summary": "runner", "run_generate_job": "runner", "run_photo_job": "runner",
+    "GenerateJob": "seeds", "SampleJob": "seeds", "sample_scores_sharded": "seeds", "Storage": "storage",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["GenerateJob", "LocalPool", "Outcome", "PhotoJob", "PhotoTask", "RayPool", "SampleJob", "Storage",
-           "Summary", "collect", "make_engine", "run_generate_job", "run_photo_job", "sample_scores_sharded"]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"faceedit.batch.{_EXPORTS[name]}"), name)
+    raise AttributeError(name)

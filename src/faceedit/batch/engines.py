@@ -432,12 +432,25 @@ class RayPool:
             owner[a.ready_ref] = (i, "ready")
 
         def lose(i: int, reason: str) -> Iterator[Outcome]:
-            """Actor ``i`` is gone: charge the task it was running, re-queue the ones waiting on it, replace it."""
+            """Actor ``i`` is gone (or stuck): hand on the results it finished before (Ray may report the death
+            before them), charge the task it was running, re-queue the ones waiting on it, replace it."""
             a = actors[i]
             entries = list(a.queue)
             for ref, _, _ in entries:
                 owner.pop(ref, None)
             owner.pop(a.ready_ref, None)
+            while entries:
+                ref, item, submitted = entries[0]
+                if not ray.wait([ref], num_returns=1, timeout=0)[0]:
+                    break
+                try:
+                    state, value = ray.get(ref)
+                except RayError:
+                    break  # this is the task that was running when the actor died
+                entries.pop(0)
+                yield Outcome(item.task, value=value if state == "done" else None,
+                              error=value if state == "failed" else None, attempts=item.attempts, worker=a.name,
+                              seconds=time.monotonic() - max(submitted, a.since))
             for _, item, _ in reversed(entries[1:]):
                 item.attempts -= 1  # never started: no attempt used
                 source.push_back(item)

@@ -178,8 +178,14 @@ class Storage:
             raise FaceEditError(f"cannot append to {self.root}: not a local folder")
         path = self.local / _check_rel(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(line.rstrip("\n") + "\n")
+        with open(path, "a+b") as f:
+            if f.tell() > 0:  # a run killed mid-line left a torn last line: end it, never glue a record to it
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+                f.seek(0, os.SEEK_END)
+                if torn:
+                    f.write(b"\n")
+            f.write(line.rstrip("\n").encode("utf-8") + b"\n")
             f.flush()
 
 
