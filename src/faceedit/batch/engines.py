@@ -136,6 +136,17 @@ class _Source:
             self.exhausted = True
             return None
 
+    @classmethod
+    def open(cls, tasks: Iterable, retries: int) -> "_Source | None":
+        """A source over ``tasks`` with ``retries`` retries per task, or None when there is no task at all (no
+        worker is started for an empty job)."""
+        source = cls(tasks, _Retry(retries))
+        first = source.next()
+        if first is None:
+            return None
+        source.push_back(first)
+        return source
+
     def push_back(self, item: _Item) -> None:
         self.retry.pending.appendleft(item)
 
@@ -230,12 +241,10 @@ class LocalPool:
         return env
 
     def map(self, factory: Callable[[], Callable[[Any], Any]], tasks: Iterable) -> Iterator[Outcome]:
-        retry = _Retry(self.retry_count)
-        source = _Source(tasks, retry)
-        first = source.next()
-        if first is None:
+        source = _Source.open(tasks, self.retry_count)
+        if source is None:
             return
-        source.push_back(first)
+        retry = source.retry
         ctx = multiprocessing.get_context("spawn")  # fork after torch's threads started can deadlock
         payload = pickle.dumps(factory)
         procs = [_Proc(ctx, payload, self._env(i)) for i in range(self.workers)]
@@ -417,12 +426,10 @@ class RayPool:
         ray = import_ray()
         from ray.exceptions import RayActorError, RayError
 
-        retry = _Retry(self.retry_count)
-        source = _Source(tasks, retry)
-        first = source.next()
-        if first is None:
+        source = _Source.open(tasks, self.retry_count)
+        if source is None:
             return
-        source.push_back(first)
+        retry = source.retry
         self.start()
         remote_cls = ray.remote(_RayWorker).options(num_cpus=self.cpus, num_gpus=self.gpus or 0, max_restarts=0,
                                                     max_task_retries=0)
@@ -431,9 +438,11 @@ class RayPool:
         for i, a in enumerate(actors):
             owner[a.ready_ref] = (i, "ready")
 
-        def lose(i: int, reason: str) -> Iterator[Outcome]:
+        def lose(i: int, reason: str, settle_s: float = 0.0) -> Iterator[Outcome]:
             """Actor ``i`` is gone (or stuck): hand on the results it finished before (Ray may report the death
-            before them), charge the task it was running, re-queue the ones waiting on it, replace it."""
+            before them; an actor runs its tasks in order, so the first task without a result is the one that was
+            running), charge that task, re-queue the ones waiting behind it, replace the actor. ``settle_s``: how
+            long to wait for each earlier result of a dead actor to resolve (to a value or an error)."""
             a = actors[i]
             entries = list(a.queue)
             for ref, _, _ in entries:
@@ -441,7 +450,7 @@ class RayPool:
             owner.pop(a.ready_ref, None)
             while entries:
                 ref, item, submitted = entries[0]
-                if not ray.wait([ref], num_returns=1, timeout=0)[0]:
+                if not ray.wait([ref], num_returns=1, timeout=settle_s)[0]:
                     break
                 try:
                     state, value = ray.get(ref)
@@ -499,7 +508,7 @@ class RayPool:
                     try:
                         state, value = ray.get(ref)
                     except RayActorError as exc:
-                        yield from lose(i, f"the Ray worker died ({one_line(exc)[:200]})")
+                        yield from lose(i, f"the Ray worker died ({one_line(exc)[:200]})", settle_s=10.0)
                         continue
                     except RayError as exc:  # the task's result was lost (e.g. its node went away)
                         entry = next(e for e in a.queue if e[0] == ref)
