@@ -78,7 +78,9 @@ class Inversion:
 
 
 def _resolve_encoder(model, method: str, encoder, force: bool) -> tuple[Encoder | None, str | None]:
-    if isinstance(encoder, Encoder):
+    from faceedit.invert.psp import PSPEncoder
+
+    if isinstance(encoder, (Encoder, PSPEncoder)):
         return encoder.to(model.device).eval(), None
     if encoder is not None:
         enc, _ = load_encoder(encoder, model, force=force)

@@ -43,6 +43,7 @@ KIND = "encoder"
 TRAIN_HINT = "faceedit train encoder"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_ENCODER = ASSETS / "encoder.safetensors"
+PSP_SUFFIXES = (".pt", ".pth")  # published pSp / e4e checkpoints
 LEVELS = ("coarse", "medium", "fine")
 
 
@@ -372,8 +373,15 @@ def check_generator(card: dict, model, force: bool = False, where: str = "encode
 
 
 def load_encoder(path: str | Path, model=None, force: bool = False, device=None) -> tuple[Encoder, dict]:
-    """Load an encoder file for ``model`` (see :func:`check_generator`); returns (encoder, card)."""
-    enc, card = read_encoder(path)
+    """Load an encoder file for ``model`` (see :func:`check_generator`); returns (encoder, card). A ``.pt`` /
+    ``.pth`` file is read as a published pSp / e4e checkpoint (:mod:`faceedit.invert.psp`)."""
+    if Path(path).suffix.lower() in PSP_SUFFIXES:
+        from faceedit.invert.psp import load_psp
+
+        psp = load_psp(path).encoder
+        enc, card = psp, psp.card()
+    else:
+        enc, card = read_encoder(path)
     if model is not None:
         check_generator(card, model, force=force, where=f"encoder {path}")
         device = device or model.device
