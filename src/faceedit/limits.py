@@ -115,6 +115,7 @@ OPTION_CAPS: dict[str, tuple[int, int]] = {
     "--count": (1, 100_000_000),      # faceedit generate --count: batch.seeds.MAX_COUNT
     "--first-seed": (0, 2 ** 32 - 1),
     "--retries": (0, 100),           # faceedit batch: cli.batch_jobs.MAX_RETRIES
+    "--component": (0, 100_000),     # faceedit directions import: PCA component index
 }
 
 _INT = re.compile(r"[0-9]{1,12}")

@@ -183,5 +183,28 @@ def list_cmd(
               f"{r['n_samples'] or 0:>8}  {r['units'] or ''}")
 
 
+@directions_app.command("import")
+def import_cmd(
+    file: Path = typer.Argument(..., help="InterfaceGAN boundary (.npy), e4e/InterFaceGAN direction (.pt), GANSpace "
+                                "components (.npz) or a StyleSpace channel list (text: 6_501 per line)"),
+    attr: str = typer.Option(..., "--attr", "-a", help="name to edit it by, e.g. smiling (faceedit edit --smiling 2)"),
+    component: Optional[int] = typer.Option(None, "--component", help="GANSpace / PCA files: which component"),
+    layers: Optional[str] = typer.Option(None, "--layers", help="apply to these w+ layers only (e.g. 0-5 or "
+                                         "coarse); default: every layer, as InterfaceGAN"),
+    units: str = typer.Option("sigma", "--units", help="sigma: one edit unit = one standard deviation of the "
+                              "model's w along it (as 'directions fit'); raw: the file's own units"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder to write to (default: this model's "
+                                       "directions folder, which 'faceedit edit' searches)"),
+    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+) -> None:
+    """Import a published direction for a model: `faceedit directions import stylegan_ffhq_smile_w_boundary.npy
+    --attr smiling --model ffhq-1024-pt`. A (1, w_dim) direction applies to every w+ layer."""
+    from faceedit.edit.direction_import import import_file
+
+    m = _load_model(model)
+    _, line = import_file(file, attr, m, out, component, layers, units)
+    print(f"imported {line}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(directions_app, name="directions")

@@ -372,7 +372,7 @@ def channels_edit(
     """Edit StyleSpace channels: s + α·σ·e (`faceedit channels edit 12 --channel 6:501 --alpha 5`)."""
     from faceedit.edit.inputs import resolve
     from faceedit.edit.layers import parse_channel
-    from faceedit.edit.stylespace import ChannelSearch, StyleDirection, edit_images, style_stats
+    from faceedit.edit.stylespace import StyleDirection, edit_images, read_channels_json, style_stats
     from faceedit.media import to_uint8
 
     _check_image_out(out)
@@ -384,7 +384,7 @@ def channels_edit(
         if not from_file.is_file():
             raise FaceEditError(f"channel file not found: {from_file}")
         try:
-            direction = ChannelSearch.from_json(from_file.read_text()).direction(top)
+            direction = read_channels_json(from_file.read_text(), top)
         except (ValueError, TypeError, KeyError) as exc:
             raise FaceEditError(f"{from_file} is not a channels.json from 'faceedit channels find' ({exc})") from None
         for cid in direction.channels:
@@ -488,7 +488,7 @@ def eval_edits(
     from faceedit.edit.ad import ad_table, channel_edit, compare_edits, load_w_direction, w_direction_edit
     from faceedit.edit.layers import parse_channel
     from faceedit.edit.scoring import attribute_index, classifier_logits
-    from faceedit.edit.stylespace import ChannelSearch, StyleDirection, style_stats
+    from faceedit.edit.stylespace import StyleDirection, read_channels_json, style_stats
 
     if not (channel or channels_file or direction or attr_direction):
         raise FaceEditError("give at least one edit: --channel L:C, --channels-file FILE, --direction FILE or "
@@ -507,7 +507,7 @@ def eval_edits(
     for p in channels_file or []:
         if not p.is_file():
             raise FaceEditError(f"channel file not found: {p}")
-        ch_edits[f"channels {p.name}"] = channel_edit(m, ChannelSearch.from_json(p.read_text()).direction(), stats)
+        ch_edits[f"channels {p.name}"] = channel_edit(m, read_channels_json(p.read_text()), stats)
     for p in direction or []:
         w_edits[f"direction {p.name}"] = w_direction_edit(m, load_w_direction(p))
     if attr_direction:

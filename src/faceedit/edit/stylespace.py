@@ -84,6 +84,9 @@ class StyleDirection:
     def single(cls, channel: ChannelId, sign: float = 1.0) -> "StyleDirection":
         return cls([channel], [float(sign)])
 
+    def to_json(self) -> str:
+        return json.dumps({"mode": "channels", "ids": [str(c) for c in self.channels], "weights": self.weights})
+
     def __str__(self) -> str:
         if len(self.channels) == 1 and abs(self.weights[0]) == 1:
             return ("-" if self.weights[0] < 0 else "") + str(self.channels[0])
@@ -175,6 +178,20 @@ class ChannelSearch:
         d.pop("ids", None)
         d["layer_scores"] = [float("nan") if x is None else x for x in d["layer_scores"]]
         return cls(**d)
+
+
+def read_channels_json(text: str, top: int | None = None) -> StyleDirection:
+    """The edit in a channels JSON: a :class:`ChannelSearch` ('faceedit channels find', its ``top`` channels) or a
+    channel list (:meth:`StyleDirection.to_json`, e.g. from 'faceedit directions import')."""
+    d = json.loads(text)
+    if isinstance(d, dict) and d.get("mode") == "channels":
+        ids = [ChannelId(*map(int, str(i).split(":"))) for i in d["ids"]]
+        weights = [float(w) for w in d["weights"]]
+        if not ids or len(ids) != len(weights):
+            raise ValueError("ids and weights differ in length")
+        n = len(ids) if top is None else max(1, min(int(top), len(ids)))
+        return StyleDirection(ids[:n], weights[:n])
+    return ChannelSearch.from_json(text).direction(top)
 
 
 def _pick_layer(per_channel: list[torch.Tensor | None], k: int, key: Callable[[torch.Tensor], torch.Tensor]):
