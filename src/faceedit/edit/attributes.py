@@ -29,6 +29,10 @@ from faceedit.errors import FaceEditError
 EXPRESSION_SCORES = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
 LANDMARK_SCORES = ("yaw", "pitch", "mouth_open", "eyes_narrowed")
 POSE_SCORES = ("pose_yaw", "pose_pitch")
+#: face-api crops its 112-px input from the face box of an FFHQ-aligned image (70 % of its width,
+#: ``scorers.faceapi.FFHQ_FACE_BOX``): at 256 px that crop is 178 px, above 112, so reducing larger images to
+#: 256 px first loses nothing the scorer sees
+FACEAPI_INPUT_SIZE = 256
 ALIASES = {
     "smile": "smiling", "gender": "male", "man": "male", "glasses": "eyeglasses", "old": "age", "older": "age",
     "head_yaw": "yaw", "turn": "yaw", "head_pitch": "pitch", "nod": "pitch", "open_mouth": "mouth_open",
@@ -87,6 +91,8 @@ class AttributeScorer:
     sources: list[tuple[tuple[str, ...], Callable[[torch.Tensor], torch.Tensor]]]
     notes: list[str] = field(default_factory=list)
     batch_size: int = 64
+    #: the image side (px) the sources need at most; larger images can be reduced to it before scoring (None: any)
+    input_size: int | None = None
 
     @property
     def names(self) -> list[str]:
@@ -117,6 +123,7 @@ class AttributeScorer:
         landmark geometry). Missing ones are noted in ``notes``; with none at all, raise (when ``required``)."""
         sources: list = []
         notes: list[str] = []
+        sizes: list[int] = []
         if "classifier" in use:
             try:
                 from faceedit.scorers import load_classifier
@@ -132,6 +139,7 @@ class AttributeScorer:
                     return torch.cat([logits, -logits[:, beard:beard + 1]], dim=1)
 
                 sources.append((names + (("beard",) if beard is not None else ()), classify))
+                sizes.append(int(clf.size))
             except FaceEditError as exc:
                 notes.append(f"attribute classifier unavailable: {exc}")
         if "faceapi" in use:
@@ -155,11 +163,12 @@ class AttributeScorer:
                                      + [v.to(expr.device)[:, None] for v in pose], dim=1)
 
                 sources.append((EXPRESSION_SCORES + ("age",) + LANDMARK_SCORES + POSE_SCORES, faceapi_scores))
+                sizes.append(FACEAPI_INPUT_SIZE)
             except FaceEditError as exc:
                 notes.append(f"face-api scorers unavailable (expressions, age, yaw/pitch): {exc}")
         if not sources and required:
             raise FaceEditError("no attribute scorer available: " + "; ".join(notes))
-        return cls(sources=sources, notes=notes)
+        return cls(sources=sources, notes=notes, input_size=max(sizes) if sizes else None)
 
 
 def score_summary(scores: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, float]]:

@@ -86,10 +86,26 @@ class Samples:
             raise FaceEditError(f"cannot read samples file {path}: {exc}") from exc
 
 
+def images_for_scoring(model, ws: torch.Tensor, size: int | None, dtype: torch.dtype | None = None
+                       ) -> torch.Tensor:
+    """w+ [N, num_ws, w_dim] → images [N, 3, s, s] in [-1, 1] on the model's device, s = min(``size``,
+    resolution): synthesised in ``dtype`` (None: the blocks' own; see :mod:`faceedit.device`) and reduced to the
+    scorers' input size there (antialiased), so a 1024-px image never leaves the device at full size."""
+    from faceedit.api import check_image_values
+
+    img = model.G.synthesis(ws.to(model.device), noise_mode="const", dtype=dtype)
+    if size is not None and size < img.shape[-1]:
+        img = torch.nn.functional.interpolate(img.float(), size=(size, size), mode="bilinear", align_corners=False,
+                                              antialias=True)
+    return check_image_values(img.float(), model.name)
+
+
 def sample_scores(model, scorer: AttributeScorer, n: int, seed: int = 0, batch_size: int = 64,
-                  mixing: bool = False, progress: bool = False) -> Samples:
-    """Draw ``n`` latents (z ~ N(0, I), seeded; no truncation), synthesise and score them in batches.
-    ``mixing``: also keep w+ codes with a random crossover layer (for per-layer ``wplus`` fits)."""
+                  mixing: bool = False, progress: bool = False, dtype: torch.dtype | None = None) -> Samples:
+    """Draw ``n`` latents (z ~ N(0, I), seeded; no truncation), synthesise and score them in batches on the
+    model's device, at the scorers' input size (:attr:`AttributeScorer.input_size`; :func:`images_for_scoring`).
+    ``mixing``: also keep w+ codes with a random crossover layer (for per-layer ``wplus`` fits). ``dtype``: the
+    synthesis compute dtype (e.g. ``torch.bfloat16``; :attr:`faceedit.device.Compute.synthesis_dtype`)."""
     import time
 
     if not 2 <= n <= MAX_SAMPLES:
@@ -114,7 +130,7 @@ def sample_scores(model, scorer: AttributeScorer, n: int, seed: int = 0, batch_s
                 take = torch.arange(model.num_ws)[None, :] >= cut[:, None]
                 ws = torch.where(take[..., None].to(ws.device), ws2, ws)
                 wps.append(ws.cpu().numpy().astype(np.float16))
-            imgs = model.synthesize(ws, batch_size=b)
+            imgs = images_for_scoring(model, ws, scorer.input_size, dtype)
             scores.append(scorer(imgs).numpy())
             zs.append(z.numpy())
             ws_.append(ws[:, 0].cpu().numpy())
