@@ -122,3 +122,16 @@ def test_cuda_bf16_sampling_runs_on_the_gpu():
                              input_size=32)
     data = sample_scores(m, scorer, 16, batch_size=8, dtype=c.synthesis_dtype)
     assert data.scores.shape == (16, 1) and m.device.type == "cuda"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU answer")
+def test_gpu_check_script_says_why_without_a_gpu(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.sh"
+    r = subprocess.run(["bash", str(script)], env={**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path)},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: no CUDA GPU") and r.stderr.count("\n") == 1
