@@ -251,3 +251,26 @@ def test_full_size_e4e_gives_18_by_512_from_a_256px_input(one_torch_thread):
     ws = enc.encode(x)
     assert ws.shape == (1, 18, 512) and torch.isfinite(ws).all()
     assert torch.allclose(ws - avg, enc.net(enc.prepare(x)), atol=1e-5)
+
+
+def test_the_generator_inside_a_psp_file_loads_as_a_model(tmp_path, one_torch_thread):
+    """pSp/e4e files carry their StyleGAN2 (rosinality names under 'decoder.'): --model e4e_ffhq_encode.pt works."""
+    from _edit_helpers import tiny_model
+
+    from faceedit.io import load_checkpoint
+    from faceedit.io.rosinality import rosinality_state
+
+    m = tiny_model(32)
+    ros = rosinality_state(m.G)
+    path = tmp_path / "e4e_tiny.pt"
+    write_official(path, num_ws=m.num_ws, latent_avg=ros["latent_avg"].repeat(m.num_ws, 1))
+    data = torch.load(path, weights_only=False)
+    data["state_dict"] = {k: v for k, v in data["state_dict"].items() if k.startswith("encoder.")}
+    data["state_dict"].update({f"decoder.{k}": v for k, v in ros["g_ema"].items()})
+    torch.save(data, path)
+    ck = load_checkpoint(path)
+    ws = m.map(torch.randn(2, m.z_dim, generator=torch.Generator().manual_seed(1)))
+    with torch.no_grad():
+        assert torch.allclose(ck.G_ema.synthesis(ws, noise_mode="const"), m.G.synthesis(ws, noise_mode="const"),
+                              atol=1e-4)
+    assert torch.allclose(ck.G_ema.mapping.w_avg, m.G.mapping.w_avg)
