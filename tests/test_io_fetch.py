@@ -195,7 +195,7 @@ def test_registry_entries_are_well_formed():
         assert e.url and e.url.startswith("https://")
         assert e.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", e.sha256)
         assert e.resolution in (256, 512, 1024) and e.licence and e.filename
-        assert e.format in ("nvidia-pkl", "tf-pkl", "rosinality", "native")
+        assert e.format in ("nvidia-pkl", "tf-pkl", "rosinality", "native", "psp")
         for m in e.mirrors:
             assert m.url.startswith("https://") and (m.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", m.sha256))
     assert reg.REGISTRY["ffhq-1024-tf"].format == "tf-pkl"

@@ -375,6 +375,11 @@ def check_generator(card: dict, model, force: bool = False, where: str = "encode
 def load_encoder(path: str | Path, model=None, force: bool = False, device=None) -> tuple[Encoder, dict]:
     """Load an encoder file for ``model`` (see :func:`check_generator`); returns (encoder, card). A ``.pt`` /
     ``.pth`` file is read as a published pSp / e4e checkpoint (:mod:`faceedit.invert.psp`)."""
+    from faceedit.io.registry import REGISTRY, resolve_model
+
+    entry = REGISTRY.get(str(path))
+    if entry is not None and entry.format == "psp":  # a registry name, e.g. e4e-ffhq-encode (fetched)
+        path = resolve_model(entry.name)
     if Path(path).suffix.lower() in PSP_SUFFIXES:
         from faceedit.invert.psp import load_psp
 

@@ -92,6 +92,27 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in [
                         "bae494ef77e32a9cd1792a81a3c167692a0e64f6bcd8b06592ff42917e2ed46e", 381462551,
                         "rosinality's Google Drive original (linked from pSp/e4e)"),),
         config=_CONFIG_F),
+    ModelEntry(
+        name="e4e-ffhq-encode",
+        description="e4e encoder for FFHQ 1024 (IR-SE50 + Encoder4Editing) with its rosinality generator: "
+                    "--encoder for invert/pivotal tuning, or --model",
+        url="https://drive.usercontent.google.com/download?id=1cUv_reLE6k3604or78EranS7XzuVMWeO"
+            "&export=download&confirm=t",
+        sha256=None, size=None, format="psp", resolution=1024,
+        licence="MIT (omertov/encoder4editing); the generator inside: " + _NVIDIA_NC,
+        filename="e4e_ffhq_encode.pt", sha256_source="none published (omertov/encoder4editing README links "
+                                                     "Google Drive only); computed at fetch, marked unverified",
+        config=_CONFIG_F),
+    ModelEntry(
+        name="psp-ffhq-encode",
+        description="pSp encoder for FFHQ 1024 (IR-SE50 + GradualStyleEncoder) with its rosinality generator",
+        url="https://drive.usercontent.google.com/download?id=1bMTNWkh5LArlaWSc_wa8VKyq2V42T2z0"
+            "&export=download&confirm=t",
+        sha256=None, size=None, format="psp", resolution=1024,
+        licence="MIT (eladrich/pixel2style2pixel); the generator inside: " + _NVIDIA_NC,
+        filename="psp_ffhq_encode.pt", sha256_source="none published (eladrich/pixel2style2pixel README links "
+                                                     "Google Drive only); computed at fetch, marked unverified",
+        config=_CONFIG_F),
 ]}
 
 
