@@ -79,15 +79,16 @@ def random_state(layout: dict[str, tuple], seed: int = 0) -> dict[str, torch.Ten
 
 
 def write_official(path: Path, kind: str = "e4e", opts_as: str = "dict", num_ws: int = 10, input_size: int = 64,
-                   seed: int = 0, latent_avg: torch.Tensor | None = None, **extra) -> dict:
+                   seed: int = 0, latent_avg: torch.Tensor | None = None, widths=SMALL["widths"], **extra) -> dict:
     """A random-weight checkpoint written as pSp/e4e's coach writes it; returns the encoder's state dict."""
-    enc = random_state(official_layout(num_ws=num_ws, input_size=input_size, **SMALL), seed)
+    enc = random_state(official_layout(widths=widths, stem=SMALL["stem"], num_ws=num_ws, input_size=input_size),
+                       seed)
     decoder = {"style.1.weight": torch.randn(32, 32), "input.input": torch.randn(1, 32, 4, 4)}
     opts = {"encoder_type": {"e4e": "Encoder4Editing", "psp": "GradualStyleEncoder"}[kind],
             "start_from_latent_avg": True, "stylegan_size": 4 * 2 ** (num_ws // 2 - 1), "lr": 1e-4,
             "exp_dir": "/checkpoint/exp", "learn_in_w": False, **extra}
     if latent_avg is None:
-        latent_avg = torch.randn(num_ws, 32, generator=torch.Generator().manual_seed(seed + 1))
+        latent_avg = torch.randn(num_ws, widths[3], generator=torch.Generator().manual_seed(seed + 1))
     state = {"state_dict": {**{f"encoder.{k}": v for k, v in enc.items()},
                             **{f"decoder.{k}": v for k, v in decoder.items()}},
              "opts": argparse.Namespace(**opts) if opts_as == "namespace" else opts, "latent_avg": latent_avg}
@@ -274,3 +275,28 @@ def test_the_generator_inside_a_psp_file_loads_as_a_model(tmp_path, one_torch_th
         assert torch.allclose(ck.G_ema.synthesis(ws, noise_mode="const"), m.G.synthesis(ws, noise_mode="const"),
                               atol=1e-4)
     assert torch.allclose(ck.G_ema.mapping.w_avg, m.G.mapping.w_avg)
+
+
+def test_cli_invert_with_an_e4e_file(tmp_path, one_torch_thread):
+    """`faceedit invert --encoder e4e.pt --method encoder` on the default model (w+ 10 × 256): the latents written
+    are the encoder's output for the photo."""
+    import numpy as np
+    from PIL import Image
+
+    import faceedit
+    from faceedit.cli import main
+
+    m = faceedit.load()
+    path = tmp_path / "e4e_default.pt"
+    write_official(path, num_ws=m.num_ws, input_size=32, widths=(16, 16, 32, m.w_dim),
+                   latent_avg=m.G.mapping.w_avg.detach().clone())
+    photo = (np.random.RandomState(0).rand(m.resolution, m.resolution, 3) * 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "face.png")
+    out = tmp_path / "face.npz"
+    assert main(["invert", str(tmp_path / "face.png"), "--aligned", "--encoder", str(path), "--method", "encoder",
+                 "-o", str(out), "--quiet"]) == 0
+    ws = torch.from_numpy(np.load(out)["ws"]) if "ws" in np.load(out).files else None
+    assert ws is not None and ws.shape == (1, m.num_ws, m.w_dim)
+    enc = load_psp(path).encoder
+    want = enc.encode(torch.from_numpy(photo).permute(2, 0, 1)[None])
+    assert torch.allclose(ws.float(), want, atol=1e-3)
