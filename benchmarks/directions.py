@@ -114,6 +114,17 @@ def big(args) -> None:
             ("fitting path, fp32", lambda: sample_scores(m, scorer, n, batch_size=b), "fp32"),
             (f"fitting path, {low.describe().split(', ', 1)[1]}",
              lambda: sample_scores(m, scorer, n, batch_size=b, dtype=low.synthesis_dtype), low.precision)]
+    ws_fixed = m.map(torch.randn(n, m.z_dim, generator=torch.Generator().manual_seed(0)))
+
+    def synthesis_only(dtype):  # the synthesis alone, to show its share of a sample's cost
+        def run() -> None:
+            with torch.no_grad():
+                for i in range(0, n, b):
+                    m.G.synthesis(ws_fixed[i:i + b], noise_mode="const", dtype=dtype)
+        return run
+
+    runs += [("synthesis only, fp32", synthesis_only(None), "fp32"),
+             (f"synthesis only, {low.precision}", synthesis_only(low.synthesis_dtype), low.precision)]
     sample_scores(m, scorer, 2, batch_size=2)  # warm-up
     base = None
     print(f"\n{'path':<58} {'samples/s':>10} {'samples/cpu-s':>14} {'20k samples':>12}  vs old")
