@@ -33,7 +33,7 @@ from faceedit.io.convert import (build_discriminator, build_generator, check_con
                                  infer_g_config)
 from faceedit.io.nvidia_pkl import is_nvidia_pickle, read_nvidia_pickle
 from faceedit.io.parts import CheckpointParts
-from faceedit.io.rosinality import is_rosinality, read_rosinality
+from faceedit.io.rosinality import is_psp_generator, is_rosinality, read_psp_generator, read_rosinality
 from faceedit.io.safe_pickle import safe_load
 from faceedit.io.tf_pkl import is_tf_pickle, read_tf_pickle
 from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
@@ -136,11 +136,6 @@ def _torch_load(path: Path, source: str) -> Any:
         raise FaceEditError(f"{source} is truncated or corrupt ({msg[:160]})") from None
 
 
-def _is_psp_with_decoder(data: Any) -> bool:
-    sd = data.get("state_dict") if isinstance(data, dict) else None
-    return isinstance(sd, dict) and "decoder.input.input" in sd
-
-
 def read_parts(path: str | os.PathLike) -> CheckpointParts:
     """Read a checkpoint file into format-neutral state dicts (no networks built)."""
     path = Path(path)
@@ -154,12 +149,8 @@ def read_parts(path: str | os.PathLike) -> CheckpointParts:
         data = _torch_load(path, source)
         if is_rosinality(data):
             return read_rosinality(data, source)
-        if _is_psp_with_decoder(data):  # a pSp / e4e checkpoint: its generator (rosinality names, 'decoder.*')
-            sd = data["state_dict"]
-            avg = data.get("latent_avg")
-            avg = avg.reshape(-1, avg.shape[-1])[0] if isinstance(avg, torch.Tensor) and avg.ndim >= 1 else None
-            return read_rosinality({"g_ema": {k[len("decoder."):]: v for k, v in sd.items()
-                                              if str(k).startswith("decoder.")}, "latent_avg": avg}, source)
+        if is_psp_generator(data):
+            return read_psp_generator(data, source)
         if isinstance(data, dict) and isinstance(data.get("G_ema"), dict):
             return CheckpointParts("torch-state-dict", data["G_ema"], data.get("G"), data.get("D"))
         if isinstance(data, dict) and "synthesis.b4.const" in data:

@@ -67,6 +67,22 @@ def read_rosinality(data: dict, source: str) -> CheckpointParts:
                            d_hints={"conv_clamp": None}, meta=meta)
 
 
+def is_psp_generator(data: Any) -> bool:
+    """A pSp / e4e checkpoint (``state_dict`` with ``decoder.*``): it carries its rosinality generator."""
+    sd = data.get("state_dict") if isinstance(data, dict) else None
+    return isinstance(sd, dict) and "decoder.input.input" in sd
+
+
+def read_psp_generator(data: dict, source: str) -> CheckpointParts:
+    """The generator inside a pSp / e4e checkpoint (``decoder.*``, rosinality names; its ``latent_avg`` row 0 as
+    w_avg: pSp/e4e store it repeated per w+ entry)."""
+    sd = data["state_dict"]
+    avg = data.get("latent_avg")
+    avg = avg.reshape(-1, avg.shape[-1])[0] if isinstance(avg, torch.Tensor) and avg.ndim >= 1 else None
+    g_ema = {k[len("decoder."):]: v for k, v in sd.items() if str(k).startswith("decoder.")}
+    return read_rosinality({"g_ema": g_ema, "latent_avg": avg}, source)
+
+
 def rosinality_state(G_ema: Generator, D: Discriminator | None = None, G: Generator | None = None) -> dict:
     """The checkpoint dict rosinality's code reads: g_ema, latent_avg, and g / d when given."""
     cfg = G_ema.cfg
