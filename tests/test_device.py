@@ -135,3 +135,18 @@ def test_gpu_check_script_says_why_without_a_gpu(tmp_path):
     r = subprocess.run(["bash", str(script)], env={**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path)},
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error: no CUDA GPU") and r.stderr.count("\n") == 1
+
+
+def test_directions_fit_takes_device_and_precision(tmp_path, capsys, monkeypatch):
+    """`directions fit --device cpu --precision bf16` fits; `--device cuda` without a GPU is one error line."""
+    from faceedit.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = ["directions", "fit", "--attr", "smiling", "--samples", "64", "--batch", "32", "--ratio", "0.2",
+            "--threads", "1", "-o", str(tmp_path / "d")]
+    assert main(args + ["--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --device cuda: no CUDA GPU") and "Traceback" not in err
+    assert main(args + ["--device", "cpu", "--precision", "bf16"]) == 0
+    assert "cpu, bfloat16" in capsys.readouterr().err
+    assert (tmp_path / "d" / "smiling.w.npy").is_file()

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from faceedit.errors import FaceEditError
+
+if TYPE_CHECKING:  # torch loads on first use: the command line's help reads this module without it
+    import torch
 
 DEVICE_HELP = "auto (a GPU when there is one), cpu, cuda, cuda:N or mps"
 PRECISION_HELP = ("auto (CUDA: float16 in the top 4 resolutions with NVIDIA's clamp of 256, else float32), fp32, "
@@ -38,12 +40,16 @@ _SPEC = re.compile(r"(auto|cpu|mps|cuda)(?::([0-9]{1,3}))?")
 
 
 def _mps_available() -> bool:
+    import torch
+
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """``spec`` → a :class:`torch.device` that exists on this machine (see the module docstring)."""
+    import torch
+
     if isinstance(spec, torch.device):
         spec = str(spec)
     text = "auto" if spec is None else str(spec).strip().lower()
@@ -82,6 +88,8 @@ class Compute:
 
     @property
     def synthesis_dtype(self) -> torch.dtype | None:
+        import torch
+
         return torch.bfloat16 if self.precision == "bf16" else None
 
     @property
@@ -89,6 +97,8 @@ class Compute:
         return self.precision == "fp16"
 
     def describe(self) -> str:
+        import torch
+
         name = str(self.device)
         if self.device.type == "cuda":
             name += f" ({torch.cuda.get_device_name(self.device)})"

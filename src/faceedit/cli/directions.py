@@ -10,6 +10,8 @@ from typing import Optional
 import typer
 
 from faceedit.cli.options import MODEL_HELP
+from faceedit.device import DEVICE_HELP, PRECISION_HELP
+from faceedit.device import resolve as resolve_compute
 from faceedit.limits import check_float, check_memory
 from faceedit.errors import FaceEditError
 
@@ -53,6 +55,8 @@ def fit_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="sample on this many worker processes "
                                           "(the samples then depend on --seed only, not on the worker count)"),
     ray: Optional[str] = typer.Option(None, "--ray", help="sample on Ray: auto, local or a cluster address"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Fit attribute directions: sample, synthesise, score (classifier, face-api expressions/age, landmark yaw/pitch),
     keep the top/bottom --ratio, fit a linear SVM on a 70/30 split. `faceedit directions fit --attr smiling,male
@@ -68,7 +72,10 @@ def fit_cmd(
     if batch < 1:
         raise FaceEditError("--batch must be at least 1")
     check_float(ratio, "--ratio", 0.0, 0.5, lo_open=True)
+    compute = resolve_compute(device, precision)
     m = _load_model(model)
+    compute.prepare_generator(m.G)
+    print(f"device: {compute.describe()}", file=sys.stderr)
     per_sample = m.z_dim + m.w_dim + (m.num_ws * m.w_dim if "wplus" in spaces else 0) + 256
     check_memory(samples * per_sample * 4, f"--samples {samples:,}", "use fewer samples")
     scorer = AttributeScorer.load(device=m.device)
@@ -94,7 +101,8 @@ def fit_cmd(
 
             data = sample_sharded(model, samples, seed, batch, mixing, workers, ray, threads)
         else:
-            data = sample_scores(m, scorer, samples, seed=seed, batch_size=batch, mixing=mixing, progress=True)
+            data = sample_scores(m, scorer, samples, seed=seed, batch_size=batch, mixing=mixing, progress=True,
+                                 dtype=compute.synthesis_dtype)
         rate = len(data.w) / max(data.seconds, 1e-9)
         print(f"sampled and scored {len(data.w)} faces in {data.seconds:.0f} s ({rate:.0f} samples/s)")
         if samples_file is not None:
