@@ -150,3 +150,36 @@ def test_directions_fit_takes_device_and_precision(tmp_path, capsys, monkeypatch
     assert main(args + ["--device", "cpu", "--precision", "bf16"]) == 0
     assert "cpu, bfloat16" in capsys.readouterr().err
     assert (tmp_path / "d" / "smiling.w.npy").is_file()
+
+
+NETWORK_COMMANDS = [["generate"], ["invert"], ["eval", "inversion"], ["serve"], ["edit"], ["animate"],
+                    ["directions", "fit"]]
+
+
+@pytest.mark.parametrize("cmd", NETWORK_COMMANDS)
+def test_network_commands_take_device_and_precision(cmd, capsys):
+    from faceedit.cli import main
+
+    assert main([*cmd, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--device" in out and "--precision" in out
+
+
+def test_generate_on_a_missing_gpu_and_in_bf16(tmp_path, capsys, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from faceedit.cli import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["generate", "--seeds", "3", "-o", str(tmp_path / "x.png"), "--device", "cuda:0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --device cuda:0: no CUDA GPU") and err.count("\n") == 1
+    assert not (tmp_path / "x.png").exists()
+    assert main(["generate", "--seeds", "3", "-o", str(tmp_path / "a.png"), "--device", "cpu"]) == 0
+    assert main(["generate", "--seeds", "3", "-o", str(tmp_path / "b.png"), "--precision", "bf16"]) == 0
+    assert "bfloat16" in capsys.readouterr().err
+    a = np.asarray(Image.open(tmp_path / "a.png"), dtype=np.float32)
+    b = np.asarray(Image.open(tmp_path / "b.png"), dtype=np.float32)
+    diff = np.abs(a - b)
+    assert 0 < diff.mean() < 4 and diff.max() < 64  # the same face, bf16 rounding only

@@ -300,3 +300,8 @@ def test_cli_invert_with_an_e4e_file(tmp_path, one_torch_thread):
     enc = load_psp(path).encoder
     want = enc.encode(torch.from_numpy(photo).permute(2, 0, 1)[None])
     assert torch.allclose(ws.float(), want, atol=1e-3)
+    # pivotal tuning takes the e4e code as its pivot
+    piv = tmp_path / "pivotal.npz"
+    assert main(["invert", str(tmp_path / "face.png"), "--aligned", "--encoder", str(path), "--method", "pivotal",
+                 "--steps", "2", "--perceptual", "none", "-o", str(piv), "--quiet"]) == 0
+    assert torch.allclose(torch.from_numpy(np.load(piv)["ws"]).float(), want, atol=1e-3)

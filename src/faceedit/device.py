@@ -107,11 +107,14 @@ class Compute:
         return f"{name}, {what}"
 
     def prepare_generator(self, G: torch.nn.Module) -> torch.nn.Module:
-        """Move ``G`` to the device and set its synthesis blocks' float16 use: NVIDIA's top-resolution float16
-        with the ±256 clamp for ``fp16``; none otherwise (a file's own ``num_fp16_res`` is overridden, so that
-        ``fp32`` means float32). Returns ``G``."""
+        """Move ``G`` to the device, make :attr:`synthesis_dtype` its synthesis network's default compute dtype
+        (bf16), and set its blocks' float16 use: NVIDIA's top-resolution float16 with the ±256 clamp for ``fp16``;
+        none otherwise (a file's own ``num_fp16_res`` is overridden, so that ``fp32`` means float32). Returns
+        ``G``."""
         G.to(self.device)
         synthesis = getattr(G, "synthesis", G)
+        if hasattr(synthesis, "compute_dtype"):
+            synthesis.compute_dtype = self.synthesis_dtype
         blocks = sorted((b for b in synthesis.modules() if hasattr(b, "use_fp16") and hasattr(b, "resolution")),
                         key=lambda b: b.resolution)
         top = {b.resolution for b in blocks[-FP16_RESOLUTIONS:]} if self.fp16_blocks else set()

@@ -9,8 +9,8 @@ from typing import Optional
 
 import typer
 
+from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import MODEL_HELP
-from faceedit.device import DEVICE_HELP, PRECISION_HELP
 from faceedit.device import resolve as resolve_compute
 from faceedit.limits import check_float, check_memory
 from faceedit.errors import FaceEditError
@@ -55,8 +55,8 @@ def fit_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="sample on this many worker processes "
                                           "(the samples then depend on --seed only, not on the worker count)"),
     ray: Optional[str] = typer.Option(None, "--ray", help="sample on Ray: auto, local or a cluster address"),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Fit attribute directions: sample, synthesise, score (classifier, face-api expressions/age, landmark yaw/pitch),
     keep the top/bottom --ratio, fit a linear SVM on a 70/30 split. `faceedit directions fit --attr smiling,male
@@ -72,12 +72,11 @@ def fit_cmd(
     if batch < 1:
         raise FaceEditError("--batch must be at least 1")
     check_float(ratio, "--ratio", 0.0, 0.5, lo_open=True)
-    compute = resolve_compute(device, precision)
+    compute = resolve_compute(device, precision)  # an absent device fails before anything loads
     m = _load_model(model)
-    compute.prepare_generator(m.G)
-    print(f"device: {compute.describe()}", file=sys.stderr)
     per_sample = m.z_dim + m.w_dim + (m.num_ws * m.w_dim if "wplus" in spaces else 0) + 256
     check_memory(samples * per_sample * 4, f"--samples {samples:,}", "use fewer samples")
+    on_device(m, device, precision)
     scorer = AttributeScorer.load(device=m.device)
     for note in scorer.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -14,6 +14,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 import typer
 
+from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.edit_ops import FACE_HELP, LAYERS_HELP, TRUNC_HELP, _load
 from faceedit.cli.options import MODEL_HELP
 from faceedit.errors import FaceEditError
@@ -226,6 +227,8 @@ def edit_cmd(
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Edit attributes: `faceedit edit --seed 3 --smiling 2 --age -1.5 --keep male -o out.png`;
     `faceedit edit photo.jpg --smiling 1.5 -o out.jpg` (aligns, inverts, edits, pastes back);
@@ -243,7 +246,7 @@ def edit_cmd(
     _check_image_out(out)
     if not 2 <= columns <= 15:
         raise FaceEditError("--columns must be between 2 and 15")
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     dirs = _directions(m, directions, force)
     for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
         dirs.get(name)
@@ -299,6 +302,8 @@ def animate_cmd(
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Animate an edit: `faceedit animate --seed 3 --attr smiling --range -3 3 --frames 48 -o smile.gif`;
     `--attr smiling,age` plays one sweep after the other (`--combine`: together); `--pingpong` loops back."""
@@ -322,7 +327,7 @@ def animate_cmd(
     if total > MAX_FRAMES:
         raise FaceEditError(f"the animation would have {total:,} frames; at most {MAX_FRAMES:,} (fewer --frames or "
                             "attributes)")
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     dirs = _directions(m, directions, force)
     for name in names + keep_list:
         dirs.get(name)

@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from faceedit.cli.batch_jobs import RAY_HELP, RESUME_HELP, THREADS_HELP, WORKERS_HELP
+from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import MODEL_HELP, parse_seeds
 from faceedit.errors import FaceEditError
 
@@ -33,6 +34,8 @@ def generate(
     ray: Optional[str] = typer.Option(None, "--ray", help="with --count: " + RAY_HELP),
     threads: int = typer.Option(1, "--threads", help="with --count: " + THREADS_HELP),
     resume: bool = typer.Option(False, "--resume", help="with --count: " + RESUME_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Generate faces from seeds: `faceedit generate --seeds 0-15 --trunc 0.7 --grid out.png`. Images are written
     as they are drawn (a batch at a time), so memory does not grow with the number of seeds and an interrupted run
@@ -66,7 +69,7 @@ def generate(
     single_file = out is not None and out.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
     if single_file and len(seed_list) != 1:
         raise FaceEditError(f"--out {out} is a file name but {len(seed_list)} seeds were given; pass a folder")
-    m = api.load(model)
+    m = on_device(api.load(model), device, precision)
     if m.placeholder:
         print(f"note: {api.PLACEHOLDER_NOTE}", file=sys.stderr)
     canvas = None

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 
+from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import MODEL_HELP, command_group
 from faceedit.errors import FaceEditError
 
@@ -92,6 +93,8 @@ def invert(
     batch: int = typer.Option(8, "--batch", help="Photos inverted together."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Invert photos into the generator's latent space: align each face (FFHQ), invert (encoder and/or
     optimisation), write the latents (.npz) and a preview per photo."""
@@ -116,7 +119,7 @@ def invert(
     if threads:
         torch.set_num_threads(threads)
     loss, note = _perceptual_loss(perceptual, perceptual_weights)
-    m = api.load(model)
+    m = on_device(api.load(model), device, precision)
     # read and align everything first: a bad photo is skipped (and reported) before any long optimisation
     from faceedit.cli.batch import SKIPPED, FileBatch
 
@@ -219,6 +222,8 @@ def eval_inversion(
     output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a markdown table."),
     seed: int = typer.Option(0, "--seed", help="Which validation faces (data build folders)."),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Reconstruction quality (MSE, PSNR, SSIM, perceptual, identity) and seconds per image of each inversion
     method on the same faces."""
@@ -242,7 +247,7 @@ def eval_inversion(
     loss, note = _perceptual_loss(perceptual, perceptual_weights)
     if note:
         _err(f"note: {note}")
-    m = api.load(model)
+    m = on_device(api.load(model), device, precision)
     imgs, what = load_eval_faces(data, m.resolution, n, seed)
     mets = tuple(s.strip() for s in metrics.split(",") if s.strip() and s.strip() != "none")
     _err(f"eval inversion: {what}, {m.describe()}")

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import MODEL_HELP
 from faceedit.errors import FaceEditError
 
@@ -47,6 +48,8 @@ def serve(
                                                    help="a DNS name the server may be reached by (the Host header "
                                                         "is checked against the listen address; repeatable)"),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level"),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Serve the web page and REST API: `faceedit serve` then open http://127.0.0.1:7860 (API at /docs)."""
     try:
@@ -72,7 +75,7 @@ def serve(
         import torch
 
         torch.set_num_threads(threads)
-    m = api.load(model)
+    m = on_device(api.load(model), device, precision)
     dirs = None
     if directions is not None:
         from faceedit.edit.directions import load_directions

@@ -177,6 +177,8 @@ class SynthesisNetwork(nn.Module):
                  channel_max: int = 512, num_fp16_res: int = 0, conv_clamp: float | None = 256):
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        #: the compute dtype of every block when a call gives none (e.g. bfloat16, set by faceedit.device)
+        self.compute_dtype: torch.dtype | None = None
         log2 = int(math.log2(img_resolution))
         self.block_resolutions = [2 ** i for i in range(2, log2 + 1)]
         fp16_resolution = max(2 ** (log2 + 1 - num_fp16_res), 8)
@@ -230,12 +232,14 @@ class SynthesisNetwork(nn.Module):
         Speed options (the function stays the same up to rounding):
         ``fused``: per-sample modulated weights (None: at batch 1, else scale the activations).
         ``dtype``: compute dtype of every block, e.g. ``torch.bfloat16`` (CPU with AVX-512 BF16, GPU) or
-        ``torch.float16`` (GPU); None = float32, except the ``num_fp16_res`` top blocks on CUDA in float16.
+        ``torch.float16`` (GPU); None = :attr:`compute_dtype` when set, else float32 except the ``num_fp16_res``
+        top blocks on CUDA in float16.
         ``channels_last``: NHWC activations (None: on CPU when autograd is off -- inference; on GPU for 16-bit
         compute).
         """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        dtype = self.compute_dtype if dtype is None else dtype
         if styles is None:
             if ws is None:
                 raise ValueError("give ws or styles")
