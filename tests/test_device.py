@@ -152,8 +152,9 @@ def test_directions_fit_takes_device_and_precision(tmp_path, capsys, monkeypatch
     assert (tmp_path / "d" / "smiling.w.npy").is_file()
 
 
-NETWORK_COMMANDS = [["generate"], ["invert"], ["eval", "inversion"], ["serve"], ["edit"], ["animate"],
-                    ["directions", "fit"]]
+NETWORK_COMMANDS = [["generate"], ["invert"], ["eval", "inversion"], ["eval", "faces"], ["eval", "edits"],
+                    ["serve"], ["edit"], ["animate"], ["directions", "fit"], ["mix"], ["morph"], ["crossover"],
+                    ["transfer"], ["channels", "find"], ["channels", "edit"], ["local"]]
 
 
 @pytest.mark.parametrize("cmd", NETWORK_COMMANDS)

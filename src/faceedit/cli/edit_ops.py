@@ -13,6 +13,7 @@ from typing import List, Optional
 
 import typer
 
+from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import MODEL_HELP, command_group, parse_seeds
 from faceedit.errors import FaceEditError
 from faceedit.limits import (MAX_ANIMATION_PIXELS, MAX_FRAMES, check_float, check_memory, check_pixels,
@@ -97,6 +98,8 @@ def mix_cmd(
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
     save_latents: Optional[Path] = typer.Option(None, "--save-latents", help="write the mixed w+ to an .npz"),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Style mixing: face A with the LAYERS of face B (`faceedit mix 1 2 --layers fine -o out.png`), or the
     classic grid (`faceedit mix --rows 0-3 --cols 4-7 --layers coarse -o grid.png`)."""
@@ -112,7 +115,7 @@ def mix_cmd(
         raise FaceEditError("a mixing grid needs --rows and --cols (and no faces A B)")
     if not grid_mode and (face_a is None or face_b is None):
         raise FaceEditError("give two faces A B (or --rows and --cols for a grid)")
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     idx = parse_layers(layers, m.num_ws)
     if grid_mode:
         rw = torch.cat([f.ws for f in _faces(rows, m, trunc, 400)])
@@ -157,6 +160,8 @@ def morph_cmd(
     bounce: bool = typer.Option(False, "--bounce", help="play back from B to A too (seamless loop)"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + "; also applied to z-morph frames"),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Morph between two faces: `faceedit morph 1 2 -o morph.gif --frames 30 --space z`."""
     from faceedit.edit.inputs import resolve
@@ -169,7 +174,7 @@ def morph_cmd(
     check_float(fps, "--fps", 0.0, 120.0, lo_open=True)
     if not 2 <= frames <= MAX_FRAMES:
         raise FaceEditError(f"--frames must be between 2 and {MAX_FRAMES}")
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     check_pixels((2 * frames if bounce else frames) * m.resolution ** 2, MAX_ANIMATION_PIXELS, "the morph",
                  "fewer --frames")
     a, b = resolve(face_a, m, trunc), resolve(face_b, m, trunc)
@@ -194,6 +199,8 @@ def crossover_cmd(
     save_latents: Optional[Path] = typer.Option(None, "--save-latents",
                                                 help="write the result's w+ (one row per image) to an .npz"),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Crossover: the first k w+ layers from A, the rest from B (`faceedit crossover 1 2 --k 6 -o out.png`)."""
     import torch
@@ -203,7 +210,7 @@ def crossover_cmd(
     from faceedit.media import to_uint8
 
     _check_image_out(out)
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     if k.strip().lower() == "all":
         ks = list(range(m.num_ws + 1))
     else:
@@ -230,6 +237,8 @@ def transfer_cmd(
     save_latents: Optional[Path] = typer.Option(None, "--save-latents",
                                                 help="write the result's w+ (one row per image) to an .npz"),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Expression transfer w1 + λ(w3 − w2): `faceedit transfer me.npz --from neutral.npz --to smile.npz`."""
     import torch
@@ -240,7 +249,7 @@ def transfer_cmd(
 
     _check_image_out(out)
     lambdas = _floats(strength, "--strength")
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     t, f, s = resolve(target, m, trunc), resolve(from_face, m, trunc), resolve(to_face, m, trunc)
     ws = torch.cat([expression_transfer(t.ws, f.ws, s.ws, lam, layers) for lam in lambdas])
     _save(out, to_uint8(m.synthesize(ws)), cols=min(len(lambdas), 10))
@@ -302,6 +311,8 @@ def channels_find(
     alpha: float = typer.Option(10.0, "--alpha", help="preview edit strength in σ (sheets show −α, 0, +α)"),
     batch: int = typer.Option(4, "--batch", help="faces per forward/backward pass"),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Find the StyleSpace channels controlling a region (--region/--mask) or an attribute (--attr)."""
     from faceedit.atomic import write_text
@@ -316,7 +327,7 @@ def channels_find(
         raise FaceEditError("--top-k, --batch and --probes must be at least 1")
     check_float(positive_fraction, "--positive-fraction", 0.0, 1.0, lo_open=True)
     check_float(alpha, "--alpha", -MAX_STRENGTH, MAX_STRENGTH)
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     style_layers = parse_layers(layers, len(m.style_layers)) if layers else None
     if attr is not None:
         from faceedit.edit.scoring import classifier_score
@@ -368,6 +379,8 @@ def channels_edit(
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + " (and of the σ samples)"),
     sigma_samples: int = typer.Option(1000, "--sigma-samples", help="samples for channel σ"),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Edit StyleSpace channels: s + α·σ·e (`faceedit channels edit 12 --channel 6:501 --alpha 5`)."""
     from faceedit.edit.inputs import resolve
@@ -379,7 +392,7 @@ def channels_edit(
     if bool(channel) == (from_file is not None):
         raise FaceEditError("give --channel L:C (one or more) or --from-file channels.json")
     alphas = _floats(alpha, "--alpha")
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     if from_file is not None:
         if not from_file.is_file():
             raise FaceEditError(f"channel file not found: {from_file}")
@@ -421,6 +434,8 @@ def local_cmd(
     table: Optional[Path] = typer.Option(None, "--table", help="write the chosen channels as a TSV"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + " (and of the samples)"),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Local edit: raise the region's most active feature channels inside the region only (ATMGAN-style)."""
     import torch
@@ -435,7 +450,7 @@ def local_cmd(
     if diff is not None:
         _check_image_out(diff)
     alphas = _floats(alpha, "--alpha")
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     fixed, region_fn, label = _region_source(m, region, mask, "a local edit")
     positives = None
     if attr is not None:
@@ -482,6 +497,8 @@ def eval_edits(
     trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ of the samples"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the table as TSV"),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Attribute Dependency (AD_t, AD_o, AD_o/|AD_t|) of channel edits and w directions, side by side."""
     from faceedit.atomic import write_text
@@ -494,7 +511,7 @@ def eval_edits(
         raise FaceEditError("give at least one edit: --channel L:C, --channels-file FILE, --direction FILE or "
                             "--attr-direction NAME")
     a_ch, a_w = _floats(alphas, "--alphas"), _floats(w_alphas, "--w-alphas")
-    m = _load(model)
+    m = on_device(_load(model), device, precision)
     logits, names = classifier_logits(m.device)
     target = attribute_index(type("C", (), {"attributes": names})(), attr)
     stats = style_stats(m, 1000, truncation=trunc)

@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import command_group
 from faceedit.errors import FaceEditError
 
@@ -180,6 +181,8 @@ def faces(
     upscale: int = typer.Option(256, "--upscale", help="resize images to this side before detection (dlib's HOG "
                                 "misses faces under ~80 px)"),
     output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
 ) -> None:
     """Face rate: in how many generated images dlib's detector (HOG, then CNN) finds a face."""
     import numpy as np
@@ -195,7 +198,7 @@ def faces(
     if not 64 <= upscale <= 1024:
         raise FaceEditError("--upscale must be between 64 and 1024")
     seed_list = parse_seeds(seeds)
-    m = api.load(model)
+    m = on_device(api.load(model), device, precision)
     found = []
     for i in range(0, len(seed_list), 16):
         for img in m.generate(seeds=seed_list[i:i + 16], truncation=trunc).images:
