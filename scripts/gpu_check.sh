@@ -18,7 +18,8 @@ if ! "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() el
     echo "error: no CUDA GPU is visible to PyTorch ($PYTHON) here; run this on the GPU machine" >&2
     exit 2
 fi
-"$PYTHON" -c "import torch; print('GPU:', torch.cuda.get_device_name(0), '| torch', torch.__version__)" | tee "$OUT/device.txt"
+"$PYTHON" -c "import torch; print('GPU:', torch.cuda.get_device_name(0), '| torch', torch.__version__)" \
+    | tee "$OUT/device.txt"
 status=0
 echo "== GPU-marked tests"
 "$PYTHON" -m pytest -q -p no:cacheprovider -m gpu tests 2>&1 | tee "$OUT/tests.txt" | tail -5
