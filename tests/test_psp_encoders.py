@@ -305,3 +305,24 @@ def test_cli_invert_with_an_e4e_file(tmp_path, one_torch_thread):
     assert main(["invert", str(tmp_path / "face.png"), "--aligned", "--encoder", str(path), "--method", "pivotal",
                  "--steps", "2", "--perceptual", "none", "-o", str(piv), "--quiet"]) == 0
     assert torch.allclose(torch.from_numpy(np.load(piv)["ws"]).float(), want, atol=1e-3)
+
+
+def test_web_upload_path_takes_a_loaded_e4e(tmp_path, one_torch_thread):
+    """`serve --encoder e4e.pt` loads the encoder once and the upload handler calls invert_photo(path, model,
+    **invert_options): a loaded pSp/e4e encoder is taken as it is."""
+    import numpy as np
+    from PIL import Image
+
+    import faceedit
+    from faceedit.invert import invert_photo
+    from faceedit.invert.encoder import load_encoder
+
+    m = faceedit.load()
+    path = tmp_path / "e4e_default.pt"
+    write_official(path, num_ws=m.num_ws, input_size=32, widths=(16, 16, 32, m.w_dim),
+                   latent_avg=m.G.mapping.w_avg.detach().clone())
+    enc, _ = load_encoder(path, m)
+    photo = (np.random.RandomState(1).rand(m.resolution, m.resolution, 3) * 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "face.png")
+    inv = invert_photo(tmp_path / "face.png", m, method="encoder", aligned=True, encoder=enc)
+    assert torch.allclose(inv.ws.float(), enc.encode(torch.from_numpy(photo).permute(2, 0, 1)[None]), atol=1e-3)

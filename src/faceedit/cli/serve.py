@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -33,6 +34,9 @@ def serve(
                                                      "generator), hybrid, encoder or optimize (default: hybrid when "
                                                      "an encoder fits the model, else optimize)"),
     invert_steps: Optional[int] = typer.Option(None, "--invert-steps", help="optimisation steps per upload"),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="encoder for photo uploads: a faceedit "
+                                           ".safetensors, a pSp/e4e .pt (e.g. e4e_ffhq_encode.pt) or a registry "
+                                           "name (default: the shipped one when it fits the model)"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)"),
     max_sessions: int = typer.Option(64, "--max-sessions", help="faces kept in memory (least recently used go)"),
     session_minutes: float = typer.Option(60.0, "--session-minutes", help="forget a face idle this long"),
@@ -86,6 +90,10 @@ def serve(
         invert_options["method"] = invert_method
     if invert_steps is not None:
         invert_options["steps"] = invert_steps
+    if encoder is not None:  # loaded once here, not per upload
+        from faceedit.invert.encoder import load_encoder
+
+        invert_options["encoder"] = load_encoder(encoder, m)[0]
     app = create_app(m, dirs, invert_options=invert_options, max_sessions=max_sessions,
                      max_age_s=session_minutes * 60, max_pending=queue, host=host, allowed_hosts=allow_host or (),
                      token=token, max_client_sessions=client_sessions)
