@@ -45,7 +45,9 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     from faceedit import api
-    from faceedit.invert.evaluate import evaluate_methods, format_table, load_eval_faces
+    from faceedit.data.rows import load_eval_faces
+    from faceedit.invert import evaluate_methods
+    from faceedit.metrics.inversion import format_table
 
     model = api.load(args.model)
     imgs, what = load_eval_faces(args.data, model.resolution, args.n, args.seed)

@@ -1,8 +1,6 @@
 """The editing commands end to end: mix, morph, crossover, transfer, channels find/edit, local, eval edits."""
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -123,10 +121,13 @@ def test_local_with_mask_and_diff(tiny, tmp_path, capsys):
 
 
 def test_missing_parser_and_classifier_fail_clearly(tiny, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "faceedit.scorers", None)
-    monkeypatch.setitem(sys.modules, "faceedit.scorers.classifier", None)
+    from faceedit.scorers import classifier, parser
+
+    monkeypatch.setattr(parser, "DEFAULT_WEIGHTS", tmp_path / "no_parser.safetensors")
+    monkeypatch.setattr(classifier, "DEFAULT_WEIGHTS", tmp_path / "no_classifier.safetensors")
     assert main(["channels", "find", "--region", "hair", "-o", str(tmp_path)]) == 2
-    assert "channel finding by region needs the face parser: not installed/trained yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "channel finding by region needs the face parser" in err and "no_parser.safetensors" in err
     assert main(["channels", "find", "--attr", "smiling", "-o", str(tmp_path)]) == 2
     assert "channel finding by attribute needs the attribute classifier" in capsys.readouterr().err
     assert main(["eval", "edits", "--attr", "smiling", "--channel", "6:1"]) == 2
@@ -139,7 +140,7 @@ def test_missing_parser_and_classifier_fail_clearly(tiny, tmp_path, monkeypatch,
 def fake_scorers(monkeypatch):
     """Stand-ins for faceedit.scorers with known functions: a 'parser' whose mouth is the box, a 'classifier'
     whose Smiling logit is the box brightness."""
-    mod = types.ModuleType("faceedit.scorers")
+    from faceedit.edit import scoring
 
     class Parser:
         classes = tuple(range(19))
@@ -158,9 +159,8 @@ def fake_scorers(monkeypatch):
             b = box_mask(images.shape[-1]).bool()
             return torch.stack([images[:, :, b].mean((1, 2)), images.mean((1, 2, 3))], 1)
 
-    mod.load_parser = lambda device="cpu": Parser()
-    mod.load_classifier = lambda device="cpu": Clf()
-    monkeypatch.setitem(sys.modules, "faceedit.scorers", mod)
+    monkeypatch.setattr(scoring, "load_parser", lambda device="cpu": Parser())
+    monkeypatch.setattr(scoring, "load_classifier", lambda device="cpu": Clf())
 
 
 def test_find_by_region_attr_and_eval_with_scorers(tiny, fake_scorers, tmp_path, capsys):

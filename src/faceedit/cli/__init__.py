@@ -51,13 +51,7 @@ def _root() -> None:
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"faceedit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"faceedit.cli.{name}":
-                continue  # area not present in this build
-            raise
-        module.register(app)
+        importlib.import_module(f"faceedit.cli.{name}").register(app)
 
 
 _register_all()

@@ -135,7 +135,8 @@ def report_cmd(
     data = Samples.load(samples_file) if samples_file is not None else None
     reals = None
     if real is not None:
-        from faceedit.train.dataset import load_images, to_float
+        from faceedit.data.images import load_images
+        from faceedit.train.dataset import to_float
 
         if n_real < 2:
             raise FaceEditError("--n-real must be at least 2")

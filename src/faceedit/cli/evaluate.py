@@ -25,7 +25,7 @@ def _measure(model: Path | str, real: str, n: int, features: str, truncation: fl
     from faceedit.metrics import realism as R
     from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
     from faceedit.train.checkpoint import load_into, read_weights
-    from faceedit.train.dataset import load_images
+    from faceedit.data.images import load_images
 
     if features not in R.FEATURES:
         raise FaceEditError(f"--features must be one of {', '.join(R.FEATURES)}")

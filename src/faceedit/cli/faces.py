@@ -11,38 +11,14 @@ from typing import List, Optional
 
 import typer
 
+from faceedit.align import align_face, load_image
 from faceedit.errors import FaceEditError
 
 _ALIGNED_HELP = "The image is already an FFHQ-aligned face crop: skip detection and alignment."
 
 
-def _load_rgb(path: Path):
-    """H×W×3 uint8 RGB (faceedit.align.load_image when present, else PIL), one-line errors."""
-    try:
-        from faceedit.align import load_image
-    except ImportError:
-        load_image = None
-    if load_image is not None:
-        return load_image(path)
-    import numpy as np
-    from PIL import Image
-
-    if not path.is_file():
-        raise FaceEditError(f"no such file: {path}")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as exc:  # noqa: BLE001
-        raise FaceEditError(f"cannot read image {path}: {type(exc).__name__}") from None
-
-
 def _align(img, path: Path, size: int):
-    """(aligned H×W×3 uint8, AlignedFace or None)."""
-    try:
-        from faceedit.align import align_face
-    except ImportError:
-        print(f"warning: faceedit.align is not available; scoring {path} as an aligned face", file=sys.stderr)
-        return img, None
+    """(aligned H×W×3 uint8, AlignedFace)."""
     af = align_face(img, size=size, name=str(path))
     return af.image, af
 
@@ -93,7 +69,7 @@ def score_command(
     batch = FileBatch(len(images))
 
     def one(path: Path) -> dict:
-        img = _load_rgb(path)
+        img = load_image(path)
         was_aligned = False
         if not aligned:
             img, af = _align(img, path, 128)
@@ -162,7 +138,7 @@ def parse_command(
     if overlay_path is not None:
         _check_out(overlay_path, "overlay")
     fp = load_parser(weights)
-    img = _load_rgb(image)
+    img = load_image(image)
     af = None
     if not aligned:
         img, af = _align(img, image, size)
@@ -171,7 +147,7 @@ def parse_command(
     base = img
     if frame == "photo" and af is not None:
         labels = _labels_to_photo(labels, af)
-        base = _load_rgb(image)
+        base = load_image(image)
     with atomic_path(output) as tmp:
         mask_image(labels).save(tmp, format=_fmt(output))
     if overlay_path is not None:
@@ -188,7 +164,7 @@ def _fmt(path: Path) -> str:
 # ------------------------------------------------------------------------------------------- training commands
 
 def _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, bf16, fresh, model, extend):
-    from faceedit.train.classifier import RunConfig
+    from faceedit.train.runner import RunConfig
 
     for name, v in (("--epochs", epochs), ("--batch", batch), ("--lr", lr)):
         if not v > 0:

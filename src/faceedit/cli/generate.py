@@ -48,8 +48,6 @@ def generate(
     if single_file and len(seed_list) != 1:
         raise FaceEditError(f"--out {out} is a file name but {len(seed_list)} seeds were given; pass a folder")
     m = api.load(model)
-    if m.placeholder:
-        print(f"note: {api.PLACEHOLDER_NOTE}", file=sys.stderr)
     canvas = None
     if grid is not None:
         rows, n_cols = grid_shape(len(seed_list), cols)

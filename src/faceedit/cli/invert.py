@@ -12,10 +12,9 @@ import typer
 
 from faceedit.cli.options import MODEL_HELP, command_group
 from faceedit.errors import FaceEditError
+from faceedit.invert.methods import DEFAULT_METHOD, METHODS, get_method, methods_help, steps_help
 
-METHOD_HELP = ("hybrid (encoder + short optimisation; the default when an encoder fits the model), pivotal "
-               "(encoder + pivotal tuning of the generator per photo: the .npz also holds the tuned weights, which "
-               "'faceedit edit/animate' use), encoder, optimize")
+METHOD_HELP = methods_help()
 
 
 def _err(msg: str) -> None:
@@ -23,11 +22,7 @@ def _err(msg: str) -> None:
 
 
 def _check_method(method: str) -> str:
-    from faceedit.invert import METHODS
-
-    if method not in METHODS:
-        raise FaceEditError(f"--method must be one of {', '.join(METHODS)}, got {method[:40]!r}")
-    return method
+    return get_method(method, "--method").name
 
 
 def _check_space(space: str) -> str:
@@ -40,14 +35,13 @@ def invert(
     photos: List[Path] = typer.Argument(..., help="Photos (or, with --aligned, FFHQ-aligned face images)."),
     output: Path = typer.Option(..., "-o", "--output", help="Latent file to write (.npz, one row per photo)."),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-    method: str = typer.Option("hybrid", "--method", help=METHOD_HELP),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", help=METHOD_HELP),
     space: str = typer.Option("w+", "--space", help="w+ (one w per layer) or w (one w for all layers)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Optimisation steps (default 500 for optimize, "
-                                                               "100 for hybrid, 60 tuning steps for pivotal)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help=f"Optimisation steps ({steps_help()})."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.1; pivotal: of the "
                                                           "weights, 0.007)."),
-    noise: bool = typer.Option(False, "--noise", help="Also optimise the noise maps (saved in the .npz; edits "
-                                                      "use the constant noise)."),
+    noise: bool = typer.Option(False, "--noise", help="Also optimise the noise maps (saved in the .npz and used "
+                                                      "wherever the face is drawn)."),
     aligned: bool = typer.Option(False, "--aligned", help="The inputs are aligned faces already: no detection."),
     face_index: Optional[int] = typer.Option(None, "--face-index", help="Which face, counting from the largest."),
     detector: str = typer.Option("auto", "--detector", help="auto, hog or cnn."),
@@ -77,8 +71,8 @@ def invert(
     import torch
 
     from faceedit import api
-    from faceedit.invert import invert_images, prepare_photo
-    from faceedit.latents import save_latents
+    from faceedit.invert.photos import invert_images, prepare_photo
+    from faceedit.latents import NOISE_PREFIX, save_latents
     from faceedit.media import save_image, to_uint8
 
     _check_method(method)
@@ -153,7 +147,7 @@ def invert(
         extra["perceptual"] = torch.cat(all_perc).numpy()
     if noises:
         for k in noises[0]:
-            extra[f"noise_{k}"] = torch.cat([n[k] for n in noises]).numpy()
+            extra[f"{NOISE_PREFIX}{k}"] = torch.cat([n[k] for n in noises]).numpy()
     if tuned:
         for k in tuned[0]:
             extra[k] = np.concatenate([t[k] for t in tuned]) if tuned[0][k].ndim else tuned[0][k]
@@ -184,10 +178,11 @@ def eval_inversion(
     data: Path = typer.Argument(..., help="Aligned faces: a folder of images, or a 'faceedit data build' folder / "
                                           "pack (its validation split)."),
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-    methods: str = typer.Option("encoder,optimize,hybrid,pivotal", "--methods", help="Comma-separated methods."),
+    methods: str = typer.Option("encoder,optimize,hybrid,pivotal", "--methods",
+                                help=f"Comma-separated methods of: {', '.join(METHODS)}."),
     n: int = typer.Option(20, "--n", help="Number of faces."),
-    steps: Optional[str] = typer.Option(None, "--steps", help="Steps per method, e.g. optimize=1000,hybrid=100,"
-                                                              "pivotal=60 (default 500 / 100 / 60)."),
+    steps: Optional[str] = typer.Option(None, "--steps", help=f"Steps per method, e.g. optimize=1000,hybrid=100 "
+                                                              f"({steps_help()})."),
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
     force_encoder: bool = typer.Option(False, "--force-encoder"),
     encoder_iterations: Optional[int] = typer.Option(None, "--encoder-iterations", min=0,
@@ -208,7 +203,9 @@ def eval_inversion(
 
     from faceedit import api
     from faceedit.atomic import write_text
-    from faceedit.invert.evaluate import evaluate_methods, format_table, load_eval_faces
+    from faceedit.data.rows import load_eval_faces
+    from faceedit.invert.photos import evaluate_methods
+    from faceedit.metrics.inversion import format_table
 
     wanted = [s.strip() for s in methods.split(",") if s.strip()]
     if not wanted:

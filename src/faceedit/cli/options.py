@@ -7,6 +7,10 @@ import typer
 from faceedit.limits import MAX_SEEDS, parse_int_ranges
 
 MODEL_HELP = "'default' (embedded), a registry name (see 'faceedit models list') or a checkpoint path"
+FACE_HELP = "a face: seed (12 or seed:12), latent file (.npz/.npy, file.npz#N for row N) or photo"
+TRUNC_HELP = "truncation ψ for faces given as seeds (1 = none)"
+LAYERS_HELP = ("w+ layers: coarse (0-3), middle (4-7), fine (8-end), all, or ranges like 4-7, 8-, '0-3,10' "
+               "(groups follow resolution: coarse 4²–8², middle 16²–32², fine 64² and up)")
 ModelOption = typer.Option("default", "--model", "-m", help=MODEL_HELP)
 
 

@@ -10,6 +10,7 @@ import typer
 
 from faceedit.cli.options import MODEL_HELP
 from faceedit.errors import FaceEditError
+from faceedit.invert.methods import DEFAULT_METHOD, get_method, methods_help
 
 
 def _loopback(host: str) -> bool:
@@ -27,10 +28,8 @@ def serve(
     model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
     directions: Optional[str] = typer.Option(None, "--directions", help="folder of fitted directions (default: "
                                              "the ones shipped or fitted for the model)"),
-    invert_method: Optional[str] = typer.Option(None, "--invert-method",
-                                                help="photo inversion: pivotal (each photo gets its own tuned "
-                                                     "generator), hybrid, encoder or optimize (default: hybrid when "
-                                                     "an encoder fits the model, else optimize)"),
+    invert_method: str = typer.Option(DEFAULT_METHOD, "--invert-method",
+                                      help=f"photo inversion: {methods_help()}"),
     invert_steps: Optional[int] = typer.Option(None, "--invert-steps", help="optimisation steps per upload"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)"),
     max_sessions: int = typer.Option(64, "--max-sessions", help="faces kept in memory (least recently used go)"),
@@ -78,9 +77,7 @@ def serve(
         from faceedit.edit.directions import load_directions
 
         dirs = load_directions(m, directions)
-    invert_options = {}
-    if invert_method is not None:
-        invert_options["method"] = invert_method
+    invert_options = {"method": get_method(invert_method, "--invert-method").name}
     if invert_steps is not None:
         invert_options["steps"] = invert_steps
     app = create_app(m, dirs, invert_options=invert_options, max_sessions=max_sessions,

@@ -299,8 +299,7 @@ async function init() {
     state.info = await (await api("/api/info")).json();
   } catch (err) { showMessage(`cannot load the model: ${err.message}`); return; }
   const { model, features, limits } = state.info;
-  $("model-info").textContent = `${model.name}: ${model.resolution} px, ${model.num_ws} w+ layers`
-    + (model.placeholder ? " (untrained placeholder)" : "");
+  $("model-info").textContent = `${model.name}: ${model.resolution} px, ${model.num_ws} w+ layers`;
   $("upload-limit").textContent = String(limits.upload_bytes / 2 ** 20);
   if (!features.upload.available) disable("upload-box", "upload-note", features.upload.reason);
   if (!features.mp4.available) { $("download-mp4").disabled = true; $("download-mp4").title = features.mp4.reason; }
