@@ -33,6 +33,8 @@ COMMAND_MODULES = [
     "faces",
     "invert",
     "serve",
+    "register",
+    "cluster",
 ]
 
 app = typer.Typer(

@@ -33,11 +33,61 @@ def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], int]:
     return files, ignored
 
 
+def _print_poses(path: Path, faces: list, method: str, as_json: bool, numbers: list[int]) -> None:
+    """Print the head pose of each face (one line, or one JSON object, per face)."""
+    from tqdm import tqdm
+
+    from faceedit.geometry.headpose import estimate_pose
+
+    if not faces:
+        return
+    poses = estimate_pose([f.landmarks for f in faces], method=method)
+    for k, p in zip(numbers, poses):
+        if as_json:
+            tqdm.write(json.dumps({"file": str(path), "face": k, **p.to_dict(), "method": method}))
+        else:
+            tqdm.write(f"{path} face {k}: yaw {p.yaw:+.1f} pitch {p.pitch:+.1f} roll {p.roll:+.1f} "
+                       f"({p.used} landmarks)")
+
+
+def _report_poses(files: list[tuple[Path, Path]], detector: str, method: str, as_json: bool, all_faces: bool,
+                  face_index: int | None, quiet: bool) -> None:
+    """``faceedit align --pose`` without -o: detect, estimate and print poses; skip bad files."""
+    from tqdm import tqdm
+
+    from faceedit.align import detect_faces, load_image
+
+    done = 0
+    for f, _ in tqdm(files, desc="pose", unit="img", disable=quiet, file=sys.stderr):
+        try:
+            faces = detect_faces(load_image(f), detector=detector)
+        except FaceEditError as exc:
+            tqdm.write(f"skip: {exc}", file=sys.stderr)
+            continue
+        if not faces:
+            tqdm.write(f"skip: no face found in {f}", file=sys.stderr)
+            continue
+        if all_faces:
+            picked = list(enumerate(faces))
+        else:
+            k = face_index or 0
+            if k >= len(faces):
+                tqdm.write(f"skip: {f}: face {k} asked, {len(faces)} found", file=sys.stderr)
+                continue
+            picked = [(k, faces[k])]
+        _print_poses(f, [face for _, face in picked], method, as_json, [k for k, _ in picked])
+        done += 1
+    if done == 0:
+        print("error: no face found in any input", file=sys.stderr)
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("align")
     def align(
         inputs: List[Path] = typer.Argument(..., help="Photos and/or folders of photos (searched recursively)."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder for the aligned PNGs."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder for the aligned PNGs (needed "
+                                           "unless --pose)."),
         size: int = typer.Option(256, "--size", help="Output side in pixels (64–1024)."),
         all_faces: bool = typer.Option(False, "--all-faces", help="Write every face found (NAME_face0.png, ...); "
                                                                   "default: the largest face only."),
@@ -49,8 +99,14 @@ def register(app: typer.Typer) -> None:
         save_transform: bool = typer.Option(False, "--save-transform",
                                             help="Also write NAME.json: quad, 3x3 matrix, landmarks, padding."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        pose: bool = typer.Option(False, "--pose", help="Report each face's 3D head pose (yaw, pitch, roll in "
+                                  "degrees) from its landmarks registered to a canonical 3D face."),
+        pose_method: str = typer.Option("houv", "--pose-method", help="houv (HOUV registration) or kabsch "
+                                        "(closed form)."),
+        as_json: bool = typer.Option(False, "--json", help="With --pose: one JSON object per face per line."),
     ) -> None:
-        """Detect faces (dlib, 68 landmarks) and write FFHQ-aligned crops; one bad file never stops a batch."""
+        """Detect faces (dlib, 68 landmarks) and write FFHQ-aligned crops; one bad file never stops a batch.
+        With --pose, report yaw/pitch/roll per face (and align too when -o is given)."""
         from PIL import Image
         from tqdm import tqdm
 
@@ -63,11 +119,20 @@ def register(app: typer.Typer) -> None:
             raise FaceEditError(f"--detector must be auto, hog or cnn, got {detector!r}")
         if all_faces and face_index is not None:
             raise FaceEditError("--all-faces and --face-index exclude each other")
+        if out is None and not pose:
+            raise FaceEditError("give an output folder with -o/--out (or --pose for head poses only)")
+        if as_json and not pose:
+            raise FaceEditError("--json goes with --pose")
+        if pose_method not in ("houv", "kabsch"):
+            raise FaceEditError(f"--pose-method must be houv or kabsch, got {pose_method!r}")
         if not have_dlib():
             raise FaceEditError("face alignment needs dlib: pip install 'faceedit[align]'")
         files, ignored = _expand(inputs)
         if not files:
             raise FaceEditError("no image files found in the given inputs")
+        if out is None:
+            _report_poses(files, detector, pose_method, as_json, all_faces, face_index, quiet)
+            return
         out.mkdir(parents=True, exist_ok=True)
         counts = {"aligned": 0, "faces": 0, "no_face": 0, "unreadable": 0, "too_small": 0, "other": 0}
         used: set[Path] = set()
@@ -88,6 +153,9 @@ def register(app: typer.Typer) -> None:
                 counts["no_face" if msg.startswith("no face") else "too_small" if "too small" in msg else "other"] += 1
                 raise
             results = result if isinstance(result, list) else [result]
+            if pose:
+                _print_poses(f, [af.face for af in results], pose_method, as_json,
+                             [k if all_faces else (face_index or 0) for k in range(len(results))])
             base = rel.with_suffix("")
             for k, af in enumerate(results):
                 stem = f"{base}_face{k}" if all_faces else str(base)

@@ -10,7 +10,8 @@ higher meaning "more of it". Three sources, each used when its weights are prese
   ``neutral``, ``fearful``, ``disgusted`` as log-odds, and ``age`` in years;
 * geometry of face-api's 68 landmarks: ``yaw`` and ``pitch`` (approximate degrees, from the nose's position
   between the jaw ends and along the nose-to-chin line), ``mouth_open`` (inner-lip gap / face height) and
-  ``eyes_narrowed`` (minus the eye aspect ratio).
+  ``eyes_narrowed`` (minus the eye aspect ratio); ``pose_yaw`` and ``pose_pitch`` (degrees, the same landmarks
+  registered to a canonical 3D face: :mod:`faceedit.geometry.headpose`, closed-form fit).
 
 Aliases users type are accepted: ``smile``, ``gender``, ``glasses``, ``old``/``age`` … (:func:`canonical`).
 """
@@ -27,6 +28,7 @@ from faceedit.errors import FaceEditError
 
 EXPRESSION_SCORES = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
 LANDMARK_SCORES = ("yaw", "pitch", "mouth_open", "eyes_narrowed")
+POSE_SCORES = ("pose_yaw", "pose_pitch")
 ALIASES = {
     "smile": "smiling", "gender": "male", "man": "male", "glasses": "eyeglasses", "old": "age", "older": "age",
     "head_yaw": "yaw", "turn": "yaw", "head_pitch": "pitch", "nod": "pitch", "open_mouth": "mouth_open",
@@ -35,7 +37,8 @@ ALIASES = {
     "black": "black_hair", "gray": "gray_hair", "grey": "gray_hair", "grey_hair": "gray_hair",
     "brown": "brown_hair", "hat": "wearing_hat", "lipstick": "wearing_lipstick", "makeup": "heavy_makeup",
 }
-UNITS = {"age": "years", "yaw": "degrees (approx.)", "pitch": "degrees (approx.)",
+UNITS = {"age": "years", "yaw": "degrees (approx.)", "pitch": "degrees (approx.)", "pose_yaw": "degrees",
+         "pose_pitch": "degrees",
          "mouth_open": "inner-lip gap / face height", "eyes_narrowed": "minus eye aspect ratio"}
 
 
@@ -133,6 +136,7 @@ class AttributeScorer:
                 notes.append(f"attribute classifier unavailable: {exc}")
         if "faceapi" in use:
             try:
+                from faceedit.geometry.headpose import pose_scores
                 from faceedit.scorers import load_faceapi
                 from faceedit.scorers.faceapi import FEATURE_SIZE
 
@@ -145,10 +149,12 @@ class AttributeScorer:
                     age, _ = fa.age_gender_net(x)
                     lm = fa.landmark_net(x).float().reshape(-1, 68, 2)
                     geo = landmark_geometry(lm)
+                    pose = pose_scores(lm.cpu())
                     return torch.cat([expr, age.float().reshape(-1, 1)]
-                                     + [geo[k][:, None] for k in LANDMARK_SCORES], dim=1)
+                                     + [geo[k][:, None] for k in LANDMARK_SCORES]
+                                     + [v.to(expr.device)[:, None] for v in pose], dim=1)
 
-                sources.append((EXPRESSION_SCORES + ("age",) + LANDMARK_SCORES, faceapi_scores))
+                sources.append((EXPRESSION_SCORES + ("age",) + LANDMARK_SCORES + POSE_SCORES, faceapi_scores))
             except FaceEditError as exc:
                 notes.append(f"face-api scorers unavailable (expressions, age, yaw/pitch): {exc}")
         if not sources and required:
