@@ -64,7 +64,7 @@ def test_morph_crossover_transfer(tiny, tmp_path, capsys):
     ws, _ = load_latents(tmp_path / "c.npz")
     assert np.allclose(ws[0, :3], tiny.map(tiny.z_from_seeds([1]), 0.7)[0, :3].numpy())
     assert main(["crossover", "1", "2", "--k", "x", "-o", str(tmp_path / "c1.png")]) == 2
-    assert main(["transfer", "3", "--from", "1", "--to", "2", "-s", "0,1", "-o", str(tmp_path / "t.png"),
+    assert main(["transfer", "3", "--from", "1", "--to", "2", "--strength", "0,1", "-o", str(tmp_path / "t.png"),
                  "--save-latents", str(tmp_path / "t.npz")]) == 0
     ws, _ = load_latents(tmp_path / "t.npz")
     w1, w2, w3 = (tiny.map(tiny.z_from_seeds([s]), 0.7)[0].numpy() for s in (3, 1, 2))
@@ -75,7 +75,7 @@ def test_channels_find_with_a_mask_and_edit(tiny, tmp_path, capsys):
     mask = tmp_path / "mouth.png"
     Image.fromarray((box_mask(128).numpy() * 255).astype(np.uint8)).save(mask)  # any size; resized
     folder = tmp_path / "ch"
-    assert main(["channels", "find", "--mask", str(mask), "--samples", "2", "--probes", "1", "-k", "2",
+    assert main(["channels", "find", "--mask", str(mask), "--samples", "2", "--probes", "1", "--top-k", "2",
                  "--sigma-samples", "100", "--preview-seeds", "0-1", "-o", str(folder)]) == 0
     found = json.loads((folder / "channels.json").read_text())
     assert found["mode"] == "region" and len(found["channels"]) == 2
@@ -164,10 +164,10 @@ def fake_scorers(monkeypatch):
 
 
 def test_find_by_region_attr_and_eval_with_scorers(tiny, fake_scorers, tmp_path, capsys):
-    assert main(["channels", "find", "--region", "mouth", "--samples", "2", "--probes", "1", "-k", "2",
+    assert main(["channels", "find", "--region", "mouth", "--samples", "2", "--probes", "1", "--top-k", "2",
                  "--sigma-samples", "100", "--preview-seeds", "0", "-o", str(tmp_path / "r")]) == 0
     assert json.loads((tmp_path / "r" / "channels.json").read_text())["target"] == "mouth"
-    assert main(["channels", "find", "--attr", "smiling", "--samples", "4", "-k", "3", "--sigma-samples", "100",
+    assert main(["channels", "find", "--attr", "smiling", "--samples", "4", "--top-k", "3", "--sigma-samples", "100",
                  "--preview-seeds", "0", "-o", str(tmp_path / "a")]) == 0
     found = json.loads((tmp_path / "a" / "channels.json").read_text())
     assert found["mode"] == "attribute" and found["samples"] == 2

@@ -250,7 +250,7 @@ def test_invert_cli_writes_latents_and_previews(tiny, tmp_path, capsys):
     paths = _save_pngs(tmp_path / "in", faces)
     out = tmp_path / "lat.npz"
     rc = main(["invert", *map(str, paths), "--aligned", "-o", str(out), "--method", "optimize", "--steps", "10",
-               "--perceptual", "none", "-p", "--quiet"])
+               "--perceptual", "none", "--previews", "--quiet"])
     assert rc == 0, capsys.readouterr().err
     ws, meta = load_latents(out)
     assert ws.shape == (2, tiny.num_ws, tiny.w_dim) and meta["num_ws"] == tiny.num_ws

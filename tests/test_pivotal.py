@@ -148,7 +148,7 @@ def test_cli_invert_pivotal_and_edit_its_latent_file(tmp_path, monkeypatch, caps
         Image.fromarray(im).save(paths[-1])
     lat = tmp_path / "lat.npz"
     assert main(["invert", *map(str, paths), "--aligned", "--method", "pivotal", "--steps", "20", "--encoder",
-                 str(enc), "--perceptual", "none", "--batch", "1", "-o", str(lat), "-p", "--quiet"]) == 0, \
+                 str(enc), "--perceptual", "none", "--batch", "1", "-o", str(lat), "--previews", "--quiet"]) == 0, \
         capsys.readouterr().err  # two batches of one: their tuned weights are joined
     tuned = read_tuned(lat)
     assert tuned is not None and len(tuned) == 2 and tuned.sha256 == m.sha256

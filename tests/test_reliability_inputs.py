@@ -131,7 +131,7 @@ def test_every_number_option_of_every_command_is_bounded():
     (["morph", "1", "2", "--frames", "100000", "-o", "OUT/m.gif"], "1<=x<=2000"),
     (["channels", "edit", "1", "--channel", "0:0", "--alpha", ",".join(["1"] * 5000), "-o", "OUT/c.png"],
      "too many values"),
-    (["transfer", "1", "--from", "2", "--to", "3", "-s", "1e300", "-o", "OUT/t.png"], "at most 1000"),
+    (["transfer", "1", "--from", "2", "--to", "3", "--strength", "1e300", "-o", "OUT/t.png"], "at most 1000"),
     (["eval", "realism", "--n", "999999999", "--real", "OUT"], "1<=x<=2000000"),
     (["directions", "fit", "--samples", "2000000", "--space", "wplus", "--attr", "smiling"], "GiB"),
     (["train", "encoder", "--time-budget", "99999d", "--run-dir", "OUT/r"], "at most"),

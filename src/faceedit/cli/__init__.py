@@ -46,8 +46,17 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from faceedit import __version__
+
+        print(f"faceedit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="Print the version and exit.")) -> None:
     """Edit faces with StyleGAN2: generate, align, invert, edit, animate. Works offline on the embedded model."""
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import typer
 
 from faceedit.cli.edit_ops import _load
-from faceedit.cli.options import FACE_HELP, LAYERS_HELP, MODEL_HELP, TRUNC_HELP
+from faceedit.cli.options import FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, TRUNC_HELP
 from faceedit.errors import FaceEditError
 from faceedit.invert.methods import PHOTO_METHOD, get_method, methods_help, steps_help
 from faceedit.limits import MAX_ANIMATION_PIXELS, MAX_FRAMES, check_pixels
@@ -148,11 +148,11 @@ def edit_cmd(
     ctx: typer.Context,
     faces: List[str] = typer.Argument(None, help=FACE_HELP + "; several, or seed ranges like 0-3"),
     seed: Optional[str] = typer.Option(None, "--seed", "-s", help="seed(s) of the face(s): 3 or 0-7"),
-    latent: Optional[Path] = typer.Option(None, "--latent", "-l", help="latent file (.npz/.npy)"),
+    latent: Optional[Path] = typer.Option(None, "--latent", help="latent file (.npz/.npy)"),
     edit: List[str] = typer.Option([], "--edit", "-e", help="NAME=AMOUNT (same as --NAME AMOUNT); repeatable"),
     keep: str = typer.Option("", "--keep", "-k", help="attributes to hold fixed (conditional editing), e.g. male,age"),
-    layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
-    out: Path = typer.Option(Path("edited.png"), "--out", "-o", help="output image (.png/.jpg/.webp)"),
+    layers: Optional[str] = typer.Option(None, *LAYERS, help=LAYERS_HELP),
+    out: Path = typer.Option(Path("edited.png"), *OUT, help="output image (.png/.jpg/.webp)"),
     grid: bool = typer.Option(False, "--grid", help="a row per face and attribute, columns from -amount to +amount"),
     columns: int = typer.Option(5, "--columns", help="columns of --grid"),
     compare: bool = typer.Option(False, "--compare", help="show the original beside each edit"),
@@ -166,7 +166,7 @@ def edit_cmd(
                                               "or fitted for this model)"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Edit attributes: `faceedit edit --seed 3 --smiling 2 --age -1.5 --keep male -o out.png`;
     `faceedit edit photo.jpg --smiling 1.5 -o out.jpg` (aligns, inverts, edits, pastes back);
@@ -228,10 +228,10 @@ def animate_cmd(
     pingpong: bool = typer.Option(False, "--pingpong", help="go back to the start too (seamless loop)"),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="show the original beside each animated face"),
     seed: Optional[str] = typer.Option(None, "--seed", "-s", help="seed(s): 3 or 0-3"),
-    latent: Optional[Path] = typer.Option(None, "--latent", "-l", help="latent file (.npz/.npy)"),
+    latent: Optional[Path] = typer.Option(None, "--latent", help="latent file (.npz/.npy)"),
     keep: str = typer.Option("", "--keep", "-k", help="attributes to hold fixed"),
-    layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
-    out: Path = typer.Option(Path("edit.gif"), "--out", "-o", help=".gif or .mp4"),
+    layers: Optional[str] = typer.Option(None, *LAYERS, help=LAYERS_HELP),
+    out: Path = typer.Option(Path("edit.gif"), *OUT, help=".gif or .mp4"),
     crop: bool = typer.Option(False, "--crop", help="photos: animate the aligned face only (no paste-back)"),
     paste: str = typer.Option("change", "--paste", help=PASTE_HELP),
     method: str = typer.Option(PHOTO_METHOD, "--method", help=PHOTO_METHOD_HELP),
@@ -240,7 +240,7 @@ def animate_cmd(
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Animate an edit: `faceedit animate --seed 3 --attr smiling --range -3 3 --frames 48 -o smile.gif`;
     `--attr smiling,age` plays one sweep after the other (`--combine`: together); `--pingpong` loops back."""

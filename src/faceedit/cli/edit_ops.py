@@ -14,7 +14,8 @@ from typing import List, Optional
 
 import typer
 
-from faceedit.cli.options import FACE_HELP, LAYERS_HELP, MODEL_HELP, TRUNC_HELP, command_group, parse_seeds
+from faceedit.cli.options import (FACE_HELP, LAYERS, LAYERS_HELP, OUT, TRUNC_HELP, ModelOpt, command_group,
+                                  parse_seeds)
 from faceedit.errors import FaceEditError
 from faceedit.limits import (MAX_ANIMATION_PIXELS, MAX_FRAMES, check_float, check_memory, check_pixels,
                              check_truncation)
@@ -84,14 +85,14 @@ def _save_latents(path: Optional[Path], ws, m) -> None:
 def mix_cmd(
     face_a: Optional[str] = typer.Argument(None, help="face A (kept): " + FACE_HELP),
     face_b: Optional[str] = typer.Argument(None, help="face B (gives the chosen layers)"),
-    layers: str = typer.Option("fine", "--layers", "-l", help=LAYERS_HELP),
-    out: Path = typer.Option(Path("mix.png"), "--out", "-o", help="output image (.png/.jpg/.webp)"),
+    layers: str = typer.Option("fine", *LAYERS, help=LAYERS_HELP),
+    out: Path = typer.Option(Path("mix.png"), *OUT, help="output image (.png/.jpg/.webp)"),
     rows: Optional[str] = typer.Option(None, "--rows", help="mixing grid: row faces (seeds like 0-3, or specs)"),
     cols: Optional[str] = typer.Option(None, "--cols", help="mixing grid: column faces giving the layers"),
     strip: bool = typer.Option(False, "--strip", help="write A | B | result side by side"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
     save_latents: Optional[Path] = typer.Option(None, "--save-latents", help="write the mixed w+ to an .npz"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Style mixing: face A with the LAYERS of face B (`faceedit mix 1 2 --layers fine -o out.png`), or the
     classic grid (`faceedit mix --rows 0-3 --cols 4-7 --layers coarse -o grid.png`)."""
@@ -139,7 +140,7 @@ def _fmt(idx: list[int]) -> str:
 def morph_cmd(
     face_a: str = typer.Argument(..., help="start face: " + FACE_HELP),
     face_b: str = typer.Argument(..., help="end face"),
-    out: Path = typer.Option(Path("morph.gif"), "--out", "-o", help=".gif, .mp4 (needs imageio-ffmpeg) or "
+    out: Path = typer.Option(Path("morph.gif"), *OUT, help=".gif, .mp4 (needs imageio-ffmpeg) or "
                              ".png (a strip of the frames)"),
     frames: int = typer.Option(30, "--frames", "-n", help="frames from A to B, both included"),
     fps: float = typer.Option(15.0, "--fps", help="frames per second of the animation"),
@@ -147,7 +148,7 @@ def morph_cmd(
     ease: bool = typer.Option(False, "--ease", help="ease in and out (smooth-step timing)"),
     bounce: bool = typer.Option(False, "--bounce", help="play back from B to A too (seamless loop)"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + "; also applied to z-morph frames"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Morph between two faces: `faceedit morph 1 2 -o morph.gif --frames 30 --space z`. Each frame is drawn with
     the two faces' generators and noise maps blended like their codes (a pivotal photo keeps its tuned generator)."""
@@ -183,12 +184,12 @@ def morph_cmd(
 def crossover_cmd(
     face_a: str = typer.Argument(..., help="face giving the first k w+ layers: " + FACE_HELP),
     face_b: str = typer.Argument(..., help="face giving the rest"),
-    k: str = typer.Option(..., "--k", "-k", help="crossover point (0 to num_ws), or 'all' for a strip of every k"),
-    out: Path = typer.Option(Path("crossover.png"), "--out", "-o", help="output image"),
+    k: str = typer.Option(..., "--k", help="crossover point (0 to num_ws), or 'all' for a strip of every k"),
+    out: Path = typer.Option(Path("crossover.png"), *OUT, help="output image"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
     save_latents: Optional[Path] = typer.Option(None, "--save-latents",
                                                 help="write the result's w+ (one row per image) to an .npz"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Crossover: the first k w+ layers from A, the rest from B (`faceedit crossover 1 2 --k 6 -o out.png`)."""
     import torch
@@ -217,13 +218,13 @@ def transfer_cmd(
     target: str = typer.Argument(..., help="the face to change: " + FACE_HELP),
     from_face: str = typer.Option(..., "--from", help="someone else's face before (e.g. neutral)"),
     to_face: str = typer.Option(..., "--to", help="the same person after (e.g. smiling)"),
-    strength: str = typer.Option("1", "--strength", "-s", help="λ, or a list like 0,0.5,1,1.5 for a strip"),
-    layers: str = typer.Option("all", "--layers", "-l", help=LAYERS_HELP),
-    out: Path = typer.Option(Path("transfer.png"), "--out", "-o", help="output image"),
+    strength: str = typer.Option("1", "--strength", help="λ, or a list like 0,0.5,1,1.5 for a strip"),
+    layers: str = typer.Option("all", *LAYERS, help=LAYERS_HELP),
+    out: Path = typer.Option(Path("transfer.png"), *OUT, help="output image"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
     save_latents: Optional[Path] = typer.Option(None, "--save-latents",
                                                 help="write the result's w+ (one row per image) to an .npz"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Expression transfer w1 + λ(w3 − w2): `faceedit transfer me.npz --from neutral.npz --to smile.npz`."""
     import torch
@@ -278,9 +279,9 @@ def channels_find(
                                        "attribute classifier)"),
     mask: Optional[Path] = typer.Option(None, "--mask", help="a fixed region: PNG mask in the aligned frame "
                                         "(white = region)"),
-    out: Path = typer.Option(Path("channels"), "--out", "-o", help="folder for channels.tsv, channels.json and "
+    out: Path = typer.Option(Path("channels"), *OUT, help="folder for channels.tsv, channels.json and "
                              "one preview sheet per channel"),
-    top_k: int = typer.Option(5, "--top-k", "-k", help="channels to keep from the most responsive layer"),
+    top_k: int = typer.Option(5, "--top-k", help="channels to keep from the most responsive layer"),
     samples: int = typer.Option(32, "--samples", help="random faces to average over"),
     seed: int = typer.Option(0, "--seed", help="random seed of the samples"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ of the samples"),
@@ -294,7 +295,7 @@ def channels_find(
     preview: str = typer.Option("0-3", "--preview-seeds", help="seeds shown in the preview sheets"),
     alpha: float = typer.Option(10.0, "--alpha", help="preview edit strength in σ (sheets show −α, 0, +α)"),
     batch: int = typer.Option(4, "--batch", help="faces per forward/backward pass"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Find the StyleSpace channels controlling a region (--region/--mask) or an attribute (--attr)."""
     from faceedit.atomic import write_text
@@ -355,11 +356,11 @@ def channels_edit(
     from_file: Optional[Path] = typer.Option(None, "--from-file", help="channels.json from 'channels find': "
                                              "edit along its normalised multi-channel direction"),
     top: Optional[int] = typer.Option(None, "--top", help="with --from-file: use only the best N channels"),
-    alpha: str = typer.Option("5", "--alpha", "-a", help="strength in σ, or a list like -10,0,10 for a strip"),
-    out: Path = typer.Option(Path("channels_edit.png"), "--out", "-o", help="output image"),
+    alpha: str = typer.Option("5", "--alpha", help="strength in σ, or a list like -10,0,10 for a strip"),
+    out: Path = typer.Option(Path("channels_edit.png"), *OUT, help="output image"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + " (and of the σ samples)"),
     sigma_samples: int = typer.Option(1000, "--sigma-samples", help="samples for channel σ"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Edit StyleSpace channels: s + α·σ·e (`faceedit channels edit 12 --channel 6:501 --alpha 5`)."""
     from faceedit.edit.layers import parse_channel
@@ -404,15 +405,15 @@ def local_cmd(
                                        "(needs the attribute classifier)"),
     layer: Optional[str] = typer.Option(None, "--layer", help="feature layer, e.g. b32.conv1 (default: 32 px "
                                         "conv1, or R/2 below 64 px)"),
-    top_k: int = typer.Option(8, "--top-k", "-k", help="channels to change"),
-    alpha: str = typer.Option("5", "--alpha", "-a", help="strength in σ of each channel's activation, or a list"),
+    top_k: int = typer.Option(8, "--top-k", help="channels to change"),
+    alpha: str = typer.Option("5", "--alpha", help="strength in σ of each channel's activation, or a list"),
     samples: int = typer.Option(32, "--samples", help="random faces used to score the channels"),
     seed: int = typer.Option(0, "--seed", help="random seed of the samples"),
-    out: Path = typer.Option(Path("local.png"), "--out", "-o", help="output image"),
+    out: Path = typer.Option(Path("local.png"), *OUT, help="output image"),
     diff: Optional[Path] = typer.Option(None, "--diff", help="write a heat map of the pixel change"),
     table: Optional[Path] = typer.Option(None, "--table", help="write the chosen channels as a TSV"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + " (and of the samples)"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Local edit: raise the region's most active feature channels inside the region only (ATMGAN-style)."""
     import torch
@@ -472,8 +473,8 @@ def eval_edits(
     samples: int = typer.Option(64, "--samples", help="random faces"),
     seed: int = typer.Option(1000, "--seed", help="random seed of the samples"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ of the samples"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the table as TSV"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    out: Optional[Path] = typer.Option(None, *OUT, help="write the table as TSV"),
+    model: ModelOpt = "default",
 ) -> None:
     """Attribute Dependency (AD_t, AD_o, AD_o/|AD_t|) of channel edits and w directions, side by side."""
     from faceedit.atomic import write_text

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from faceedit.cli.options import command_group
+from faceedit.cli.options import MODEL, MODEL_HELP, ModelOpt, command_group
 from faceedit.errors import FaceEditError
 
 
@@ -119,8 +119,7 @@ INCEPTION_HELP = ("FID's Inception-v3 weights: pytorch-fid's pt_inception-2015-1
 
 
 def realism(
-    model: str = typer.Option("default", "--model", help="Model: 'default', a registry name, a faceedit weights "
-                                                         "file or a training run folder."),
+    model: str = typer.Option("default", *MODEL, help=MODEL_HELP + " or a training run folder"),
     real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
     n: int = typer.Option(1000, "--n", help="Samples per set (generated; real: 2n for the floor)."),
     features: str = typer.Option("faceapi", "--features",
@@ -155,8 +154,7 @@ def realism(
 
 
 def fid(
-    model: str = typer.Option("default", "--model", help="Model: 'default', a registry name, a faceedit weights "
-                                                         "file or a training run folder."),
+    model: str = typer.Option("default", *MODEL, help=MODEL_HELP + " or a training run folder"),
     real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help=INCEPTION_HELP),
     n: int = typer.Option(10000, "--n", help="Generated images (the reals give n for FID and n for the floor)."),
@@ -174,7 +172,7 @@ def fid(
     sys.stdout.flush()
 
 def faces(
-    model: str = typer.Option("default", "--model", "-m", help="generator: 'default', a registry name or a path"),
+    model: ModelOpt = "default",
     seeds: str = typer.Option("0-63", "--seeds", help="seeds of the generated faces"),
     trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ"),
     upscale: int = typer.Option(256, "--upscale", help="resize images to this side before detection (dlib's HOG "

@@ -12,6 +12,7 @@ from typing import List, Optional
 import typer
 
 from faceedit.align import align_face, load_image
+from faceedit.cli.options import OUT, command_group
 from faceedit.errors import FaceEditError
 
 _ALIGNED_HELP = "The image is already an FFHQ-aligned face crop: skip detection and alignment."
@@ -113,7 +114,7 @@ def _labels_to_photo(labels, af):
 
 def parse_command(
     image: Path = typer.Argument(..., help="A photo (a face is detected and FFHQ-aligned) or an aligned crop."),
-    output: Path = typer.Option(..., "--output", "-o", help="Class map: palette PNG, pixel value = class id."),
+    output: Path = typer.Option(..., *OUT, help="Class map: palette PNG, pixel value = class id."),
     overlay_path: Optional[Path] = typer.Option(None, "--overlay", help="Also write the image with the classes "
                                                                         "coloured over it."),
     aligned: bool = typer.Option(False, "--aligned", help=_ALIGNED_HELP),
@@ -185,7 +186,7 @@ def _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, b
 def train_classifier(
     data: Path = typer.Option(Path(".cache/data128"), "--data", help="Aligned data: a 'faceedit data build' folder, "
                                                                      "manifest or pack (CelebA rows are used)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Weights file (default: the package's "
+    out: Optional[Path] = typer.Option(None, *OUT, help="Weights file (default: the package's "
                                                                  "assets/attr_classifier.safetensors)."),
     run_dir: Path = typer.Option(Path(".cache/runs/classifier"), "--run-dir", help="Checkpoint, log and cache."),
     minutes: Optional[float] = typer.Option(30.0, "--minutes", help="Wall-clock budget of this run (resume later "
@@ -220,7 +221,7 @@ def train_parser(
                                                                      "build' folder, manifest or pack."),
     raw: Optional[Path] = typer.Option(None, "--raw", help="Use a raw CelebAMask-HQ folder (images/, masks/) "
                                                            "instead of --data."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Weights file (default: the package's "
+    out: Optional[Path] = typer.Option(None, *OUT, help="Weights file (default: the package's "
                                                                  "assets/face_parser.safetensors)."),
     run_dir: Path = typer.Option(Path(".cache/runs/parser"), "--run-dir", help="Checkpoint, log and cache."),
     minutes: Optional[float] = typer.Option(40.0, "--minutes", help="Wall-clock budget of this run."),
@@ -243,7 +244,6 @@ def train_parser(
 
 
 def register(app: typer.Typer) -> None:
-    from faceedit.cli.options import command_group
 
     app.command("score")(score_command)
     app.command("parse")(parse_command)

@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from faceedit.cli.options import MODEL_HELP, command_group
+from faceedit.cli.options import ModelOpt, OUT, QUIET, command_group
 from faceedit.errors import FaceEditError
 from faceedit.invert.methods import DEFAULT_METHOD, METHODS, get_method, methods_help, steps_help
 
@@ -33,8 +33,8 @@ def _check_space(space: str) -> str:
 
 def invert(
     photos: List[Path] = typer.Argument(..., help="Photos (or, with --aligned, FFHQ-aligned face images)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Latent file to write (.npz, one row per photo)."),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    output: Path = typer.Option(..., *OUT, help="Latent file to write (.npz, one row per photo)."),
+    model: ModelOpt = "default",
     method: str = typer.Option(DEFAULT_METHOD, "--method", help=METHOD_HELP),
     space: str = typer.Option("w+", "--space", help="w+ (one w per layer) or w (one w for all layers)."),
     steps: Optional[int] = typer.Option(None, "--steps", help=f"Optimisation steps ({steps_help()})."),
@@ -47,7 +47,7 @@ def invert(
     detector: str = typer.Option("auto", "--detector", help="auto, hog or cnn."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Folder for side-by-side previews "
                                                                    "(aligned input | reconstruction)."),
-    previews: bool = typer.Option(False, "-p", "--previews", help="Previews in OUTPUT's folder as "
+    previews: bool = typer.Option(False, "--previews", help="Previews in OUTPUT's folder as "
                                                                   "<output stem>_preview/."),
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
     force_encoder: bool = typer.Option(False, "--force-encoder", help="Use an encoder made for another "
@@ -63,7 +63,7 @@ def invert(
                                                                  "--perceptual lpips/vgg16."),
     batch: int = typer.Option(8, "--batch", help="Photos inverted together."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = typer.Option(False, *QUIET, help="No progress bar."),
 ) -> None:
     """Invert photos into the generator's latent space: align each face (FFHQ), invert (encoder and/or
     optimisation), write the latents (.npz) and a preview per photo."""
@@ -177,7 +177,7 @@ def parse_step_map(text: str | None) -> dict[str, int]:
 def eval_inversion(
     data: Path = typer.Argument(..., help="Aligned faces: a folder of images, or a 'faceedit data build' folder / "
                                           "pack (its validation split)."),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     methods: str = typer.Option("encoder,optimize,hybrid,pivotal", "--methods",
                                 help=f"Comma-separated methods of: {', '.join(METHODS)}."),
     n: int = typer.Option(20, "--n", help="Number of faces."),
@@ -240,7 +240,7 @@ def train_encoder_cmd(
     data: Optional[str] = typer.Option(".cache/data128", "--data", help="Real aligned faces: a 'faceedit data "
                                                                         "build' folder / pack or an image folder; "
                                                                         "'none' for generated faces only."),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     time_budget: Optional[str] = typer.Option("1h", "--time-budget", help="This run's wall-clock budget (e.g. 30m, "
                                                                           "2h); at the first run also the plan."),
     steps: int = typer.Option(20000, "--steps", help="Planned steps (the plan ends at steps or time budget)."),
@@ -302,7 +302,7 @@ def train_encoder_cmd(
 
 def export_encoder_cmd(
     run_dir: Path = typer.Argument(..., help="Encoder run folder."),
-    output: Path = typer.Option(..., "-o", "--output", help="Weights to write (.safetensors; + .json card)."),
+    output: Path = typer.Option(..., *OUT, help="Weights to write (.safetensors; + .json card)."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the validation figures."),
 ) -> None:
     """Write the run's encoder as fp16 safetensors with its card (data, steps, generator sha256, validation

@@ -11,6 +11,7 @@ import typer
 
 from faceedit.errors import FaceEditError
 from faceedit.io.formats import formats_help
+from faceedit.cli.options import QUIET
 
 models_app = typer.Typer(help="List, download, convert and inspect StyleGAN2 checkpoints.", no_args_is_help=True,
                          add_completion=False)
@@ -62,7 +63,7 @@ def fetch(
     cache: Optional[Path] = typer.Option(None, "--cache", help="cache folder (default: $FACEEDIT_CACHE or "
                                                                   "~/.cache/faceedit)"),
     force: bool = typer.Option(False, "--force", help="download again even if present"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    quiet: bool = typer.Option(False, *QUIET, help="no progress bar"),
 ) -> None:
     """Download a named model into the cache (resumable, checksum-verified)."""
     from faceedit.io.fetch import fetch_model

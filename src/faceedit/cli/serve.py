@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from faceedit.cli.options import MODEL_HELP
+from faceedit.cli.options import ModelOpt
 from faceedit.errors import FaceEditError
 from faceedit.invert.methods import DEFAULT_METHOD, get_method, methods_help
 
@@ -25,7 +25,7 @@ def _loopback(host: str) -> bool:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (default: this machine only)"),
     port: int = typer.Option(7860, "--port", "-p", help="TCP port"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     directions: Optional[str] = typer.Option(None, "--directions", help="folder of fitted directions (default: "
                                              "the ones shipped or fitted for the model)"),
     invert_method: str = typer.Option(DEFAULT_METHOD, "--invert-method",
