@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
     ("faceedit.errors", "faceedit.atomic", "faceedit.limits"),   # base: errors, atomic writes, caps
     ("faceedit.media", "faceedit.latents"),                       # image / latent files
-    ("faceedit.nn",),                                             # the networks
+    ("faceedit.nn", "faceedit.geometry"),                         # the networks; point clouds and head pose
     ("faceedit.io",),                                             # checkpoint formats, weights files, registry
     ("faceedit.features",),                                       # ImageNet VGG features
     ("faceedit.model",),                                          # the core type: Model
@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("faceedit.edit",),                                           # operations on latents and styles
     ("faceedit.invert",),                                         # photos → latents (+ tuned generators)
     ("faceedit.face",),                                           # the face being edited, one resolver
-    ("faceedit.train",),                                          # the training framework and trainers
+    ("faceedit.train", "faceedit.cluster"),                       # the training framework, trainers; clustering
     ("faceedit.api",),                                            # the Python API
     ("faceedit.web",),                                            # the web app
     ("faceedit.cli",),                                            # the command line
@@ -39,10 +39,13 @@ def _code_shape():
 
 
 def _layer_of(module: str) -> int | None:
+    """The layer of ``module``: of the longest name in LAYERS it is or lies under (``faceedit`` itself only
+    matches the package)."""
     best, depth = None, -1
     for i, names in enumerate(LAYERS):
         for name in names:
-            if (module == name or module.startswith(name + ".")) and name.count(".") > depth:
+            inside = module == name or (name != "faceedit" and module.startswith(name + "."))
+            if inside and name.count(".") > depth:
                 best, depth = i, name.count(".")
     return best
 
