@@ -15,7 +15,7 @@ import numpy as np
 import typer
 
 from faceedit.cli.edit_ops import _load
-from faceedit.cli.options import FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, TRUNC_HELP
+from faceedit.cli.options import FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, TruncOpt
 from faceedit.errors import FaceEditError
 from faceedit.invert.methods import PHOTO_METHOD, get_method, methods_help, steps_help
 from faceedit.limits import MAX_ANIMATION_PIXELS, MAX_FRAMES, check_pixels
@@ -165,7 +165,7 @@ def edit_cmd(
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions (default: shipped "
                                               "or fitted for this model)"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
+    trunc: TruncOpt = 0.7,
     model: ModelOpt = "default",
 ) -> None:
     """Edit attributes: `faceedit edit --seed 3 --smiling 2 --age -1.5 --keep male -o out.png`;
@@ -239,7 +239,7 @@ def animate_cmd(
     aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares"),
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
+    trunc: TruncOpt = 0.7,
     model: ModelOpt = "default",
 ) -> None:
     """Animate an edit: `faceedit animate --seed 3 --attr smiling --range -3 3 --frames 48 -o smile.gif`;

@@ -14,8 +14,8 @@ from typing import List, Optional
 
 import typer
 
-from faceedit.cli.options import (FACE_HELP, LAYERS, LAYERS_HELP, OUT, TRUNC_HELP, ModelOpt, command_group,
-                                  parse_seeds)
+from faceedit.cli.options import (FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, SaveLatentsOpt, TRUNC, TRUNC_HELP,
+                                  TruncOpt, command_group, parse_seeds)
 from faceedit.errors import FaceEditError
 from faceedit.limits import (MAX_ANIMATION_PIXELS, MAX_FRAMES, check_float, check_memory, check_pixels,
                              check_truncation)
@@ -90,7 +90,7 @@ def mix_cmd(
     rows: Optional[str] = typer.Option(None, "--rows", help="mixing grid: row faces (seeds like 0-3, or specs)"),
     cols: Optional[str] = typer.Option(None, "--cols", help="mixing grid: column faces giving the layers"),
     strip: bool = typer.Option(False, "--strip", help="write A | B | result side by side"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
+    trunc: TruncOpt = 0.7,
     save_latents: Optional[Path] = typer.Option(None, "--save-latents", help="write the mixed w+ to an .npz"),
     model: ModelOpt = "default",
 ) -> None:
@@ -147,7 +147,7 @@ def morph_cmd(
     space: str = typer.Option("w", "--space", help="w: lerp in w/w+; z: slerp in z (faces given as seeds only)"),
     ease: bool = typer.Option(False, "--ease", help="ease in and out (smooth-step timing)"),
     bounce: bool = typer.Option(False, "--bounce", help="play back from B to A too (seamless loop)"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + "; also applied to z-morph frames"),
+    trunc: float = typer.Option(0.7, *TRUNC, help=TRUNC_HELP + "; also applied to z-morph frames"),
     model: ModelOpt = "default",
 ) -> None:
     """Morph between two faces: `faceedit morph 1 2 -o morph.gif --frames 30 --space z`. Each frame is drawn with
@@ -186,9 +186,8 @@ def crossover_cmd(
     face_b: str = typer.Argument(..., help="face giving the rest"),
     k: str = typer.Option(..., "--k", help="crossover point (0 to num_ws), or 'all' for a strip of every k"),
     out: Path = typer.Option(Path("crossover.png"), *OUT, help="output image"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
-    save_latents: Optional[Path] = typer.Option(None, "--save-latents",
-                                                help="write the result's w+ (one row per image) to an .npz"),
+    trunc: TruncOpt = 0.7,
+    save_latents: SaveLatentsOpt = None,
     model: ModelOpt = "default",
 ) -> None:
     """Crossover: the first k w+ layers from A, the rest from B (`faceedit crossover 1 2 --k 6 -o out.png`)."""
@@ -221,9 +220,8 @@ def transfer_cmd(
     strength: str = typer.Option("1", "--strength", help="λ, or a list like 0,0.5,1,1.5 for a strip"),
     layers: str = typer.Option("all", *LAYERS, help=LAYERS_HELP),
     out: Path = typer.Option(Path("transfer.png"), *OUT, help="output image"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
-    save_latents: Optional[Path] = typer.Option(None, "--save-latents",
-                                                help="write the result's w+ (one row per image) to an .npz"),
+    trunc: TruncOpt = 0.7,
+    save_latents: SaveLatentsOpt = None,
     model: ModelOpt = "default",
 ) -> None:
     """Expression transfer w1 + λ(w3 − w2): `faceedit transfer me.npz --from neutral.npz --to smile.npz`."""
@@ -284,7 +282,7 @@ def channels_find(
     top_k: int = typer.Option(5, "--top-k", help="channels to keep from the most responsive layer"),
     samples: int = typer.Option(32, "--samples", help="random faces to average over"),
     seed: int = typer.Option(0, "--seed", help="random seed of the samples"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ of the samples"),
+    trunc: float = typer.Option(0.7, *TRUNC, help="truncation ψ of the samples"),
     positive_fraction: float = typer.Option(0.5, "--positive-fraction", help="attribute mode: share of samples "
                                             "(highest logits) used as positives"),
     layers: Optional[str] = typer.Option(None, "--style-layers", help="restrict the search to these StyleSpace "
@@ -358,7 +356,7 @@ def channels_edit(
     top: Optional[int] = typer.Option(None, "--top", help="with --from-file: use only the best N channels"),
     alpha: str = typer.Option("5", "--alpha", help="strength in σ, or a list like -10,0,10 for a strip"),
     out: Path = typer.Option(Path("channels_edit.png"), *OUT, help="output image"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + " (and of the σ samples)"),
+    trunc: float = typer.Option(0.7, *TRUNC, help=TRUNC_HELP + " (and of the σ samples)"),
     sigma_samples: int = typer.Option(1000, "--sigma-samples", help="samples for channel σ"),
     model: ModelOpt = "default",
 ) -> None:
@@ -412,7 +410,7 @@ def local_cmd(
     out: Path = typer.Option(Path("local.png"), *OUT, help="output image"),
     diff: Optional[Path] = typer.Option(None, "--diff", help="write a heat map of the pixel change"),
     table: Optional[Path] = typer.Option(None, "--table", help="write the chosen channels as a TSV"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + " (and of the samples)"),
+    trunc: float = typer.Option(0.7, *TRUNC, help=TRUNC_HELP + " (and of the samples)"),
     model: ModelOpt = "default",
 ) -> None:
     """Local edit: raise the region's most active feature channels inside the region only (ATMGAN-style)."""
@@ -472,7 +470,7 @@ def eval_edits(
     w_alphas: str = typer.Option("1,2,3", "--w-alphas", help="strengths for w directions"),
     samples: int = typer.Option(64, "--samples", help="random faces"),
     seed: int = typer.Option(1000, "--seed", help="random seed of the samples"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ of the samples"),
+    trunc: float = typer.Option(0.7, *TRUNC, help="truncation ψ of the samples"),
     out: Optional[Path] = typer.Option(None, *OUT, help="write the table as TSV"),
     model: ModelOpt = "default",
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from faceedit.cli.options import MODEL, MODEL_HELP, ModelOpt, command_group
+from faceedit.cli.options import MODEL, MODEL_HELP, ModelOpt, TRUNC, command_group
 from faceedit.errors import FaceEditError
 
 
@@ -174,7 +174,7 @@ def fid(
 def faces(
     model: ModelOpt = "default",
     seeds: str = typer.Option("0-63", "--seeds", help="seeds of the generated faces"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ"),
+    trunc: float = typer.Option(0.7, *TRUNC, help="truncation ψ"),
     upscale: int = typer.Option(256, "--upscale", help="resize images to this side before detection (dlib's HOG "
                                 "misses faces under ~80 px)"),
     output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),

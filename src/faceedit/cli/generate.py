@@ -9,13 +9,13 @@ from typing import Optional
 import numpy as np
 import typer
 
-from faceedit.cli.options import ModelOpt, OUT, parse_seeds
+from faceedit.cli.options import ModelOpt, OUT, TRUNC, parse_seeds
 from faceedit.errors import FaceEditError
 
 
 def generate(
     seeds: str = typer.Option("0-7", "--seeds", "-s", help="seeds, e.g. 0-15 or 1,4,7-9"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation psi (1 = none, 0 = the average face)"),
+    trunc: float = typer.Option(0.7, *TRUNC, help="truncation psi (1 = none, 0 = the average face)"),
     trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="truncate only the first N w+ layers"),
     out: Optional[Path] = typer.Option(None, *OUT, help="folder for one image per seed (or a file for one seed)"),
     grid: Optional[Path] = typer.Option(None, "--grid", help="write all faces as one grid image (.png/.jpg)"),

@@ -11,7 +11,8 @@ attributes to keep, ``-a`` attribute(s), ``-n`` frames, ``-p`` port, ``-t`` trun
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -32,6 +33,13 @@ OUT = ("--out", "--output", "-o")
 QUIET = ("--quiet", "-q", "--no-progress")
 #: The names of the w+ layers option.
 LAYERS = ("--layers", "-l")
+#: The names of the truncation option: ``typer.Option(0.7, *TRUNC, help=...)``.
+TRUNC = ("--trunc", "-t")
+#: ``trunc: TruncOpt = 0.7``: truncation ψ of faces given as seeds.
+TruncOpt = Annotated[float, typer.Option(*TRUNC, help=TRUNC_HELP)]
+#: ``save_latents: SaveLatentsOpt = None``: also write the result's w+ to an .npz.
+SaveLatentsOpt = Annotated[Optional[Path], typer.Option("--save-latents", help="write the result's w+ (one row per "
+                                                                                 "image) to an .npz")]
 
 
 def parse_seeds(text: str, max_count: int = MAX_SEEDS) -> list[int]:
