@@ -21,7 +21,8 @@ MEANING = {
     "-s": {"--seed", "--seeds"},
     "-k": {"--keep"},
     "-a": {"--attr"},
-    "-n": {"--frames"},
+    "-n": {"--frames", "--count"},   # how many images to draw
+    "-w": {"--workers"},
     "-p": {"--port"},
     "-t": {"--trunc"},
     "-e": {"--edit"},

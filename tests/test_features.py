@@ -12,15 +12,10 @@ from faceedit.errors import FaceEditError
 from faceedit.features import VGG, fetch, gram, load_vgg, pooled
 from faceedit.features.vgg import STAGES, detect_arch, layer_index
 
+from _vgg_helpers import random_vgg_state
 
-def _random_state(arch: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    torch.manual_seed(seed)
-    net = VGG(arch, "torchvision")
-    for m in net.features:
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, std=(2 / (m.in_channels * 9)) ** 0.5)
-            torch.nn.init.normal_(m.bias, std=0.01)
-    return {f"features.{k}": v.clone() for k, v in net.features.state_dict().items()}
+
+_random_state = random_vgg_state
 
 
 def test_layer_names_and_channels():

@@ -21,6 +21,7 @@ from faceedit.latents import load_latents
 from faceedit.media import to_uint8
 
 from _edit_helpers import tiny_model
+from _vgg_helpers import random_vgg_state
 
 RES = 32
 TINY_ENCODER = {"stem": 8, "channels": [8, 16, 16], "pyramid": 16, "head_channels": 4}
@@ -371,3 +372,63 @@ def test_aligned_input_paste_and_quality_metrics(tiny):
     assert abs(float(quality.ssim(a, b)) - float(torch.stack(vals).mean())) < 1e-5
     assert float(quality.ssim(a, a)) == pytest.approx(1.0)
     assert float(quality.psnr(a, b)) == pytest.approx(float(10 * torch.log10(1 / ((x - y) ** 2).mean())), rel=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------- perceptual loss
+def _random_vgg16_file(path: Path) -> Path:
+    torch.save(random_vgg_state("vgg16"), path)
+    return path
+
+
+def test_invert_cli_takes_a_vgg16_file_and_checks_the_perceptual_options(tiny, tmp_path, capsys):
+    faces = to_uint8(tiny.synthesize(tiny.map(tiny.z_from_seeds([7]), 0.7)).clamp(-1, 1))
+    paths = _save_pngs(tmp_path / "in", faces)
+    vgg = _random_vgg16_file(tmp_path / "vgg16.pth")
+    out = tmp_path / "lat.npz"
+    rc = main(["invert", str(paths[0]), "--aligned", "-o", str(out), "--method", "optimize", "--steps", "3",
+               "--perceptual", "vgg16", "--perceptual-weights", str(vgg), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    with np.load(out) as z:
+        assert z["perceptual"].shape == (1,) and z["perceptual"][0] > 0
+    for args, match in ((["--perceptual", "alexnet"], "--perceptual must be one of"),
+                        (["--perceptual", "faceapi", "--perceptual-weights", str(vgg)], "goes with --perceptual vgg16"),
+                        (["--perceptual", "lpips"], "lpips distance needs weights files"),
+                        (["--perceptual", "vgg16", "--perceptual-weights", str(tmp_path / "absent.pth")], "not found")):
+        capsys.readouterr()
+        assert main(["invert", str(paths[0]), "--aligned", "-o", str(out), "--quiet", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and match in err and "\n" not in err, err
+
+
+def test_encoder_training_fixes_its_perceptual_loss_at_the_start(tmp_path, monkeypatch):
+    from faceedit.metrics import distances
+    from faceedit.train.encoder import train_encoder
+
+    m = tiny_model(RES)
+    m.sha256 = "c" * 64
+    vgg = _random_vgg16_file(tmp_path / "vgg16.pth")
+    _, run, cfg = _training_setup(m, tmp_path, "vggrun", range(300, 304), steps=2, perceptual="vgg16",
+                                  perceptual_weights=[str(vgg)],
+                                  encoder=E.EncoderConfig.for_model(m, **TINY_ENCODER).to_dict())
+    cfg.perceptual_weight, cfg.log_every = 0.8, 1
+    lines = []
+    train_encoder(cfg, model=m, log=lines.append)
+    logs = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert "perceptual" in logs[-1] and logs[-1]["perceptual"] > 0
+    assert any("perceptual (vgg16)" in line for line in lines)
+    # auto is resolved once, at the start: nothing fetched → MSE only, and a resume keeps that
+    monkeypatch.setattr(distances, "_fetched", lambda name: False)
+    _, run2, cfg2 = _training_setup(m, tmp_path, "autorun", range(300, 304), steps=2,
+                                    encoder=E.EncoderConfig.for_model(m, **TINY_ENCODER).to_dict())
+    cfg2.perceptual_weight, cfg2.log_every = 0.8, 1
+    lines.clear()
+    train_encoder(cfg2, model=m, log=lines.append)
+    assert any("MSE only" in line for line in lines) and cfg2.perceptual == "none"
+    logs = [json.loads(x) for x in (run2 / "log.jsonl").read_text().splitlines()]
+    assert "perceptual" not in logs[-1]
+    monkeypatch.setattr(distances, "_fetched", lambda name: True)
+    cfg2.extend_minutes = 0.01
+    cfg2.perceptual = "auto"
+    train_encoder(cfg2, model=m, resume=True, log=lines.append)
+    logs = [json.loads(x) for x in (run2 / "log.jsonl").read_text().splitlines()]
+    assert "perceptual" not in logs[-1]

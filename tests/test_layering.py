@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("faceedit.face",),                                           # the face being edited, one resolver
     ("faceedit.train", "faceedit.cluster"),                       # the training framework, trainers; clustering
     ("faceedit.api",),                                            # the Python API
+    ("faceedit.batch",),                                          # many photos / seeds on workers or Ray
     ("faceedit.web",),                                            # the web app
     ("faceedit.cli",),                                            # the command line
     ("faceedit", "faceedit.__main__"),                            # the package's face

@@ -489,3 +489,27 @@ def test_overfit_probe_logs_d_on_held_out_faces(data_file, tmp_path):
     prog = [r for r in prog if r["event"] == "progress"]
     assert {"D_train_clean", "D_val", "D_overfit_gap"} <= set(prog[-1])
     assert prog[-1]["D_overfit_gap"] == pytest.approx(prog[-1]["D_train_clean"] - prog[-1]["D_val"], abs=1e-3)
+
+
+def test_feature_discriminator_scales_features_to_unit_rms_once():
+    """VGG activations on caffe-scaled input are large: unscaled, the spectral-norm heads gave logits in the
+    hundreds and the hinge loss diverged at once. The first batch fixes per-stage scales; later batches keep them."""
+    from faceedit.features.vgg import VGG
+    from faceedit.train.projected import FeatureDiscriminator
+
+    torch.manual_seed(0)
+    vgg = VGG("vgg16")
+    with torch.no_grad():
+        for p in vgg.parameters():
+            p.mul_(3.0)  # activations grow layer by layer, as with real weights on 0-255 input
+    fd = FeatureDiscriminator(32, vgg=vgg)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    feats = fd.features(x)
+    for f in feats:
+        assert f.float().square().mean().sqrt().item() == pytest.approx(1.0, rel=1e-3)
+    scale = fd.feature_scale.clone()
+    assert bool((scale > 0).all()) and float(scale.min()) < 0.1  # it did shrink large features
+    fd.features(x * 0.5)
+    assert torch.equal(fd.feature_scale, scale)  # fixed after the first batch
+    assert "feature_scale" in fd.state_dict()
+    assert fd(x).abs().max().item() < 50

@@ -112,6 +112,9 @@ OPTION_CAPS: dict[str, tuple[int, int]] = {
     "--epochs": (0, 2_000),
     "--rounds": (0, 20),
     "--dz": (2, 256),
+    "--count": (1, 100_000_000),      # faceedit generate --count: batch.seeds.MAX_COUNT
+    "--first-seed": (0, 2 ** 32 - 1),
+    "--retries": (0, 100),           # faceedit batch: cli.batch_jobs.MAX_RETRIES
 }
 
 _INT = re.compile(r"[0-9]{1,12}")

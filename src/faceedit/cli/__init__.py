@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "serve",
     "register",
     "cluster",
+    "batch_jobs",
 ]
 
 app = typer.Typer(

@@ -50,6 +50,9 @@ def fit_cmd(
     seed: int = typer.Option(0, "--seed", help="sampling and split seed"),
     threads: int = typer.Option(0, "--threads", help="CPU threads (0 = all)"),
     model: ModelOpt = "default",
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="sample on this many worker processes "
+                                          "(the samples then depend on --seed only, not on the worker count)"),
+    ray: Optional[str] = typer.Option(None, "--ray", help="sample on Ray: auto, local or a cluster address"),
 ) -> None:
     """Fit attribute directions: sample, synthesise, score (classifier, face-api expressions/age, landmark yaw/pitch),
     keep the top/bottom --ratio, fit a linear SVM on a 70/30 split. `faceedit directions fit --attr smiling,male
@@ -86,7 +89,12 @@ def fit_cmd(
             raise FaceEditError(f"{samples_file} has no style-mixed w+ samples (needed for --space wplus)")
         print(f"reusing {len(data.w)} scored samples from {samples_file}")
     if data is None:
-        data = sample_scores(m, scorer, samples, seed=seed, batch_size=batch, mixing=mixing, progress=True)
+        if workers is not None or ray is not None:
+            from faceedit.cli.batch_jobs import sample_sharded
+
+            data = sample_sharded(model, samples, seed, batch, mixing, workers, ray, threads)
+        else:
+            data = sample_scores(m, scorer, samples, seed=seed, batch_size=batch, mixing=mixing, progress=True)
         rate = len(data.w) / max(data.seconds, 1e-9)
         print(f"sampled and scored {len(data.w)} faces in {data.seconds:.0f} s ({rate:.0f} samples/s)")
         if samples_file is not None:

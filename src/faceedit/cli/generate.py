@@ -9,7 +9,8 @@ from typing import Optional
 import numpy as np
 import typer
 
-from faceedit.cli.options import ModelOpt, OUT, TRUNC, parse_seeds
+from faceedit.cli.batch_jobs import RAY_HELP, RESUME_HELP, THREADS_HELP, WORKERS_HELP
+from faceedit.cli.options import OUT, TRUNC, ModelOpt, parse_seeds
 from faceedit.errors import FaceEditError
 
 
@@ -25,6 +26,13 @@ def generate(
     model: ModelOpt = "default",
     batch: int = typer.Option(8, "--batch", help="images per forward pass"),
     image_format: str = typer.Option("png", "--format", help="image format for --out folders: png, jpg or webp"),
+    count: Optional[int] = typer.Option(None, "--count", "-n", help="draw seeds --first-seed … +N-1 in shards on "
+                                        "worker processes or Ray (any count; resumable; replaces --seeds)"),
+    first_seed: int = typer.Option(0, "--first-seed", help="with --count: the first seed"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="with --count: " + WORKERS_HELP),
+    ray: Optional[str] = typer.Option(None, "--ray", help="with --count: " + RAY_HELP),
+    threads: int = typer.Option(1, "--threads", help="with --count: " + THREADS_HELP),
+    resume: bool = typer.Option(False, "--resume", help="with --count: " + RESUME_HELP),
 ) -> None:
     """Generate faces from seeds: `faceedit generate --seeds 0-15 --trunc 0.7 --grid out.png`. Images are written
     as they are drawn (a batch at a time), so memory does not grow with the number of seeds and an interrupted run
@@ -36,6 +44,17 @@ def generate(
     from faceedit.limits import MAX_GRID_PIXELS, check_pixels, check_truncation
     from faceedit.media import grid_shape, save_image
 
+    if count is not None:
+        from faceedit.cli.batch_jobs import generate_count
+
+        if grid is not None or save_latents is not None:
+            raise FaceEditError("--count writes images and per-shard latents into --out; leave out --grid and "
+                                "--save-latents")
+        generate_count(count, first_seed, out or Path("out") / "generate", trunc, trunc_cutoff, noise, model, batch,
+                       image_format, workers, ray, threads, resume)
+        return
+    if (workers, ray, resume) != (None, None, False):
+        raise FaceEditError("--workers, --ray and --resume go with --count")
     seed_list = parse_seeds(seeds)
     check_truncation(trunc, "--trunc")
     if batch < 1:

@@ -25,6 +25,32 @@ def _check_method(method: str) -> str:
     return get_method(method, "--method").name
 
 
+PERCEPTUAL_HELP = ("Perceptual loss: auto (faceapi when its weights are fetched, else vgg16, with a note), vgg16 "
+                   "(LPIPS-style on ImageNet VGG16: the weights from 'faceedit features fetch vgg16', or a torchvision "
+                   "file via --perceptual-weights), faceapi (face-api's recognition ResNet), lpips (needs "
+                   "--perceptual-weights), none.")
+WEIGHTS_HELP = ("A torchvision vgg16/vgg19 state dict for --perceptual vgg16; for lpips the VGG16 file and LPIPS' "
+                "vgg.pth (repeat the option), or one lpips.LPIPS state dict.")
+
+
+def _check_perceptual(name: str, weights: Optional[List[Path]]) -> None:
+    from faceedit.metrics.distances import PERCEPTUAL_LOSSES
+
+    if name not in PERCEPTUAL_LOSSES:
+        raise FaceEditError(f"--perceptual must be one of {', '.join(PERCEPTUAL_LOSSES)}, got {name!r}")
+    if weights and name not in ("vgg16", "lpips"):
+        raise FaceEditError("--perceptual-weights goes with --perceptual vgg16 or lpips")
+
+
+def _perceptual_loss(name: str, weights: Optional[List[Path]]):
+    """``--perceptual`` / ``--perceptual-weights`` → (distance or None, note or None); checked before any work."""
+    from faceedit.invert import get_perceptual
+
+    _check_perceptual(name, weights)
+    files = None if not weights else (weights[0] if len(weights) == 1 else list(weights))
+    return get_perceptual(name, weights=files)
+
+
 def _check_space(space: str) -> str:
     if space not in ("w", "w+"):
         raise FaceEditError(f"--space must be w or w+, got {space!r}")
@@ -55,12 +81,8 @@ def invert(
     encoder_iterations: Optional[int] = typer.Option(None, "--encoder-iterations", min=0,
                                                      help="ReStyle refinement iterations of the encoder (default: "
                                                           "the encoder's own; 0: its first pass only)."),
-    perceptual: str = typer.Option("perceptual", "--perceptual", help="Perceptual loss: perceptual (offline, "
-                                                                      "face-api features), lpips or vgg16 (need "
-                                                                      "--perceptual-weights), none."),
-    perceptual_weights: Optional[List[Path]] = typer.Option(None, "--perceptual-weights",
-                                                            help="VGG16 (+ LPIPS lin layers) weights file(s) for "
-                                                                 "--perceptual lpips/vgg16."),
+    perceptual: str = typer.Option("auto", "--perceptual", help=PERCEPTUAL_HELP),
+    perceptual_weights: Optional[List[Path]] = typer.Option(None, "--perceptual-weights", help=WEIGHTS_HELP),
     batch: int = typer.Option(8, "--batch", help="Photos inverted together."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
     quiet: bool = typer.Option(False, *QUIET, help="No progress bar."),
@@ -87,15 +109,7 @@ def invert(
         raise FaceEditError(f"--detector must be auto, hog or cnn, got {detector!r}")
     if threads:
         torch.set_num_threads(threads)
-    if perceptual not in ("perceptual", "lpips", "vgg16", "none"):
-        raise FaceEditError(f"--perceptual must be perceptual, lpips, vgg16 or none, got {perceptual!r}")
-    loss = perceptual
-    if perceptual in ("lpips", "vgg16"):
-        from faceedit.metrics import distances
-
-        loss = distances.get(perceptual, weights=perceptual_weights or None)
-    elif perceptual_weights:
-        raise FaceEditError("--perceptual-weights goes with --perceptual lpips or vgg16")
+    loss, note = _perceptual_loss(perceptual, perceptual_weights)
     m = api.load(model)
     # read and align everything first: a bad photo is skipped (and reported) before any long optimisation
     from faceedit.cli.batch import SKIPPED, FileBatch
@@ -121,8 +135,8 @@ def invert(
                             encoder=encoder, force_encoder=force_encoder, perceptual=loss,
                             optimize_noise=noise, encoder_iterations=encoder_iterations, **kw)
         if used is None:
-            for note in inv.notes:
-                _err(f"note: {note}")
+            for line in ([note] if note else []) + inv.notes:
+                _err(f"note: {line}")
         used = inv.method
         all_ws.append(inv.ws)
         all_mse.append(inv.losses["mse"])
@@ -190,8 +204,12 @@ def eval_inversion(
                                                           "the encoder's own)."),
     space: str = typer.Option("w+", "--space", help="w+ or w."),
     batch: int = typer.Option(8, "--batch", help="Faces inverted together."),
-    metrics: str = typer.Option("perceptual,identity", "--metrics", help="Distances besides MSE/PSNR/SSIM "
-                                                                         "(perceptual, identity; 'none')."),
+    metrics: str = typer.Option("perceptual,vgg16,identity", "--metrics",
+                                help="Distances besides MSE/PSNR/SSIM: perceptual (face-api features), vgg16, "
+                                     "identity; 'none'. Those whose weights are missing are left out."),
+    perceptual: str = typer.Option("auto", "--perceptual", help="The inversions' " + PERCEPTUAL_HELP[0].lower()
+                                   + PERCEPTUAL_HELP[1:]),
+    perceptual_weights: Optional[List[Path]] = typer.Option(None, "--perceptual-weights", help=WEIGHTS_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
     output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a markdown table."),
@@ -218,20 +236,24 @@ def eval_inversion(
     step_map = parse_step_map(steps)
     if threads:
         torch.set_num_threads(threads)
+    loss, note = _perceptual_loss(perceptual, perceptual_weights)
+    if note:
+        _err(f"note: {note}")
     m = api.load(model)
     imgs, what = load_eval_faces(data, m.resolution, n, seed)
     mets = tuple(s.strip() for s in metrics.split(",") if s.strip() and s.strip() != "none")
     _err(f"eval inversion: {what}, {m.describe()}")
     res = evaluate_methods(m, imgs, wanted, steps=step_map, batch=batch, encoder=encoder,
                            force_encoder=force_encoder, space=space, metrics=mets, log=_err,
-                           encoder_iterations=encoder_iterations)
+                           encoder_iterations=encoder_iterations, perceptual=loss)
     for mth, r in res.items():
         for note in r.get("notes", []):
             _err(f"note ({mth}): {note}")
     print(format_table(res, markdown=markdown))
     if output is not None:
         write_text(output, json.dumps({"data": str(data), "faces": what, "model": m.name, "sha256": m.sha256,
-                                       "space": space, "results": res}, indent=1) + "\n")
+                                       "space": space, "perceptual_loss": getattr(loss, "name", None),
+                                       "results": res}, indent=1) + "\n")
 
 
 def train_encoder_cmd(
@@ -248,6 +270,9 @@ def train_encoder_cmd(
     real_fraction: float = typer.Option(0.5, "--real-fraction", help="Share of real faces in a batch."),
     lr: float = typer.Option(5e-4, "--lr"),
     perceptual_weight: float = typer.Option(0.8, "--perceptual-weight"),
+    perceptual: str = typer.Option("auto", "--perceptual", help=PERCEPTUAL_HELP + " Fixed at the run's start "
+                                   "(a resume keeps it)."),
+    perceptual_weights: Optional[List[Path]] = typer.Option(None, "--perceptual-weights", help=WEIGHTS_HELP),
     identity_weight: float = typer.Option(0.1, "--identity-weight"),
     latent_weight: float = typer.Option(1.0, "--latent-weight"),
     delta_weight: float = typer.Option(2e-4, "--delta-weight", help="e4e delta regularisation."),
@@ -283,6 +308,7 @@ def train_encoder_cmd(
         raise FaceEditError("--extend needs --resume")
     if refine_iterations < 1:
         raise FaceEditError("--refine-iterations must be >= 1")
+    _check_perceptual(perceptual, perceptual_weights)
     if nice:
         os.nice(10)
     budget = parse_duration(time_budget, "--time-budget")
@@ -290,7 +316,9 @@ def train_encoder_cmd(
     cfg = EncoderTrainConfig(
         run_dir=str(run_dir), model=model, data=None if (data or "").lower() in ("", "none") else data,
         time_budget=budget, steps=steps, batch=batch, real_fraction=real_fraction, lr=lr,
-        perceptual_weight=perceptual_weight, identity_weight=identity_weight, latent_weight=latent_weight,
+        perceptual_weight=perceptual_weight, perceptual=perceptual,
+        perceptual_weights=[str(p) for p in perceptual_weights] if perceptual_weights else None,
+        identity_weight=identity_weight, latent_weight=latent_weight,
         delta_weight=delta_weight, progressive=progressive, real_limit=real_limit, threads=threads, seed=seed,
         checkpoint_minutes=checkpoint_minutes, force=force, refine_from=refine_from,
         refine_iterations=refine_iterations, extend_minutes=extend_minutes)

@@ -3,8 +3,9 @@ texts, seed ranges, command groups.
 
 One meaning per short flag across every command: ``-m`` model, ``-o`` where the output goes (``--out``; the older
 ``--output`` still works), ``-q`` quiet (``--no-progress`` still works), ``-l`` w+ layers, ``-s`` seed(s), ``-k``
-attributes to keep, ``-a`` attribute(s), ``-n`` frames, ``-p`` port, ``-t`` truncation, ``-e`` an edit, ``-c`` a channel,
-``-d`` an attribute direction (``tests/test_cli_options.py`` holds the table).
+attributes to keep, ``-a`` attribute(s), ``-n`` how many images to draw (frames, seeds), ``-w`` worker processes,
+``-p`` port, ``-t`` truncation, ``-e`` an edit, ``-c`` a channel, ``-d`` an attribute direction
+(``tests/test_cli_options.py`` holds the table).
 
     def mix(model: ModelOpt = "default", out: Path = typer.Option(Path("mix.png"), *OUT, help="output image")): ...
 """

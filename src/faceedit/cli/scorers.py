@@ -103,10 +103,13 @@ def register(app: typer.Typer) -> None:
         a: Path = typer.Argument(..., help="First image."),
         b: List[Path] = typer.Argument(..., help="Image(s) to compare with the first (resized to its size)."),
         metric: str = typer.Option("identity", "--metric", help="identity, identity-cosine, identity-dlib, "
-                                                                "perceptual, vgg16, lpips, mse or l1."),
+                                                                "perceptual (face-api features; also 'faceapi'), vgg16 "
+                                                                "(fetched ImageNet VGG16, or --weights), lpips, mse "
+                                                                "or l1."),
         weights: Optional[List[Path]] = typer.Option(None, "--weights", help="Weights file(s) for vgg16 / lpips "
                                                                               "(repeat the option for two files)."),
-        cache: Optional[Path] = typer.Option(None, "--cache", help="face-api weights folder or cache root."),
+        cache: Optional[Path] = typer.Option(None, "--cache", help="face-api weights folder or cache root "
+                                                                   "(vgg16: the cache root)."),
     ) -> None:
         """Print the distance between the first image and each of the others."""
         import numpy as np
@@ -116,7 +119,7 @@ def register(app: typer.Typer) -> None:
         from faceedit.align.image import load_image
         from faceedit.metrics.distances import get
 
-        kw = {"cache": cache} if metric in ("identity", "identity-cosine", "perceptual") else {}
+        kw = {"cache": cache} if metric in ("identity", "identity-cosine", "perceptual", "faceapi", "vgg16") else {}
         w = None if not weights else (weights[0] if len(weights) == 1 else list(weights))
         d = get(metric, weights=w, **kw)
         from faceedit.cli.batch import SKIPPED, FileBatch

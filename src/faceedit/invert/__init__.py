@@ -28,7 +28,7 @@ _NAMES = {
     "OptimizeConfig": "optimize", "optimize_latents": "optimize", "synthesize": "optimize",
     "TuneConfig": "pivotal", "TunedSynthesis": "pivotal",
     "Inversion": "photos", "InvertedPhoto": "photos", "aligned_as_face": "photos", "evaluate_methods": "photos",
-    "invert_images": "photos", "invert_photo": "photos", "prepare_photo": "photos",
+    "get_perceptual": "photos", "invert_images": "photos", "invert_photo": "photos", "prepare_photo": "photos",
 }
 __all__ = sorted(_NAMES)
 

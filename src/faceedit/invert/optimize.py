@@ -7,8 +7,8 @@ the per-layer noise maps) whose image matches a target.
     res.losses      # per image: {'loss': [N], 'mse': [N], 'perceptual': [N]} at the last step
 
 Loss per image: ``mse_weight · MSE(x̂, x)`` (images in [-1, 1]) ``+ perceptual_weight · d(x̂, x)`` (an image
-distance from :mod:`faceedit.metrics.distances`, default the offline ``"perceptual"``) ``+ noise_reg ·
-Σ_scales (autocorrelation of the noise maps)²``. Every image's loss is summed, and Adam works element-wise, so a
+distance from :mod:`faceedit.metrics.distances`; the commands' default is ``resolve_perceptual("auto")``)
+``+ noise_reg · Σ_scales (autocorrelation of the noise maps)²``. Every image's loss is summed, and Adam works element-wise, so a
 batch gives the same answer as inverting each image alone.
 
 Schedule (as in NVIDIA's stylegan2 projector): learning rate ramps up over the first ``lr_rampup`` of the steps

@@ -29,16 +29,22 @@ from faceedit.model import Model, NoiseMaps
 _PERCEPTUAL: dict[str, Any] = {}
 
 
-def get_perceptual(name: str | None = "perceptual"):
-    """The image distance used as the perceptual loss (cached), or ``(None, note)`` when unavailable."""
-    if name in (None, "", "none", "mse"):
-        return None, None
-    if name not in _PERCEPTUAL:
-        try:
-            _PERCEPTUAL[name] = (distances.get(name), None)
-        except FaceEditError as exc:
-            _PERCEPTUAL[name] = (None, f"perceptual loss unavailable, using MSE only ({exc})")
-    return _PERCEPTUAL[name]
+def get_perceptual(name: str | None = "auto", weights=None):
+    """The perceptual loss for a ``--perceptual`` value → (distance or None for MSE only, note or None).
+    ``"auto"``: face-api's features when fetched, else VGG16's, with a note
+    (:func:`faceedit.metrics.distances.resolve_perceptual`); a loss named explicitly whose weights are missing is
+    an error. ``weights``: a torchvision VGG16/VGG19 file (vgg16) or VGG16 + LPIPS files (lpips). Distances
+    without a weights file are loaded once per process."""
+    resolved, note = distances.resolve_perceptual(name)
+    if weights is not None:
+        if resolved not in ("vgg16", "lpips"):
+            raise FaceEditError(f"a perceptual weights file goes with the vgg16 or lpips loss, not {name!r}")
+        return distances.get(resolved, weights=weights), note
+    if resolved is None:
+        return None, note
+    if resolved not in _PERCEPTUAL:
+        _PERCEPTUAL[resolved] = distances.get(resolved)
+    return _PERCEPTUAL[resolved], note
 
 
 @dataclass
@@ -79,7 +85,7 @@ def _as_batch(images) -> torch.Tensor:
 
 
 def invert_images(model: Model, images, method: str = DEFAULT_METHOD, space: str = "w+", steps: int | None = None,
-                  progress=None, encoder=None, force_encoder: bool = False, perceptual: str | Any = "perceptual",
+                  progress=None, encoder=None, force_encoder: bool = False, perceptual: str | Any = "auto",
                   optimize_noise: bool = False, seed: int = 0, encoder_iterations: int | None = None,
                   **opt_kw) -> Inversion:
     """Invert aligned face images ([N, 3, H, W] in [-1, 1], or uint8 [N, 3, H, W] / [N, H, W, 3]; resized to the
@@ -90,9 +96,9 @@ def invert_images(model: Model, images, method: str = DEFAULT_METHOD, space: str
     ``steps``: optimisation steps, for pivotal its tuning steps (default: the method's). ``encoder``: an
     :class:`Encoder`, a file, or None for the shipped one;
     ``encoder_iterations``: refinement iterations of an encoder with a ReStyle refiner (default: its own);
-    ``force_encoder``: use it even if made for another generator of the same shape. ``perceptual``: a distance
-    name from :mod:`faceedit.metrics.distances`, a distance module, or None (MSE only). ``optimize_noise``: also
-    optimise the noise maps (returned in ``.noise``; faces drawn from the result use them). ``progress``: True
+    ``force_encoder``: use it even if made for another generator of the same shape. ``perceptual``: the loss —
+    ``"auto"`` (face-api features when fetched, else VGG16, with a note), ``"vgg16"``, ``"faceapi"``, a distance
+    module, or None (MSE only); see :func:`get_perceptual`. ``optimize_noise``: also optimise the noise maps (returned in ``.noise``; faces drawn from the result use them). ``progress``: True
     for a progress bar or ``fn(step, steps, losses)``. Other keywords go to the method's optimiser
     (:class:`~faceedit.invert.optimize.OptimizeConfig`, :class:`~faceedit.invert.pivotal.TuneConfig`).
     """
@@ -135,12 +141,16 @@ def invert_images(model: Model, images, method: str = DEFAULT_METHOD, space: str
 
 def evaluate_methods(model: Model, images: torch.Tensor, methods: list[str], steps: dict[str, int] | None = None,
                      batch: int = 8, encoder=None, force_encoder: bool = False, space: str = "w+",
-                     metrics: tuple[str, ...] = ("perceptual", "identity"), log: Callable[[str], None] = print,
-                     progress=None, encoder_iterations: int | None = None) -> dict[str, Any]:
+                     metrics: tuple[str, ...] = ("perceptual", "vgg16", "identity"),
+                     log: Callable[[str], None] = print, progress=None, encoder_iterations: int | None = None,
+                     perceptual: Any = "auto") -> dict[str, Any]:
     """Invert ``images`` (uint8 [N, 3, R, R]) with each of ``methods`` (``steps``: per method, default the
     method's) in batches of ``batch``; per method the mean of every figure of
-    :class:`~faceedit.metrics.inversion.InversionFigures` (distances ``metrics``), the steps, the method that ran
-    (``ran_as`` when it differs) and the inversion's notes."""
+    :class:`~faceedit.metrics.inversion.InversionFigures`, the steps, the method that ran (``ran_as`` when it
+    differs) and the inversion's notes. ``metrics``: distance names (:func:`faceedit.metrics.distances.get`; those
+    that cannot load are left out with a log line). ``encoder_iterations``: refinement iterations of an encoder
+    with a ReStyle refiner (default: its own). ``perceptual``: the inversions' perceptual loss (see
+    :func:`invert_images`)."""
     dists = {}
     for name in metrics:
         try:
@@ -157,7 +167,7 @@ def evaluate_methods(model: Model, images: torch.Tensor, methods: list[str], ste
             t0 = time.time()
             inv = invert_images(model, xb, method=method, space=space, steps=(steps or {}).get(method),
                                 encoder=encoder, force_encoder=force_encoder, progress=progress,
-                                encoder_iterations=encoder_iterations)
+                                encoder_iterations=encoder_iterations, perceptual=perceptual)
             figures.add(inv.reconstruction, xb, time.time() - t0)
             used, notes = inv.method, inv.notes
         res = figures.summary()
@@ -219,6 +229,15 @@ class InvertedPhoto:
         """The generator's image of ``ws`` (R×R×3 uint8), drawn with the tuned weights and noise maps."""
         return self.photo.reconstruction
 
+    @classmethod
+    def of(cls, inv: Inversion, original: np.ndarray, aligned: AlignedFace, path: str | None = None
+           ) -> "InvertedPhoto":
+        """The first photo of an :class:`Inversion` of ``aligned``'s image, cut from ``original`` (H×W×3 uint8)."""
+        photo = Photo(original=original, aligned=aligned, reconstruction=to_uint8(inv.reconstruction)[0])
+        return cls(ws=inv.ws[:1], photo=photo, method=inv.method, seconds=inv.seconds,
+                   losses={k: float(v[0]) for k, v in inv.losses.items()}, noise=inv.noise, notes=inv.notes,
+                   path=path, tuned=inv.tuned.select([0]) if inv.tuned is not None else None)
+
     def model_for(self, model: Model) -> Model:
         """The generator to draw this photo's edits with: ``model`` with the photo's tuned synthesis network
         (pivotal), or ``model`` itself."""
@@ -265,11 +284,7 @@ def invert_photo(path, model: Model, method: str = DEFAULT_METHOD, aligned: bool
     process, see :class:`~faceedit.align.isolated.IsolatedDetector`)."""
     img, af, small = prepare_photo(path, model, aligned, detector, face_index, faces=faces)
     inv = invert_images(model, small[None], method=method, **kw)
-    photo_ = Photo(original=img, aligned=af, reconstruction=to_uint8(inv.reconstruction)[0])
-    return InvertedPhoto(ws=inv.ws[:1], photo=photo_, method=inv.method, seconds=inv.seconds,
-                         losses={k: float(v[0]) for k, v in inv.losses.items()}, noise=inv.noise, notes=inv.notes,
-                         path=str(path) if isinstance(path, (str, os.PathLike)) else None,
-                         tuned=inv.tuned.select([0]) if inv.tuned is not None else None)
+    return InvertedPhoto.of(inv, img, af, str(path) if isinstance(path, (str, os.PathLike)) else None)
 
 
 __all__ = ["Inversion", "InvertedPhoto", "aligned_as_face", "evaluate_methods", "get_perceptual", "invert_images",

@@ -12,11 +12,12 @@ broadcasts against N) and returns one value per pair. They are differentiable wi
   :data:`SAME_PERSON_THRESHOLD` = 0.6) or ``"cosine"`` (1 - cosine similarity, in [0, 2]).
 - :class:`PerceptualDistance` — LPIPS-style: per layer, unit-normalise the features along channels, square the
   difference, weight the channels (LPIPS' learned ``lin`` layers, or plain sum), average over space; then sum
-  (LPIPS) or average (unweighted) over layers. Backbones: ``"faceapi"`` (offline default: face-api's recognition
-  ResNet, real trained weights once fetched), ``"vgg16"`` (a torchvision-format VGG16 state dict supplied by the
-  user, unweighted) and ``"lpips"`` (VGG16 + LPIPS' ``lin{0..4}.model.1.weight``, which reproduces LPIPS-VGG).
-  Any module with ``features(x) -> list[Tensor]`` (x in [-1, 1]) can serve as a backbone, e.g. the project's own
-  classifier later.
+  (LPIPS) or average (unweighted) over layers. Backbones: ``"vgg16"`` (ImageNet VGG16 — the original Oxford
+  weights fetched offline by ``faceedit features fetch vgg16``, or a user's torchvision ``vgg16``/``vgg19`` file —
+  at the five stages relu1_2 … relu5_3, unweighted), ``"faceapi"`` (face-api's recognition ResNet, once fetched)
+  and ``"lpips"`` (VGG16 + LPIPS' ``lin{0..4}.model.1.weight`` from the user's files, which reproduces LPIPS-VGG).
+  Every VGG is :class:`faceedit.features.VGG`. Any module with ``extract(x) -> list[Tensor]`` (x in [-1, 1]) can
+  serve as a backbone. :func:`resolve_perceptual` picks the loss the commands use by default.
 - :class:`PixelDistance` — mean squared error (or L1), the trivial baseline.
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceedit.errors import FaceEditError
+from faceedit.features.vgg import resize_for
 
 #: dlib's threshold on the Euclidean descriptor distance: below it, the same person.
 SAME_PERSON_THRESHOLD = 0.6
@@ -190,77 +193,56 @@ class IdentityDistance(Distance):
 
 
 # ------------------------------------------------------------------------------------------------ perceptual
-#: torchvision's VGG16 ``features`` configuration (numbers: conv 3×3 output channels + ReLU; "M": 2×2 max pool).
-VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
-#: Indices in ``features`` of the ReLUs LPIPS reads (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3).
-VGG16_LPIPS_TAPS = (3, 8, 15, 22, 29)
-#: LPIPS' input scaling (images in [-1, 1]): ``(x - shift) / scale``.
-LPIPS_SHIFT = (-0.030, -0.088, -0.188)
-LPIPS_SCALE = (0.458, 0.448, 0.450)
+#: Channels of LPIPS' linear heads ``lin{k}.model.1.weight`` [1, C_k, 1, 1] on VGG16's five stages.
+LPIPS_CHANNELS = (64, 128, 256, 512, 512)
+#: The VGG perceptual distance's input side when none is given: images smaller than ``VGG_MIN_SIZE`` px are
+#: upsampled to it, larger than ``VGG_MAX_SIZE`` px downsampled to it (NVIDIA's projector reads LPIPS at 256 px),
+#: others are read as they are. The minimum was chosen in benchmarks/README.md ("Perceptual loss: VGG16 vs
+#: face-api features").
+VGG_MIN_SIZE = 64
+VGG_MAX_SIZE = 256
+#: face-api's recognition ResNet reads faces at this side by default (the scale it was trained at).
+FACEAPI_SIZE = 150
 
 
-class VGG16Features(nn.Module):
-    """VGG16's convolutional part with torchvision's parameter names (``features.{i}.weight`` / ``.bias``).
+def stage_layers(net) -> tuple[str, ...]:
+    """The last ReLU of each of a VGG's five blocks: relu1_2 … relu5_3 for VGG16 (LPIPS' taps), relu5_4 for VGG19."""
+    last: dict[str, str] = {}
+    for name in net.names:  # in network order: a block's later ReLUs replace its earlier ones
+        if name.startswith("relu"):
+            last[name[4:].split("_")[0]] = name
+    return tuple(last.values())
 
-    :meth:`features` takes images in [-1, 1], applies LPIPS' input scaling and returns the activations at
-    :data:`VGG16_LPIPS_TAPS` ([N, 64|128|256|512|512, H/2^k, W/2^k]).
-    """
 
-    def __init__(self):
+class _VGGBackbone(nn.Module):
+    """A :class:`faceedit.features.VGG` read at :func:`stage_layers`, its input resized first: to ``size`` px when
+    given (``"native"``: never), else into [:data:`VGG_MIN_SIZE`, :data:`VGG_MAX_SIZE`]."""
+
+    def __init__(self, net, size: int | str | None = None):
         super().__init__()
-        layers: list[nn.Module] = []
-        cin = 3
-        for v in VGG16_CFG:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(cin, v, 3, padding=1), nn.ReLU(inplace=False)]
-                cin = v
-        self.features = nn.Sequential(*layers)
-        self.register_buffer("shift", torch.tensor(LPIPS_SHIFT)[None, :, None, None], persistent=False)
-        self.register_buffer("scale", torch.tensor(LPIPS_SCALE)[None, :, None, None], persistent=False)
+        if size not in (None, "native") and not 16 <= int(size) <= 1024:
+            raise FaceEditError(f"VGG perceptual size must be from 16 to 1024 px, got {size}")
+        self.net, self.size, self.layers = net, size, stage_layers(net)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.extract(x)
+    def side(self, h: int) -> int:
+        """The side an image of side ``h`` is read at."""
+        if self.size == "native":
+            return h
+        if self.size is not None:
+            return int(self.size)
+        return min(max(h, VGG_MIN_SIZE), VGG_MAX_SIZE)
 
     def extract(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = (x - self.shift) / self.scale
-        out = []
-        last = VGG16_LPIPS_TAPS[-1]
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in VGG16_LPIPS_TAPS:
-                out.append(x)
-            if i == last:
-                break
-        return out
-
-    def load_torchvision(self, state: dict[str, torch.Tensor], source: str = "weights") -> "VGG16Features":
-        """Load a torchvision VGG16 state dict (``features.*``; ``classifier.*`` and any prefix before
-        ``features.`` are ignored)."""
-        own = self.features.state_dict()
-        picked = {}
-        for k, v in state.items():
-            if "features." in k:
-                sub = k[k.index("features.") + len("features."):]
-                if sub in own:
-                    picked[sub] = v
-        for k, v in picked.items():
-            if tuple(v.shape) != tuple(own[k].shape):
-                raise FaceEditError(f"{source}: features.{k} has shape {tuple(v.shape)}, VGG16 needs {tuple(own[k].shape)}")
-        missing = sorted(set(own) - set(picked), key=lambda s: (int(s.split(".")[0]), s))
-        if missing:
-            raise FaceEditError(f"{source}: not a torchvision VGG16 state dict (missing features.{missing[0]}"
-                                f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''})")
-        self.features.load_state_dict({k: v.float() for k, v in picked.items()})
-        return self
+        if next(self.net.parameters()).device != x.device:
+            self.net.to(x.device)
+        return self.net.extract(resize_for(x.float(), self.side(x.shape[-1])), self.layers)
 
 
 class _FaceApiBackbone(nn.Module):
     """face-api's recognition ResNet (dlib's) as a feature extractor on the whole image, resized to ``size``
     (150: the scale it was trained at; larger sizes keep finer detail, the convolutions accept any size)."""
 
-    def __init__(self, cache=None, resize: str = "auto", size: int = 150):
+    def __init__(self, cache=None, resize: str = "auto", size: int = FACEAPI_SIZE):
         super().__init__()
         from faceedit.scorers import load_faceapi
 
@@ -286,13 +268,16 @@ class PerceptualDistance(Distance):
     """LPIPS-style distance on a backbone's feature maps (see the module docstring).
 
     ``backbone``: ``"faceapi"`` | ``"vgg16"`` | ``"lpips"`` or a module with ``extract(x) -> list[Tensor]``
-    (or ``features``). ``weights``: for vgg16/lpips, a file (or list of files: .pt/.pth/.safetensors) holding the
-    torchvision VGG16 state dict and, for lpips, the ``lin{k}.model.1.weight`` tensors. ``lin``: per-layer channel
-    weights [C_k] to use instead (non-negative). ``size``: input side for the faceapi backbone (default 150).
+    (or ``features``). ``weights``: for vgg16, None (the Oxford VGG16 fetched by ``faceedit features fetch vgg16``)
+    or a torchvision ``vgg16`` / ``vgg19`` state dict file; for lpips, a file or list of files holding the
+    torchvision VGG16 state dict (or an ``lpips.LPIPS`` state dict, ``net.slice{k}.{i}.*``) and LPIPS'
+    ``lin{k}.model.1.weight``. ``lin``: per-layer channel weights [C_k] to use instead (non-negative).
+    ``size``: input side — faceapi: default :data:`FACEAPI_SIZE`; VGG: see :class:`_VGGBackbone` (lpips: default
+    ``"native"``, as LPIPS itself). ``cache``: the face-api weights folder (faceapi) or the cache root (vgg16).
     """
 
     def __init__(self, backbone="faceapi", weights=None, cache=None, lin: Sequence[torch.Tensor] | None = None,
-                 size: int = 150):
+                 size: int | str | None = None):
         super().__init__()
         self.lin = None
         if isinstance(backbone, nn.Module):
@@ -301,29 +286,24 @@ class PerceptualDistance(Distance):
             if weights is not None:
                 raise FaceEditError("the faceapi perceptual backbone takes no weights file (it uses the fetched "
                                     "face-api weights)")
-            self.backbone, self.name = _FaceApiBackbone(cache, size=size), "perceptual"
-        elif backbone in ("vgg16", "lpips"):
+            self.backbone, self.name = _FaceApiBackbone(cache, size=size or FACEAPI_SIZE), "faceapi"
+        elif backbone == "vgg16":
+            from faceedit.features import load_vgg
+
+            net = load_vgg(cache=cache) if weights is None else _user_vgg(weights)
+            self.backbone, self.name = _VGGBackbone(net, size), "vgg16"
+        elif backbone == "lpips":
             if weights is None:
-                raise FaceEditError(f"the {backbone} distance needs a weights file: a torchvision VGG16 state dict"
-                                    f"{' with the LPIPS lin0..lin4 layers' if backbone == 'lpips' else ''} "
-                                    "(none can be downloaded offline)")
-            state = load_state_files(weights)
-            if backbone == "lpips":
-                lin = []
-                for k in range(len(VGG16_LPIPS_TAPS)):
-                    key = next((n for n in state if n.endswith(f"lin{k}.model.1.weight")), None)
-                    if key is None:
-                        raise FaceEditError(f"{_describe(weights)}: no LPIPS layer lin{k}.model.1.weight")
-                    lin.append(state[key])
-            self.backbone = VGG16Features().load_torchvision(state, source=_describe(weights))
-            self.name = backbone
+                raise FaceEditError("the lpips distance needs weights files: a torchvision VGG16 state dict and "
+                                    "LPIPS' lin0..lin4 layers (vgg.pth of the lpips package); none can be "
+                                    "downloaded offline — 'vgg16' is the offline LPIPS-style distance")
+            net, heads = _user_lpips(weights)
+            lin = heads if lin is None else lin
+            self.backbone, self.name = _VGGBackbone(net, size or "native"), "lpips"
         else:
             raise FaceEditError(f"unknown perceptual backbone {backbone!r}: use faceapi, vgg16 or lpips")
         if lin is not None:
-            ws = []
-            for k, w in enumerate(lin):
-                w = torch.as_tensor(w, dtype=torch.float32).reshape(-1)
-                ws.append(w)
+            ws = [torch.as_tensor(w, dtype=torch.float32).reshape(-1) for w in lin]
             self.lin = nn.ParameterList([nn.Parameter(w, requires_grad=False) for w in ws])
         self.backbone.requires_grad_(False)
         self.backbone.eval()
@@ -398,21 +378,112 @@ def load_state_files(weights) -> dict[str, torch.Tensor]:
     return merged
 
 
+_SLICE_KEY = re.compile(r"(?:^|\.)slice[1-5]\.(\d+)\.(weight|bias)$")
+
+
+def _from_lpips_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An ``lpips.LPIPS`` state dict's VGG (``net.slice{k}.{i}.weight``: the slices keep torchvision's indices)
+    under torchvision's names (``features.{i}.weight``); other keys unchanged."""
+    out = {}
+    for k, v in state.items():
+        m = _SLICE_KEY.search(k)
+        out[f"features.{m[1]}.{m[2]}" if m else k] = v
+    return out
+
+
+def _user_vgg(weights):
+    """A user's torchvision ``vgg16`` / ``vgg19`` state dict (one file) → :class:`faceedit.features.VGG`, through
+    the features loader (which honours a faceedit VGG file's own input convention)."""
+    from faceedit.features import load_vgg
+
+    paths = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
+    if len(paths) != 1:
+        raise FaceEditError(f"the vgg16 distance takes one weights file, got {len(paths)} (two files are for lpips: "
+                            "the VGG16 state dict and LPIPS' lin layers)")
+    try:
+        return load_vgg(paths[0])
+    except FaceEditError as exc:
+        msg = str(exc)
+        raise FaceEditError(msg if str(Path(paths[0]).expanduser()) in msg else f"{paths[0]}: {msg}") from None
+
+
+def _user_lpips(weights):
+    """LPIPS-VGG from a user's files → (VGG16 with LPIPS' input scaling, the five heads as [C_k] tensors)."""
+    from faceedit.features import VGG
+
+    source = _describe(weights)
+    state = _from_lpips_layout(load_state_files(weights))
+    convs = {k.split("features.")[-1].split(".")[0] for k in state if "features." in k and k.endswith(".weight")}
+    if len(convs) == 16:
+        raise FaceEditError(f"{source}: a VGG19 state dict; LPIPS-VGG is defined on VGG16")
+    net = VGG("vgg16", "lpips").load_features(state, source=source)
+    heads = []
+    for k, c in enumerate(LPIPS_CHANNELS):
+        key = next((n for n in state if n.endswith((f"lin{k}.model.1.weight", f"lin{k}.model.0.weight"))), None)
+        if key is None:
+            raise FaceEditError(f"{source}: no LPIPS layer lin{k}.model.1.weight (LPIPS' vgg.pth holds lin0 … lin4)")
+        w = state[key]
+        if tuple(w.shape) != (1, c, 1, 1):
+            raise FaceEditError(f"{source}: {key} has shape {tuple(w.shape)}, LPIPS-VGG needs (1, {c}, 1, 1)")
+        if not torch.isfinite(w).all():
+            raise FaceEditError(f"{source}: {key} holds NaN or infinite values")
+        heads.append(w.float().reshape(-1))
+    return net, heads
+
+
 # -------------------------------------------------------------------------------------------------- factory
-NAMES = ("identity", "identity-cosine", "identity-dlib", "perceptual", "vgg16", "lpips", "mse", "l1")
+NAMES = ("identity", "identity-cosine", "identity-dlib", "perceptual", "faceapi", "vgg16", "lpips", "mse", "l1")
+#: The perceptual loss of inversion, pivotal tuning and encoder training when none is named (``"auto"``), and its
+#: fallback when the default's weights are not fetched (benchmarks/README.md, "Perceptual loss: VGG16 vs face-api
+#: features").
+DEFAULT_PERCEPTUAL = "faceapi"
+FALLBACK_PERCEPTUAL = "vgg16"
+#: What the commands' ``--perceptual`` takes (``perceptual``: the older name of ``faceapi``).
+PERCEPTUAL_LOSSES = ("auto", "vgg16", "faceapi", "perceptual", "lpips", "none")
+
+
+def _fetched(name: str) -> bool:
+    if name == "vgg16":
+        from faceedit.features import have_vgg16
+
+        return have_vgg16()
+    from faceedit.scorers import fetch
+
+    return fetch.have_weights()
+
+
+def resolve_perceptual(name: str | None = "auto") -> tuple[str | None, str | None]:
+    """A ``--perceptual`` value → (distance name, or None for MSE only; a note for the user, or None).
+    ``"auto"``: :data:`DEFAULT_PERCEPTUAL` when its weights are fetched, else :data:`FALLBACK_PERCEPTUAL` (else
+    MSE only), with a note that says so and how to fetch."""
+    if name in (None, "", "none", "mse"):
+        return None, None
+    if name not in PERCEPTUAL_LOSSES:
+        raise FaceEditError(f"unknown perceptual loss {name!r}: use {', '.join(PERCEPTUAL_LOSSES)}")
+    if name != "auto":
+        return ("faceapi" if name == "perceptual" else name), None
+    if _fetched(DEFAULT_PERCEPTUAL):
+        return DEFAULT_PERCEPTUAL, None
+    how = {"vgg16": "faceedit features fetch vgg16", "faceapi": "faceedit scorers fetch-faceapi"}
+    if _fetched(FALLBACK_PERCEPTUAL):
+        return FALLBACK_PERCEPTUAL, (f"perceptual loss on {FALLBACK_PERCEPTUAL} features: the {DEFAULT_PERCEPTUAL} "
+                                     f"weights are not fetched ({how[DEFAULT_PERCEPTUAL]})")
+    return None, (f"no perceptual loss, MSE only: neither the {DEFAULT_PERCEPTUAL} nor the {FALLBACK_PERCEPTUAL} "
+                  f"weights are fetched ({how[DEFAULT_PERCEPTUAL]})")
 
 
 def get(name: str, weights=None, **kw) -> Distance:
     """A distance by name: ``identity`` (face-api port, Euclidean), ``identity-cosine``, ``identity-dlib``,
-    ``perceptual`` (LPIPS-style on face-api's recognition ResNet, offline), ``vgg16`` / ``lpips`` (need
-    ``weights``), ``mse``, ``l1``. ``kw`` goes to the class (e.g. ``cache=``)."""
+    ``perceptual`` / ``faceapi`` (LPIPS-style on face-api's recognition ResNet, offline), ``vgg16`` (LPIPS-style
+    on ImageNet VGG16: the fetched Oxford weights, or ``weights``: a torchvision vgg16/vgg19 file), ``lpips``
+    (needs ``weights``), ``mse``, ``l1``. ``kw`` goes to the class (e.g. ``cache=``, ``size=``)."""
     if name in ("identity", "identity-cosine", "identity-dlib"):
         if weights is not None:
             raise FaceEditError(f"the {name} distance takes no weights file")
         backend = "dlib" if name == "identity-dlib" else "faceapi"
         metric = "cosine" if name == "identity-cosine" else kw.pop("metric", "euclidean")
         return IdentityDistance(backend=backend, metric=metric, **kw)
-    if name == "perceptual":
+    if name in ("perceptual", "faceapi"):
         return PerceptualDistance("faceapi", weights=weights, **kw)
     if name in ("vgg16", "lpips"):
         return PerceptualDistance(name, weights=weights, **kw)

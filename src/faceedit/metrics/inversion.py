@@ -1,7 +1,9 @@
 """Reconstruction figures of an inversion: per image MSE and PSNR (pixels in [0, 1]), SSIM (Gaussian window,
-:mod:`faceedit.metrics.quality`), and any image distances (e.g. the offline perceptual and the dlib-compatible
-identity distance, :mod:`faceedit.metrics.distances`) between the aligned faces and their reconstructions; their
-means per method, and the table ``faceedit eval inversion`` prints.
+:mod:`faceedit.metrics.quality`), and any image distances (:mod:`faceedit.metrics.distances`: e.g. two LPIPS-style
+perceptual distances, ``perceptual`` on face-api's recognition ResNet and ``vgg16`` on ImageNet VGG16 — reporting
+both keeps either loss from being judged by its own metric — and the dlib-compatible identity distance) between
+the aligned faces and their reconstructions; their means per method, and the table ``faceedit eval inversion``
+prints.
 
     figures = InversionFigures(dists={"perceptual": distances.get("perceptual")})
     figures.add(reconstruction, target, seconds=1.2)     # [N, 3, R, R] in [-1, 1], as often as there are batches
@@ -18,7 +20,8 @@ import torch
 from faceedit.metrics import quality
 
 COLUMNS = (("mse", "MSE", "{:.4f}"), ("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"),
-           ("perceptual", "perceptual", "{:.4f}"), ("identity", "identity", "{:.3f}"),
+           ("perceptual", "perc. face-api", "{:.4f}"), ("vgg16", "perc. VGG16", "{:.4f}"),
+           ("identity", "identity", "{:.3f}"),
            ("seconds_per_image", "s/image", "{:.2f}"))
 
 
@@ -51,12 +54,14 @@ class InversionFigures:
 
 
 def format_table(results: dict[str, Any], markdown: bool = False) -> str:
-    """A plain (or markdown) table: one row per method (its ``steps``, ``ran_as`` and :data:`COLUMNS`)."""
-    head = ["method", "steps"] + [c[1] for c in COLUMNS]
+    """A plain (or markdown) table: one row per method (its ``steps``, ``ran_as`` and the :data:`COLUMNS` that
+    some row has)."""
+    columns = [c for c in COLUMNS if any(c[0] in r for r in results.values())]
+    head = ["method", "steps"] + [c[1] for c in columns]
     rows = []
     for method, r in results.items():
         name = method + (f" (ran as {r['ran_as']})" if r.get("ran_as") else "")
-        rows.append([name, str(r.get("steps", ""))] + [fmt.format(r[k]) if k in r else "–" for k, _, fmt in COLUMNS])
+        rows.append([name, str(r.get("steps", ""))] + [fmt.format(r[k]) if k in r else "–" for k, _, fmt in columns])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]

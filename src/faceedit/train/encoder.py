@@ -9,9 +9,11 @@ the frozen generator renders it, and the loss is
     real:       mse_weight · MSE + perceptual_weight · perceptual + identity_weight · identity distance
     both:       delta_weight · Σ_i ‖Δ_i‖²   (e4e's delta regularisation)
 
-(MSE on images in [-1, 1]; perceptual: the offline LPIPS-style distance on face-api's recognition ResNet;
-identity: Euclidean distance of the dlib-compatible descriptors; both skipped when the face-api weights are
-missing or the weights are 0). e4e's progressive training: at first only the base w is learnt; the per-layer
+(MSE on images in [-1, 1]; perceptual: ``perceptual`` — an offline LPIPS-style distance, by default (``auto``) on
+face-api's recognition ResNet when its weights are fetched, else on ImageNet VGG16, see
+:func:`faceedit.metrics.distances.resolve_perceptual`; the choice is fixed at the run's start; identity: Euclidean
+distance of the dlib-compatible descriptors, skipped when the face-api weights are missing; a term whose weight is
+0 is skipped). e4e's progressive training: at first only the base w is learnt; the per-layer
 deltas open one by one, evenly over the first ``progressive`` fraction of the plan.
 
 Refinement (``refine_from``: a trained encoder file): trains ReStyle's iterative refiner on top of that
@@ -23,7 +25,8 @@ The loop is :class:`faceedit.train.runner.Runner`'s: a plan fixed at the first r
 time budget, that much training time — whichever ends first), warm-up + cosine learning rate, an atomic
 ``checkpoint.pt`` every few minutes and at the end or on SIGTERM, ``log.jsonl``. A run folder remembers the
 generator's sha256 and refuses to resume against another generator (unless forced). At the end of every run the
-validation figures (real val faces: MSE, PSNR, SSIM, perceptual, identity; generated: latent error) go to
+validation figures (real val faces: MSE, PSNR, SSIM, both perceptual distances — ``perceptual`` on face-api
+features and ``vgg16`` —, identity; generated: latent error) go to
 ``val.jsonl``; :func:`export_encoder` writes the fp16 weights with a card, measured again on the exported weights.
 """
 
@@ -41,6 +44,7 @@ from faceedit.errors import FaceEditError
 from faceedit.invert.encoder import (DEFAULT_ENCODER, Encoder, EncoderConfig, check_generator, generator_info,
                                      load_encoder, num_parameters, save_encoder)
 from faceedit.invert.optimize import synthesize
+from faceedit.invert.photos import get_perceptual
 from faceedit.metrics import distances, quality
 from faceedit.model import Model, load
 from faceedit.train.checkpoint import read_state
@@ -56,7 +60,8 @@ class EncoderTrainConfig:
     """``data``: real aligned faces — a ``faceedit data build`` folder or pack (its identity-disjoint train/val
     split is used), a folder / zip of images (the last 5 % are validation), or None for generated faces only.
     ``time_budget``: seconds for this invocation (and, at the first run, the plan's length). ``steps``: the planned
-    number of steps. Loss weights as in the module docstring."""
+    number of steps. Loss weights as in the module docstring; ``perceptual``: the perceptual loss (auto | vgg16 |
+faceapi | lpips; ``perceptual_weights``: files for vgg16 / lpips, see :func:`faceedit.invert.get_perceptual`)."""
 
     run_dir: str = "runs/encoder"
     model: str = "default"
@@ -71,6 +76,8 @@ class EncoderTrainConfig:
     latent_weight: float = 1.0
     mse_weight: float = 1.0
     perceptual_weight: float = 0.8
+    perceptual: str = "auto"
+    perceptual_weights: list[str] | None = None
     identity_weight: float = 0.1
     delta_weight: float = 2e-4
     progressive: float = 0.25
@@ -116,22 +123,42 @@ def sample_generated(model: Model, n: int, gen: torch.Generator, truncation_min:
         return G.mapping.w_avg.lerp(ws, psi)
 
 
-def _losses(names: tuple[str, ...], cache=None, log=print) -> dict:
-    """Load the face-api perceptual / identity distances when wanted and available."""
+def _figure_distances(log=print, have: dict | None = None) -> dict:
+    """The validation figures' distances that load: ``perceptual`` (face-api features), ``vgg16``, ``identity``;
+    ``have``: already loaded ones to reuse, by the same names."""
     out = {}
-    for name in names:
+    for name in ("perceptual", "vgg16", "identity"):
+        if have and have.get(name) is not None:
+            out[name] = have[name]
+            continue
         try:
-            out[name] = distances.get(name, **({"cache": cache} if cache else {}))
+            out[name] = distances.get(name)
         except FaceEditError as exc:
-            log(f"encoder: no {name} loss ({exc})")
+            log(f"encoder: no {name} figure ({exc})")
     return out
+
+
+def _training_losses(cfg: "EncoderTrainConfig", log=print) -> tuple[Any, Any]:
+    """(perceptual loss, identity loss), each None when its weight is 0 (or, for identity, when the face-api
+    weights are missing). ``cfg.perceptual`` must be resolved already (not ``auto``)."""
+    perceptual = identity = None
+    if cfg.perceptual_weight > 0:
+        files = cfg.perceptual_weights or None
+        perceptual, _ = get_perceptual(cfg.perceptual, weights=files[0] if files and len(files) == 1 else files)
+    if cfg.identity_weight > 0:
+        try:
+            identity = distances.get("identity")
+        except FaceEditError as exc:
+            log(f"encoder: no identity loss ({exc})")
+    return perceptual, identity
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
 def evaluate_encoder(encoder: Encoder, model: Model, val_real: torch.Tensor, n_generated: int = 64, seed: int = 1234,
-                     perceptual=None, identity=None, batch: int = 16) -> dict[str, Any]:
-    """Validation figures: on the real val faces MSE/PSNR/SSIM (on [0, 1] pixels), perceptual and identity
-    distances (when given); on ``n_generated`` generated faces the latent MSE and image MSE."""
+                     perceptual=None, identity=None, batch: int = 16, metrics: dict | None = None) -> dict[str, Any]:
+    """Validation figures: on the real val faces MSE/PSNR/SSIM (on [0, 1] pixels) and the distances given — as
+    ``perceptual`` / ``identity``, or by name in ``metrics`` (e.g. ``{"vgg16": d}``); on ``n_generated``
+    generated faces the latent MSE and image MSE."""
     was = encoder.training
     encoder.eval()
     out: dict[str, Any] = {}
@@ -142,10 +169,9 @@ def evaluate_encoder(encoder: Encoder, model: Model, val_real: torch.Tensor, n_g
             rec = synthesize(model.G, encoder.predict(x, model.G)).clamp(-1, 1)
             for k, v in quality.all_metrics(rec, x).items():
                 sums.setdefault(k, []).append(v)
-            if perceptual is not None:
-                sums.setdefault("perceptual", []).append(perceptual(rec, x))
-            if identity is not None:
-                sums.setdefault("identity", []).append(identity(rec, x))
+            for name, d in {"perceptual": perceptual, "identity": identity, **(metrics or {})}.items():
+                if d is not None:
+                    sums.setdefault(name, []).append(d(rec, x).reshape(-1).float())
         if sums:
             out["real"] = {k: round(float(torch.cat(v).mean()), 5) for k, v in sums.items()}
             out["real"]["n"] = int(len(val_real))
@@ -192,7 +218,10 @@ def train_encoder(cfg: EncoderTrainConfig, model: Model | None = None, resume: b
         model = load(cfg.model)
     model.G.eval().requires_grad_(False)
     if st is not None:  # the run's own settings win, except this invocation's budget and bookkeeping
-        saved = EncoderTrainConfig.from_dict(st["config"]["extra"]["encoder_run"])
+        saved_dict = st["config"]["extra"]["encoder_run"]
+        saved = EncoderTrainConfig.from_dict(saved_dict)
+        if "perceptual" not in saved_dict:  # runs from before the choice existed trained on face-api features
+            saved.perceptual = "faceapi"
         check_generator({"generator": st["config"]["extra"]["generator"]}, model, force=cfg.force,
                         where=f"the encoder run {run_dir}")
         keep = {"time_budget", "threads", "checkpoint_minutes", "extend_minutes", "force", "log_every", "model"}
@@ -221,9 +250,14 @@ def train_encoder(cfg: EncoderTrainConfig, model: Model | None = None, resume: b
         cfg.real_fraction = 0.0
     n_real = int(round(cfg.batch * cfg.real_fraction)) if len(train_real) else 0
     n_gen = cfg.batch - n_real
-    want = tuple(n for n, w in (("perceptual", cfg.perceptual_weight), ("identity", cfg.identity_weight)) if w > 0)
-    dist = _losses(want, log=log)
-    perceptual, identity = dist.get("perceptual"), dist.get("identity")
+    if cfg.perceptual_weight > 0 and cfg.perceptual == "auto":  # fixed for the run: a resume trains the same loss
+        from faceedit.metrics.distances import resolve_perceptual
+
+        resolved, note = resolve_perceptual("auto")
+        if note:
+            log(f"encoder: {note}")
+        cfg.perceptual = resolved or "none"
+    perceptual, identity = _training_losses(cfg, log=log)
 
     enc = Encoder(enc_cfg, model.G.mapping.w_avg).to(model.device)
     refining = enc.refiner is not None
@@ -246,7 +280,8 @@ def train_encoder(cfg: EncoderTrainConfig, model: Model | None = None, resume: b
     log(f"encoder: {num_parameters(enc)} parameters{' (training the refiner only)' if refining else ''}, "
         f"batch {n_gen} generated + {n_real} real "
         f"({data_info['train_images']} train / {data_info['val_images']} val faces); losses: latent, mse"
-        f"{', perceptual' if perceptual is not None else ''}{', identity' if identity is not None else ''}, delta")
+        f"{f', perceptual ({cfg.perceptual})' if perceptual is not None else ''}"
+        f"{', identity' if identity is not None else ''}, delta")
     n_deltas = model.num_ws - 1
 
     def stage() -> int:
@@ -315,7 +350,12 @@ def train_encoder(cfg: EncoderTrainConfig, model: Model | None = None, resume: b
 
     t0 = time.time()
     done = runner.run(step_fn)
-    ev = evaluate_encoder(enc, model, val_real, perceptual=perceptual, identity=identity)
+    figure_name = {"faceapi": "perceptual", "vgg16": "vgg16"}.get(cfg.perceptual)
+    reuse = {"identity": identity}
+    if figure_name and not cfg.perceptual_weights:  # the loss is one of the figures: loaded once
+        reuse[figure_name] = perceptual
+    figures = _figure_distances(log, have=reuse)
+    ev = evaluate_encoder(enc, model, val_real, metrics=figures)
     rec = {"step": runner.step, "progress": round(runner.progress(), 4), "stage": stage(),
            "train_seconds": round(runner.seconds, 1), "time": round(time.time(), 1), **ev}
     append_log(run_dir / "val.jsonl", rec)
@@ -361,6 +401,7 @@ def export_encoder(run_dir: str | Path, output: str | Path, model: Model | None 
                      "loss_weights": {"latent": cfg.latent_weight, "mse": cfg.mse_weight,
                                       "perceptual": cfg.perceptual_weight, "identity": cfg.identity_weight,
                                       "delta": cfg.delta_weight},
+                     "perceptual_loss": cfg.perceptual,
                      "progressive": cfg.progressive, "machine": "CPU",
                      **({"refiner": {"first_pass_from": cfg.refine_from, "iterations": cfg.refine_iterations,
                                      "note": "first pass frozen; the steps above are the refiner's"}}
@@ -371,10 +412,9 @@ def export_encoder(run_dir: str | Path, output: str | Path, model: Model | None 
     save_encoder(output, enc, card=card)
     if evaluate and model is not None:
         enc16, _ = load_encoder(output, model)
-        dist = _losses(("perceptual", "identity"), log=log)
+        figures = _figure_distances(log)
         val_real = _val_faces(cfg, model, run_dir, log)
-        card["validation"] = evaluate_encoder(enc16, model, val_real, perceptual=dist.get("perceptual"),
-                                              identity=dist.get("identity"))
+        card["validation"] = evaluate_encoder(enc16, model, val_real, metrics=figures)
         card["validation"]["measured_on"] = "the exported fp16 weights"
         save_encoder(output, enc, card=card)
     return card

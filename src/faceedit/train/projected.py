@@ -89,6 +89,10 @@ class FeatureDiscriminator(nn.Module):
             self.register_buffer(f"csm{i}", _random_conv(proj_channels[i + 1], proj_channels[i], 3, gen))
         self.heads = nn.ModuleList(_Head(cp, s, width, norm) for cp, s in zip(proj_channels, sizes))
         self.proj_channels = tuple(proj_channels)
+        # fixed per-stage scales that bring the projected features to unit RMS, set from the first batch seen
+        # (VGG activations on caffe-scaled input reach the hundreds; spectral-norm heads bound the slope, not the
+        # scale, so unscaled features gave logits in the hundreds and a diverging hinge loss)
+        self.register_buffer("feature_scale", torch.zeros(len(proj_channels)))
 
     @property
     def vgg(self):
@@ -111,7 +115,11 @@ class FeatureDiscriminator(nn.Module):
         for i in range(len(proj) - 2, -1, -1):
             up = F.interpolate(out[i + 1], scale_factor=2, mode="bilinear", align_corners=False)
             out[i] = proj[i] + F.conv2d(up, getattr(self, f"csm{i}").to(up.dtype), padding=1)
-        return out
+        if not bool((self.feature_scale > 0).all()):
+            with torch.no_grad():
+                rms = torch.stack([o.detach().float().square().mean().sqrt() for o in out])
+                self.feature_scale.copy_(1.0 / rms.clamp_min(1e-6))
+        return [o * self.feature_scale[i].to(o.dtype) for i, o in enumerate(out)]
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return torch.cat([h(f) for h, f in zip(self.heads, self.features(img))], dim=1)
