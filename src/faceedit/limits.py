@@ -104,6 +104,14 @@ OPTION_CAPS: dict[str, tuple[int, int]] = {
     "--d-channel-base": (1, 1 << 22),
     "--d-channel-max": (1, 4_096),
     "--r1-interval": (0, 1_000_000),
+    "--groups": (1, 4_096),          # faceedit register: HOUV's MAX_GROUPS
+    "--iterations": (1, MAX_STEPS),  # faceedit register: Adam steps
+    "--points": (3, 20_000),         # faceedit register: MAX_REGISTER_POINTS
+    "--per-row": (1, 30),
+    "--max-images": (1, 20_000),
+    "--epochs": (0, 2_000),
+    "--rounds": (0, 20),
+    "--dz": (2, 256),
 }
 
 _INT = re.compile(r"[0-9]{1,12}")

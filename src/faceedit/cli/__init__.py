@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "invert",
     "serve",
     "register",
+    "cluster",
     "stylize",
 ]
 

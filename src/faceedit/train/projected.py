@@ -4,7 +4,7 @@ The image (after DiffAugment) goes through the frozen VGG16 (:mod:`faceedit.feat
 stages are mixed by fixed random projections — cross-channel mixing (CCM: a random 1×1 conv per stage) and
 cross-scale mixing (CSM: a top-down path adding each coarser, upsampled map to the finer one through random 3×3
 convs) — and each mixed stage is judged by its own small trainable discriminator (strided 4×4 convs with spectral
-norm, batch norm and leaky ReLU, down to 4×4, then one logit). The logits of the stages are summed in the loss
+norm and leaky ReLU — the paper's batch norm optional —, down to 4×4, then one logit). The logits of the stages are summed in the loss
 (hinge, as in the paper; no R1).
 
 Used two ways by :mod:`faceedit.train.gan` (``d_features``):
@@ -38,17 +38,23 @@ def _random_conv(cin: int, cout: int, k: int, gen: torch.Generator) -> torch.Ten
 
 
 class _Head(nn.Module):
-    """Strided convs from side ``size`` down to 4×4, then a 4×4 conv to one logit."""
+    """Strided convs from side ``size`` down to 4×4, then a 4×4 conv to one logit. ``norm``: ``"batch"`` (the
+    paper's) or ``"none"`` (spectral norm only: nothing depends on the other images of the batch, so the head
+    sees a fake batch's absolute statistics — batch norm over an all-fake batch hides them)."""
 
-    def __init__(self, cin: int, size: int, width: int):
+    def __init__(self, cin: int, size: int, width: int, norm: str = "none"):
         super().__init__()
+        if norm not in ("batch", "none"):
+            raise FaceEditError(f"feature discriminator norm must be batch or none, got {norm!r}")
         layers: list[nn.Module] = []
         c = cin
         s = size
         while s > 4:
             cout = min(width * 2, 512) if s <= 16 else width
-            layers += [spectral_norm(nn.Conv2d(c, cout, 4, 2, 1, bias=False)), nn.BatchNorm2d(cout),
-                       nn.LeakyReLU(0.2)]
+            layers.append(spectral_norm(nn.Conv2d(c, cout, 4, 2, 1, bias=norm == "none")))
+            if norm == "batch":
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2))
             c, s = cout, s // 2
         layers.append(spectral_norm(nn.Conv2d(c, 1, 4, 1, 0)))
         self.net = nn.Sequential(*layers)
@@ -61,7 +67,7 @@ class FeatureDiscriminator(nn.Module):
     """Frozen VGG16 + fixed random CCM/CSM + one trainable head per stage → logits [N, stages]."""
 
     def __init__(self, resolution: int = 64, proj_channels: tuple[int, ...] = (32, 64, 128, 256), width: int = 64,
-                 vgg=None, input_size: int | None = None):
+                 vgg=None, input_size: int | None = None, norm: str = "none"):
         super().__init__()
         if resolution < 32:
             raise FaceEditError("the feature discriminator needs images of at least 32 px")
@@ -81,7 +87,7 @@ class FeatureDiscriminator(nn.Module):
             self.register_buffer(f"ccm{i}", _random_conv(cin, cp, 1, gen))
         for i in range(len(chans) - 1):  # CSM: coarser stage i+1 → finer stage i
             self.register_buffer(f"csm{i}", _random_conv(proj_channels[i + 1], proj_channels[i], 3, gen))
-        self.heads = nn.ModuleList(_Head(cp, s, width) for cp, s in zip(proj_channels, sizes))
+        self.heads = nn.ModuleList(_Head(cp, s, width, norm) for cp, s in zip(proj_channels, sizes))
         self.proj_channels = tuple(proj_channels)
 
     @property
