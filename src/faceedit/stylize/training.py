@@ -197,6 +197,13 @@ def load_style_image(path: str | os.PathLike, long_side: int) -> torch.Tensor:
     return resize(x, working_shape(*img.shape[:2], long_side, 4096, "--style-size"))
 
 
+def data_description(data: str | os.PathLike, photos: int) -> str:
+    """What the card says about the training photos: the folder's name and the count, no machine path."""
+    p = Path(data)
+    kind = "train split of the 'faceedit data build' folder" if (p / "manifest.jsonl").is_file() else "folder"
+    return f"{photos} photos: {kind} {p.name!r} (original photos, centre squares)"
+
+
 # ----------------------------------------------------------------------------------------------------- measure
 
 def measure(net: TransformNet, loss: PerceptualLoss, photos: torch.Tensor, batch: int = 4) -> dict[str, float]:
@@ -233,6 +240,7 @@ class _Run:
         self.step = 0
         self.seconds = 0.0
         self.cpu_seconds = 0.0
+        self.photos = 0
         self.gen = torch.Generator().manual_seed(int(cfg.seed))
 
     def save(self, net: TransformNet, opt: torch.optim.Optimizer) -> None:
@@ -305,6 +313,7 @@ def train_style(cfg: StyleTrainConfig, resume: bool = False, log: Callable[[str]
         train_paths = [train_paths[i] for i in sorted(rng.choice(len(train_paths), cfg.images, replace=False))]
     side = int(round(cfg.size * 1.25))
     photos = torch.from_numpy(load_photos(train_paths, side, cache, log, cfg.progress))
+    run.photos = len(photos)
     log(f"style: {len(photos)} training photos, crops of {cfg.size} px, style image at {style_side} px, "
         f"{cfg.preset} network ({parameter_count(net):,} parameters)")
 
@@ -391,12 +400,12 @@ def export(cfg: StyleTrainConfig, net: TransformNet, run: _Run, loss: Perceptual
                          "multiply_adds_256px": net.multiply_adds(256, 256)},
         "loss": {"weights": dict(cfg.weights), "content_layers": list(JOHNSON_CONTENT),
                  "style_layers": list(JOHNSON_STYLE), "stability_weight": cfg.stability,
-                 "stability_sigma": cfg.stability_sigma, "vgg": "Oxford VGG16 (caffe)" if cfg.vgg is None else cfg.vgg,
+                 "stability_sigma": cfg.stability_sigma, "vgg": "Oxford VGG16 (caffe)" if cfg.vgg is None else Path(cfg.vgg).name,
                  "vgg_bf16_autocast": cfg.bf16},
         "training": {"size": cfg.size, "batch": cfg.batch, "lr": cfg.lr, "steps": run.step,
                      "planned_steps": cfg.steps, "complete": run.step >= cfg.steps, "stopped": reason,
                      "train_seconds": round(run.seconds, 1), "cpu_seconds": round(run.cpu_seconds, 1),
-                     "images_seen": run.step * cfg.batch, "data": str(cfg.data),
+                     "images_seen": run.step * cfg.batch, "data": data_description(cfg.data, run.photos),
                      "machine": f"CPU, {torch.get_num_threads()} thread(s), shared"},
         "licence": {"weights": WEIGHTS_LICENCE, "style_image": cfg.style_note or "see the painting's own status"},
     }
