@@ -102,6 +102,22 @@ def default_inverter() -> tuple[Callable | None, str | None]:
     return fn, None
 
 
+def shipped_styles() -> list[dict]:
+    """The shipped style networks for the page's style picker: name, title and artist of each."""
+    from faceedit.stylize import list_styles
+
+    return [{"name": s["name"], "title": s["title"], "artist": s["artist"]} for s in list_styles()]
+
+
+def stylize_shipped(image: np.ndarray, name: str) -> np.ndarray:
+    """``image`` (uint8 H×W×3) through the shipped style network ``name`` (only shipped names, never a path)."""
+    from faceedit.stylize import list_styles, load_style, stylize_fast
+
+    if name not in {s["name"] for s in list_styles()}:
+        raise FaceEditError(f"unknown style {name!r}: see GET /api/info → styles")
+    return stylize_fast(image, load_style(name))
+
+
 def _accepts(fn: Callable, name: str) -> bool:
     """True when ``fn`` takes a keyword ``name`` (directly or through ``**kw``)."""
     try:
@@ -216,16 +232,19 @@ class WebState:
         out = np.asarray(out)
         return out[0] if out.ndim == 4 else out
 
-    def render_png(self, s: FaceSession, amounts, keep, layers, view: str, seq: int | None) -> bytes:
+    def render_png(self, s: FaceSession, amounts, keep, layers, view: str, seq: int | None,
+                   style: str | None = None) -> bytes:
         if seq is not None and seq < s.latest_seq:
             raise Stale()
         plain = not any(float(v) for v in amounts.values())
-        key = ("plain", view)
+        key = ("plain", view, style)
         if plain and key in s.cache:
             return s.cache[key]
         img = self.images(self.edited_ws(s, amounts, keep, layers), s)[0]
         if view == "photo":
             img = self.in_photo(s, img)
+        if style:
+            img = stylize_shipped(img, style)
         data = png_bytes(img)
         if plain:
             s.cache[key] = data
@@ -470,6 +489,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
                 "mp4": {"available": state.have_mp4,
                         "reason": None if state.have_mp4 else "MP4 needs imageio-ffmpeg"},
             },
+            "styles": shipped_styles(),
             "limits": {"upload_bytes": state.max_upload_bytes, "upload_pixels": state.max_pixels,
                        "upload_min_side": MIN_DETECT_SIDE, "client_sessions": state.sessions.max_per_client,
                        "upload_types": sorted(UPLOAD_TYPES.values()), "max_amount": MAX_AMOUNT,
@@ -610,10 +630,10 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
             raise NotFound("no such session")
         return Response(status_code=204)
 
-    async def render(s: FaceSession, amounts, keep, layers, view, seq) -> Response:
+    async def render(s: FaceSession, amounts, keep, layers, view, seq, style=None) -> Response:
         if not s.newest(seq):
             raise Stale()
-        data = await state.render.run(state.render_png, s, amounts, keep, layers, view, seq)
+        data = await state.render.run(state.render_png, s, amounts, keep, layers, view, seq, style)
         return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.get("/api/sessions/{sid}/image.png", tags=["edit"], responses=png, response_class=Response,
@@ -643,7 +663,7 @@ def create_app(model=None, directions=None, inverter=None, *, model_name: str = 
               summary="Render the face with attribute edits")
     async def edit(sid: str, body: EditBody):
         s = state.session(sid)
-        return await render(s, body.amounts, body.keep, body.layers, body.view, body.seq)
+        return await render(s, body.amounts, body.keep, body.layers, body.view, body.seq, body.style)
 
     @app.post("/api/sessions/{sid}/animate", tags=["edit"], responses=anim, response_class=Response,
               summary="Animate attribute edits (GIF or MP4)")
