@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("faceedit.edit",),                                           # operations on latents and styles
     ("faceedit.invert",),                                         # photos → latents (+ tuned generators)
     ("faceedit.face",),                                           # the face being edited, one resolver
-    ("faceedit.train", "faceedit.cluster"),                       # the training framework, trainers; clustering
+    ("faceedit.train", "faceedit.cluster", "faceedit.stylize"),  # the training framework, trainers; clustering; style transfer
     ("faceedit.api",),                                            # the Python API
     ("faceedit.batch",),                                          # many photos / seeds on workers or Ray
     ("faceedit.web",),                                            # the web app

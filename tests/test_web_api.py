@@ -160,6 +160,26 @@ def test_stale_requests_are_dropped(client):
     assert edit(client, sid, amounts={"smiling": 2}, seq=6).status_code == 200
 
 
+def test_style_picker_applies_a_shipped_style_network(client, tmp_path, monkeypatch):
+    import torch
+
+    from faceedit.stylize import styles
+    from faceedit.stylize.johnson import PRESETS, TransformNet, save_style_model
+
+    monkeypatch.setattr(styles, "STYLES_DIR", tmp_path)
+    torch.manual_seed(0)
+    save_style_model(tmp_path / "stripes.safetensors", TransformNet(PRESETS["slim"]),
+                     {"style": {"title": "Stripes", "artist": "a test"}})
+    assert client.get("/api/info").json()["styles"] == [{"name": "stripes", "title": "Stripes", "artist": "a test"}]
+    sid = new_face(client)
+    base = decode(edit(client, sid))
+    styled = decode(edit(client, sid, style="stripes"))
+    assert styled.shape == base.shape and np.abs(styled.astype(int) - base).mean() > 5
+    assert np.array_equal(base, decode(edit(client, sid)))  # the unstyled preview is not replaced in the cache
+    assert_error(edit(client, sid, style="nope"), 422, "unknown style")
+    assert_error(edit(client, sid, style="../x"), 422, "style")
+
+
 def test_attributes_and_info(client):
     attrs = client.get("/api/attributes").json()
     assert attrs["available"] and {a["attribute"] for a in attrs["attributes"]} == {"smiling", "age", "male"}

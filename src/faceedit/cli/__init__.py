@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "register",
     "cluster",
     "batch_jobs",
+    "stylize",
 ]
 
 app = typer.Typer(

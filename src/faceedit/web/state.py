@@ -26,6 +26,7 @@ from faceedit.errors import FaceEditError
 from faceedit.face import Face
 from faceedit.media import save_animation
 from faceedit.model import Model
+from faceedit.stylize import list_styles, load_style, stylize_fast
 from faceedit.web.schemas import MAX_AMOUNT
 from faceedit.web.sessions import FaceSession, SessionStore, new_id
 from faceedit.web.work import Busy, WorkQueue
@@ -34,6 +35,18 @@ FORMATS = {"gif": "image/gif", "mp4": "video/mp4"}
 #: ``inverter(path, model, progress=…, [aligned=True | faces=…], **invert_options) -> Face``.
 Inverter = Callable[..., Face]
 
+
+
+def shipped_styles() -> list[dict]:
+    """The shipped style networks for the page's style picker: name, title and artist of each."""
+    return [{"name": s["name"], "title": s["title"], "artist": s["artist"]} for s in list_styles()]
+
+
+def stylize_shipped(image: np.ndarray, name: str) -> np.ndarray:
+    """``image`` (uint8 H×W×3) through the shipped style network ``name`` (only shipped names, never a path)."""
+    if name not in {s["name"] for s in list_styles()}:
+        raise FaceEditError(f"unknown style {name!r}: see GET /api/info → styles")
+    return stylize_fast(image, load_style(name))
 
 class NotFound(Exception):
     """An unknown or expired session or job id."""
@@ -127,18 +140,22 @@ class WebState:
             raise FaceEditError(f"attribute edits are unavailable: {self.directions_note}")
         return self.directions.apply(s.face.ws, amounts, keep=list(keep or ()), layers=_layers_or_all(layers))
 
-    def render_png(self, s: FaceSession, amounts, keep, layers, view: str, seq: int | None) -> bytes:
-        """The session's face with ``amounts`` applied, aligned or pasted into its photo (``view``), as PNG."""
+    def render_png(self, s: FaceSession, amounts, keep, layers, view: str, seq: int | None,
+                   style: str | None = None) -> bytes:
+        """The session's face with ``amounts`` applied, aligned or pasted into its photo (``view``), painted by the
+        shipped style network ``style`` when given, as PNG."""
         if seq is not None and seq < s.latest_seq:
             raise Stale()
         plain = not any(float(v) for v in amounts.values())
-        key = ("plain", view)
+        key = ("plain", view, style)
         if plain and key in s.cache:
             return s.cache[key]
         if view == "photo" and s.face.photo is None:
             raise FaceEditError("this face did not come from a photo: there is no photo to paste it into")
-        img = s.face.render(self.edited_ws(s, amounts, keep, layers), paste="change" if view == "photo" else None)
-        data = png_bytes(img[0])
+        img = s.face.render(self.edited_ws(s, amounts, keep, layers), paste="change" if view == "photo" else None)[0]
+        if style:
+            img = stylize_shipped(img, style)
+        data = png_bytes(img)
         if plain:
             s.cache[key] = data
         return data

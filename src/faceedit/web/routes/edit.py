@@ -22,10 +22,10 @@ ANIMATION = {200: {"content": {"image/gif": {}, "video/mp4": {}}, "description":
 MAX_ANIMATION_FRAMES = 240
 
 
-async def render(state: WebState, s: FaceSession, amounts, keep, layers, view, seq) -> Response:
+async def render(state: WebState, s: FaceSession, amounts, keep, layers, view, seq, style=None) -> Response:
     if not s.newest(seq):
         raise Stale()
-    data = await state.render.run(state.render_png, s, amounts, keep, layers, view, seq)
+    data = await state.render.run(state.render_png, s, amounts, keep, layers, view, seq, style)
     return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
@@ -63,7 +63,7 @@ async def image(sid: str,
 @router.post("/{sid}/edit", responses=PNG, response_class=Response, summary="Render the face with attribute edits")
 async def edit(sid: str, body: EditBody, state: WebState = Depends(web_state)):
     s = state.session(sid)
-    return await render(state, s, body.amounts, body.keep, body.layers, body.view, body.seq)
+    return await render(state, s, body.amounts, body.keep, body.layers, body.view, body.seq, body.style)
 
 
 @router.post("/{sid}/animate", responses=ANIMATION, response_class=Response,
