@@ -32,6 +32,11 @@ CONFIGS = {
                    "--seed", "1"],
     "res32": ["--res", "32", "--channel-base", "2048", "--channel-max", "128", "--mapping-layers", "2"],
 }
+#: The batch and latent sizes of every config above.
+COMMON = ["--batch", "32", "--z-dim", "256", "--w-dim", "256"]
+#: --smoke: a tiny network for a few seconds, scored in its own discriminator's features (no weights to fetch).
+SMOKE = ["--res", "16", "--batch", "4", "--z-dim", "16", "--w-dim", "16", "--channel-base", "128", "--channel-max",
+         "32", "--mapping-layers", "1"]
 
 
 def _faceedit() -> list[str]:
@@ -45,15 +50,15 @@ def run_config(name: str, args) -> dict:
         if not rep_path.is_file():
             sys.exit(f"error: {name} has no figures yet ({rep_path}); run it without --report-only")
         return summarise(name, run, json.loads(rep_path.read_text()))
-    cmd = _faceedit() + ["train", "gan", "--data", args.data, "--run-dir", str(run), "--batch", "32",
-                         "--z-dim", "256", "--w-dim", "256", "--time-budget", args.budget, "--threads",
-                         str(args.threads), "--no-progress", "--checkpoint-minutes", "5", "--sample-minutes", "60"]
-    cmd += CONFIGS[name]
+    cmd = _faceedit() + ["train", "gan", "--data", args.data, "--run-dir", str(run), "--time-budget", args.budget,
+                         "--threads", str(args.threads), "--no-progress", "--checkpoint-minutes", "5",
+                         "--sample-minutes", "60"]
+    cmd += SMOKE if args.smoke else COMMON + CONFIGS[name]
     if args.data_limit:
         cmd += ["--data-limit", str(args.data_limit)]
     subprocess.run(cmd, check=True)
     subprocess.run(_faceedit() + ["eval", "realism", "--model", str(run), "--real", args.data, "--n", str(args.n),
-                                 "--json", str(rep_path)], check=True)
+                                 "--features", args.features, "--json", str(rep_path)], check=True)
     return summarise(name, run, json.loads(rep_path.read_text()))
 
 
@@ -61,13 +66,14 @@ def summarise(name: str, run: Path, rep: dict) -> dict:
     """One table row from a finished run folder and its realism figures."""
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     last = log[-1] if log else {}
-    import torch
+    from faceedit.train.checkpoint import load_checkpoint
 
-    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state = load_checkpoint(run / "checkpoint.pt")  # the restricted loader: a checkpoint never runs code
     g_params = sum(v.numel() for v in state["G_ema"].values()) / 1e6
     d_params = sum(v.numel() for v in state["D"].values()) / 1e6
-    return {"config": name, "flags": " ".join(CONFIGS[name]), "kimg": state["cur_nimg"] / 1000,
-            "img_s": last.get("img_per_s"), "G_M": g_params, "D_M": d_params,
+    flags = " ".join(SMOKE if name == "smoke" else CONFIGS[name])
+    return {"config": name, "flags": flags, "kimg": state["cur_nimg"] / 1000, "img_s": last.get("img_per_s"),
+            "G_M": g_params, "D_M": d_params,
             "fd": rep["fd"], "floor": rep["fd_floor"], "ratio": rep["fd"] / rep["fd_floor"], "kid": rep["kid"],
             "res": rep["resolution"]}
 
@@ -83,9 +89,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=250, help="samples per set for the realism figure")
     ap.add_argument("--report-only", action="store_true", help="print the table from the runs and figures already "
                     "in --out (no training, no evaluation)")
+    ap.add_argument("--features", default="faceapi", help="features of the realism figure (eval realism --features)")
+    ap.add_argument("--smoke", action="store_true", help="one tiny network for 3 s, n=12, D features (tests)")
     args = ap.parse_args()
+    if args.smoke:
+        args.configs, args.budget, args.n, args.features = "smoke", "3s", 12, "disc"
     names = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = [c for c in names if c not in CONFIGS]
+    unknown = [c for c in names if c not in CONFIGS and not (args.smoke and c == "smoke")]
     if unknown:
         sys.exit(f"error: unknown config(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
     rows = [run_config(n, args) for n in names]

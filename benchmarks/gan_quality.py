@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from faceedit.metrics import realism as R  # noqa: E402
 from faceedit.nn import Generator, GeneratorConfig  # noqa: E402
 from faceedit.train.checkpoint import load_into, read_weights  # noqa: E402
-from faceedit.train.dataset import load_images  # noqa: E402
+from faceedit.data.images import load_images  # noqa: E402
 
 
 def load_g(path: Path) -> tuple[Generator, dict]:

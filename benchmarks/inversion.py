@@ -59,7 +59,9 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     from faceedit import api
-    from faceedit.invert.evaluate import evaluate_methods, format_table, load_eval_faces
+    from faceedit.data.rows import load_eval_faces
+    from faceedit.invert import evaluate_methods
+    from faceedit.metrics.inversion import format_table
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods or set(methods) - set(METHODS):

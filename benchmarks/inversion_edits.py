@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     from faceedit import api
     from faceedit.edit.scoring import attribute_index, classifier_logits
     from faceedit.invert import invert_images
-    from faceedit.invert.evaluate import load_eval_faces
+    from faceedit.data.rows import load_eval_faces
     from faceedit.metrics import quality
 
     model = api.load("default")

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from faceedit import api
     from faceedit.invert import optimize_latents
     from faceedit.invert.encoder import default_encoder
-    from faceedit.invert.evaluate import load_eval_faces
+    from faceedit.data.rows import load_eval_faces
     from faceedit.invert.pivotal import tune_synthesis
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

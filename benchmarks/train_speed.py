@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceedit.nn import Discriminator, Generator
 from faceedit.train.dataset import sample_batch
 from faceedit.train.gan import TrainConfig, Trainer
 
@@ -117,7 +116,7 @@ class PlainSynthesis(nn.Module):
             blk.torgb = PlainModConv(c, cfg.img_channels, cfg.w_dim, r, k=1, demod=False)
             setattr(self, f"b{r}", blk)
 
-    def forward(self, ws, noise_mode="random"):
+    def forward(self, ws, noise_mode="random", channels_last=False):  # noqa: ARG002 - always NCHW
         x = img = None
         wi = 0
         for r in self.res:
@@ -247,6 +246,7 @@ def make_plain(tr: Trainer) -> None:
     assert err < 1e-3 and dd < 1e-3, f"plain implementation differs: G {err:.2e}, D {dd:.2e}"
     G.load_state_dict(tr.G.state_dict())
     tr.G, tr.D = G.train().requires_grad_(False), D.train().requires_grad_(False)
+    tr.D_main = tr.D  # the D the G and D main phases call
     tr.G_ema = PlainGenerator(tr.G.cfg).to(tr.device).eval().requires_grad_(False)
     tr.G_ema.load_state_dict(G.state_dict())
     cfg = tr.cfg
@@ -294,7 +294,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--impls", default="ours:bf16,plain:bf16,ours:fp32,plain:fp32")
+    ap.add_argument("--smoke", action="store_true", help="a few seconds on a tiny network (tests/test_benchmarks.py)")
     args = ap.parse_args()
+    if args.smoke:
+        args.res, args.batch, args.z_dim, args.w_dim = 16, 4, 16, 16
+        args.channel_base, args.channel_max, args.mapping_layers, args.steps, args.warmup = 128, 32, 1, 2, 1
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"res {args.res}, batch {args.batch}, channels {args.channel_base}/{args.channel_max}, z/w "

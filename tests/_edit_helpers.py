@@ -1,8 +1,10 @@
-"""Shared tiny generators for the edit tests (random weights, fixed seeds)."""
+"""Shared tiny generators for the edit tests (random weights, fixed seeds), and a stand-in photo face."""
 
+import numpy as np
 import torch
 
 from faceedit import api
+from faceedit.face import Face
 from faceedit.nn import Generator, GeneratorConfig
 
 
@@ -11,6 +13,13 @@ def tiny_model(resolution: int = 32, seed: int = 0, channel_max: int = 32) -> ap
     cfg = GeneratorConfig(z_dim=32, w_dim=32, resolution=resolution, channel_base=512, channel_max=channel_max,
                           mapping_layers=2)
     return api.Model(G=Generator(cfg).eval(), name=f"tiny{resolution}")
+
+
+def random_model() -> api.Model:
+    """A 64-px generator with random weights (seed 0): z and w of 128, two mapping layers."""
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(z_dim=128, w_dim=128, resolution=64, channel_base=4096, channel_max=128, mapping_layers=2)
+    return api.Model(G=Generator(cfg).eval(), name="random64")
 
 
 def box_mask(res: int, top: float = 0.6, bottom: float = 0.85, left: float = 0.3, right: float = 0.7) -> torch.Tensor:
@@ -34,3 +43,31 @@ def plant_local_channel(model: api.Model, mask: torch.Tensor, res: int = 16, cha
         layer.noise_const.copy_((m > 0.5).float() * height)
         layer.noise_strength.fill_(1.0)
     return [n for n, _ in model.style_layers].index(f"b{res}.conv1")
+
+
+class CornerPhoto:
+    """Stands for a :class:`~faceedit.align.photo.Photo` in web tests: an edit is pasted into the photo's top-left
+    corner (the rest of the photo stays as it was)."""
+
+    def __init__(self, original: np.ndarray):
+        self.original = original
+
+    @property
+    def pixels(self) -> int:
+        return int(self.original.shape[0] * self.original.shape[1])
+
+    def paste(self, image, mode: str = "change") -> np.ndarray:
+        out = self.original.copy()
+        e = np.asarray(image)
+        out[:e.shape[0], :e.shape[1]] = e[:out.shape[0], :out.shape[1]]
+        return out
+
+
+def photo_face(model: api.Model, path, notes=(), generator=None, noise=None) -> Face:
+    """What an inverter returns for the uploaded photo at ``path``: seed 7's code, drawn by ``generator`` (default
+    ``model``), pasted into the photo's corner."""
+    from PIL import Image
+
+    original = np.asarray(Image.open(path).convert("RGB"))
+    return Face(ws=model.map(model.z_from_seeds([7]), 0.7), generator=generator or model, noise=noise,
+                photo=CornerPhoto(original), label="photo", notes=list(notes))

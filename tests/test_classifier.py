@@ -15,7 +15,8 @@ from faceedit.cli import main
 from faceedit.errors import FaceEditError
 from faceedit.scorers.classifier import (CELEBA_ATTRIBUTES, DEFAULT_WEIGHTS, AttributeClassifier, AttributeNet,
                                          ClassifierConfig, load_classifier)
-from faceedit.train.classifier import RunConfig, train_classifier
+from faceedit.train.classifier import train_classifier
+from faceedit.train.runner import RunConfig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TINY = {"size": 32, "stem": 8, "widths": [16, 32], "depths": [1, 1], "dropout": 0.0,

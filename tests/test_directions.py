@@ -1,6 +1,7 @@
 """InterfaceGAN directions: SVM fitting, conditional projection, edits, sweeps, files, and the CLI
 (fit / list / report / edit / animate) on a tiny generator with image-statistics scorers."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -331,7 +332,7 @@ def test_cli_edit_photo_pastes_back(cli_model, tmp_path, capsys, monkeypatch):
     # the photo closer than the optimisation alone
     import faceedit.invert as inv_mod
 
-    monkeypatch.setitem(inv_mod.DEFAULT_STEPS, "optimize", 5)
+    monkeypatch.setitem(inv_mod.METHODS, "optimize", dataclasses.replace(inv_mod.METHODS["optimize"], steps=5))
     crops = {}
     for method in ("optimize", "pivotal"):
         crops[method] = tmp_path / f"{method}.png"

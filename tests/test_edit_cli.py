@@ -1,8 +1,6 @@
 """The editing commands end to end: mix, morph, crossover, transfer, channels find/edit, local, eval edits."""
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -66,7 +64,7 @@ def test_morph_crossover_transfer(tiny, tmp_path, capsys):
     ws, _ = load_latents(tmp_path / "c.npz")
     assert np.allclose(ws[0, :3], tiny.map(tiny.z_from_seeds([1]), 0.7)[0, :3].numpy())
     assert main(["crossover", "1", "2", "--k", "x", "-o", str(tmp_path / "c1.png")]) == 2
-    assert main(["transfer", "3", "--from", "1", "--to", "2", "-s", "0,1", "-o", str(tmp_path / "t.png"),
+    assert main(["transfer", "3", "--from", "1", "--to", "2", "--strength", "0,1", "-o", str(tmp_path / "t.png"),
                  "--save-latents", str(tmp_path / "t.npz")]) == 0
     ws, _ = load_latents(tmp_path / "t.npz")
     w1, w2, w3 = (tiny.map(tiny.z_from_seeds([s]), 0.7)[0].numpy() for s in (3, 1, 2))
@@ -77,7 +75,7 @@ def test_channels_find_with_a_mask_and_edit(tiny, tmp_path, capsys):
     mask = tmp_path / "mouth.png"
     Image.fromarray((box_mask(128).numpy() * 255).astype(np.uint8)).save(mask)  # any size; resized
     folder = tmp_path / "ch"
-    assert main(["channels", "find", "--mask", str(mask), "--samples", "2", "--probes", "1", "-k", "2",
+    assert main(["channels", "find", "--mask", str(mask), "--samples", "2", "--probes", "1", "--top-k", "2",
                  "--sigma-samples", "100", "--preview-seeds", "0-1", "-o", str(folder)]) == 0
     found = json.loads((folder / "channels.json").read_text())
     assert found["mode"] == "region" and len(found["channels"]) == 2
@@ -123,10 +121,13 @@ def test_local_with_mask_and_diff(tiny, tmp_path, capsys):
 
 
 def test_missing_parser_and_classifier_fail_clearly(tiny, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "faceedit.scorers", None)
-    monkeypatch.setitem(sys.modules, "faceedit.scorers.classifier", None)
+    from faceedit.scorers import classifier, parser
+
+    monkeypatch.setattr(parser, "DEFAULT_WEIGHTS", tmp_path / "no_parser.safetensors")
+    monkeypatch.setattr(classifier, "DEFAULT_WEIGHTS", tmp_path / "no_classifier.safetensors")
     assert main(["channels", "find", "--region", "hair", "-o", str(tmp_path)]) == 2
-    assert "channel finding by region needs the face parser: not installed/trained yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "channel finding by region needs the face parser" in err and "no_parser.safetensors" in err
     assert main(["channels", "find", "--attr", "smiling", "-o", str(tmp_path)]) == 2
     assert "channel finding by attribute needs the attribute classifier" in capsys.readouterr().err
     assert main(["eval", "edits", "--attr", "smiling", "--channel", "6:1"]) == 2
@@ -139,7 +140,7 @@ def test_missing_parser_and_classifier_fail_clearly(tiny, tmp_path, monkeypatch,
 def fake_scorers(monkeypatch):
     """Stand-ins for faceedit.scorers with known functions: a 'parser' whose mouth is the box, a 'classifier'
     whose Smiling logit is the box brightness."""
-    mod = types.ModuleType("faceedit.scorers")
+    from faceedit.edit import scoring
 
     class Parser:
         classes = tuple(range(19))
@@ -158,16 +159,15 @@ def fake_scorers(monkeypatch):
             b = box_mask(images.shape[-1]).bool()
             return torch.stack([images[:, :, b].mean((1, 2)), images.mean((1, 2, 3))], 1)
 
-    mod.load_parser = lambda device="cpu": Parser()
-    mod.load_classifier = lambda device="cpu": Clf()
-    monkeypatch.setitem(sys.modules, "faceedit.scorers", mod)
+    monkeypatch.setattr(scoring, "load_parser", lambda device="cpu": Parser())
+    monkeypatch.setattr(scoring, "load_classifier", lambda device="cpu": Clf())
 
 
 def test_find_by_region_attr_and_eval_with_scorers(tiny, fake_scorers, tmp_path, capsys):
-    assert main(["channels", "find", "--region", "mouth", "--samples", "2", "--probes", "1", "-k", "2",
+    assert main(["channels", "find", "--region", "mouth", "--samples", "2", "--probes", "1", "--top-k", "2",
                  "--sigma-samples", "100", "--preview-seeds", "0", "-o", str(tmp_path / "r")]) == 0
     assert json.loads((tmp_path / "r" / "channels.json").read_text())["target"] == "mouth"
-    assert main(["channels", "find", "--attr", "smiling", "--samples", "4", "-k", "3", "--sigma-samples", "100",
+    assert main(["channels", "find", "--attr", "smiling", "--samples", "4", "--top-k", "3", "--sigma-samples", "100",
                  "--preview-seeds", "0", "-o", str(tmp_path / "a")]) == 0
     found = json.loads((tmp_path / "a" / "channels.json").read_text())
     assert found["mode"] == "attribute" and found["samples"] == 2

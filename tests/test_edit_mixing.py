@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from faceedit.edit import (crossover, expression_transfer, group_range, mix, mixing_grid, morph_latents,
-                           parse_channel, parse_layers, resolve, resolve_face, slerp, w_index_of_style_layer)
+                           parse_channel, parse_layers, slerp, w_index_of_style_layer)
 from faceedit.edit.morph import morph_times
 from faceedit.errors import FaceEditError
+from faceedit.face import resolve_face
 from faceedit.latents import save_latents
 from faceedit.media import to_uint8
 from faceedit.nn import Generator, GeneratorConfig
@@ -150,16 +151,16 @@ def test_slerp_stays_on_the_sphere():
 def test_resolve_faces(model, tmp_path):
     w12 = model.map(model.z_from_seeds([12]), 0.7)
     for spec in ("12", "seed:12", "SEED12", 12):
-        assert torch.allclose(resolve_face(spec, model), w12)
-    f = resolve("seed:12", model, truncation=1.0)
+        assert torch.allclose(resolve_face(spec, model).ws, w12)
+    f = resolve_face("seed:12", model, truncation=1.0)
     assert f.z is not None and torch.allclose(f.ws, model.map(model.z_from_seeds([12]), 1.0))
     ws = model.map(model.z_from_seeds([4, 5]), 0.7)
     path = save_latents(tmp_path / "l.npz", ws.numpy(), model=model)
-    assert torch.allclose(resolve_face(str(path), model), ws[:1])
-    assert torch.allclose(resolve_face(f"{path}#1", model), ws[1:2])
-    assert resolve(str(path), model).z is None
+    assert torch.allclose(resolve_face(str(path), model).ws, ws[:1])
+    assert torch.allclose(resolve_face(f"{path}#1", model).ws, ws[1:2])
+    assert resolve_face(str(path), model).z is None
     np.save(tmp_path / "w.npy", ws[0, 0].numpy())  # a single w → broadcast to w+
-    assert torch.allclose(resolve_face(str(tmp_path / "w.npy"), model), ws[:1, :1].expand(1, 10, 32))
+    assert torch.allclose(resolve_face(str(tmp_path / "w.npy"), model).ws, ws[:1, :1].expand(1, 10, 32))
     photo = tmp_path / "me.jpg"
     photo.write_bytes(b"x")
     with pytest.raises(FaceEditError, match="not an image"):  # photos go through faceedit.invert.invert_photo

@@ -13,10 +13,12 @@ from faceedit.errors import FaceEditError
 from faceedit.latents import load_latents
 from faceedit.media import make_grid, save_animation, save_image
 
+from _edit_helpers import random_model
+
 
 @pytest.fixture(scope="module")
 def model():
-    return api._placeholder()
+    return random_model()
 
 
 def test_parse_seeds():

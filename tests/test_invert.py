@@ -251,7 +251,7 @@ def test_invert_cli_writes_latents_and_previews(tiny, tmp_path, capsys):
     paths = _save_pngs(tmp_path / "in", faces)
     out = tmp_path / "lat.npz"
     rc = main(["invert", *map(str, paths), "--aligned", "-o", str(out), "--method", "optimize", "--steps", "10",
-               "--perceptual", "none", "-p", "--quiet"])
+               "--perceptual", "none", "--previews", "--quiet"])
     assert rc == 0, capsys.readouterr().err
     ws, meta = load_latents(out)
     assert ws.shape == (2, tiny.num_ws, tiny.w_dim) and meta["num_ws"] == tiny.num_ws
@@ -330,19 +330,18 @@ def test_photo_paste_back_keeps_far_pixels(tiny, monkeypatch):
     assert np.abs(out.astype(int) - photo).max() > 0  # the face did change
     batch = inv.paste(torch.cat([edited, edited]))
     assert batch.shape == (2, *photo.shape)
-    # edit.inputs.resolve() inverts photos through invert_photo
-    import faceedit.invert as inv_mod
-    from faceedit.edit.inputs import resolve
+    # resolve_face() inverts photos through invert_photo
+    from faceedit.face import resolve_face
+    from faceedit.invert import photos
 
-    monkeypatch.setitem(inv_mod.DEFAULT_STEPS, "optimize", 2)
-    monkeypatch.setattr(inv_mod, "get_perceptual", lambda name="perceptual": (None, None))
+    monkeypatch.setattr(photos, "get_perceptual", lambda name="perceptual": (None, None))
     p = Path(__file__).parent / "_tmp_face.png"
     try:
         Image.fromarray(photo).save(p)
-        face_ws = resolve(str(p), tiny)
+        face = resolve_face(str(p), tiny, method="optimize", steps=2)
     finally:
         p.unlink(missing_ok=True)
-    assert face_ws.ws.shape == (1, tiny.num_ws, tiny.w_dim)
+    assert face.ws.shape == (1, tiny.num_ws, tiny.w_dim) and face.photo.original.shape == photo.shape
 
 
 def test_aligned_input_paste_and_quality_metrics(tiny):

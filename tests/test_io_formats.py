@@ -262,3 +262,32 @@ def test_bare_safetensors_state_dict(tmp_path, nets, z):
     save_file({"weight": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(FaceEditError, match="other.safetensors"):
         load_checkpoint(tmp_path / "other.safetensors")
+
+
+def test_one_format_table_reads_writes_and_helps(tmp_path, nets, z, monkeypatch):
+    """A new format is one entry of FORMATS: the loader reads it, `models convert --to` writes it and lists it."""
+    from faceedit.cli import main
+    from faceedit.io import formats
+    from faceedit.io.parts import CheckpointParts
+
+    G_ema = nets[0]
+    torch.save({"mine": {"weights": G_ema.state_dict()}}, tmp_path / "mine.pt")
+    with pytest.raises(FaceEditError, match="not a StyleGAN2 checkpoint this loader knows"):
+        read_parts(tmp_path / "mine.pt")
+
+    def write_mine(path, ckpt, fp16):
+        torch.save({"mine": {"weights": ckpt.G_ema.state_dict()}}, path)
+        return "mine .pt"
+
+    mine = formats.CheckpointFormat("mine", "torch", "a made-up format", lambda d: isinstance(d, dict) and "mine" in d,
+                                    lambda d, source: CheckpointParts("mine", d["mine"]["weights"]), write_mine)
+    monkeypatch.setattr(formats, "FORMATS", formats.FORMATS + (mine,))
+    ckpt = load_checkpoint(tmp_path / "mine.pt")
+    assert ckpt.source_format == "mine"
+    assert (_images(ckpt.G_ema, z) - _images(G_ema, z)).abs().max() <= ATOL
+    assert set(formats.writers()) == {"safetensors", "native", "rosinality", "mine"}
+    assert "mine (a made-up format)" in formats.formats_help()
+    save_native(tmp_path / "g.safetensors", G_ema)
+    assert main(["models", "convert", str(tmp_path / "g.safetensors"), str(tmp_path / "back.pt"), "--to", "mine"]) == 0
+    assert load_checkpoint(tmp_path / "back.pt").source_format == "mine"
+    assert main(["models", "convert", str(tmp_path / "g.safetensors"), str(tmp_path / "x"), "--to", "onnx"]) == 2

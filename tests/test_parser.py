@@ -15,7 +15,7 @@ from faceedit.cli import main
 from faceedit.errors import FaceEditError
 from faceedit.scorers.parser import (CLASSES, DEFAULT_WEIGHTS, REGIONS, FaceParser, ParserConfig, ParserNet,
                                      load_parser, mask_image)
-from faceedit.train.classifier import RunConfig
+from faceedit.train.runner import RunConfig
 from faceedit.train.parser import confusion, flip_labels, iou_from_confusion, train_parser
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

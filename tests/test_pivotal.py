@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -126,7 +128,7 @@ def test_pivotal_method_with_and_without_an_encoder(monkeypatch):
     with pytest.raises(FaceEditError, match="noise"):
         invert_images(m, x, method="pivotal", encoder=enc, steps=2, optimize_noise=True)
     # no encoder for this generator: the pivot comes from a (here very short) optimisation, with a note
-    monkeypatch.setitem(inv_mod.DEFAULT_STEPS, "optimize", 3)
+    monkeypatch.setitem(inv_mod.METHODS, "optimize", dataclasses.replace(inv_mod.METHODS["optimize"], steps=3))
     inv2 = invert_images(m, x[:1], method="pivotal", steps=2, perceptual=None)
     assert inv2.method == "pivotal" and "pivot comes from optimisation" in inv2.notes[0]
 
@@ -146,16 +148,16 @@ def test_cli_invert_pivotal_and_edit_its_latent_file(tmp_path, monkeypatch, caps
         Image.fromarray(im).save(paths[-1])
     lat = tmp_path / "lat.npz"
     assert main(["invert", *map(str, paths), "--aligned", "--method", "pivotal", "--steps", "20", "--encoder",
-                 str(enc), "--perceptual", "none", "--batch", "1", "-o", str(lat), "-p", "--quiet"]) == 0, \
+                 str(enc), "--perceptual", "none", "--batch", "1", "-o", str(lat), "--previews", "--quiet"]) == 0, \
         capsys.readouterr().err  # two batches of one: their tuned weights are joined
     tuned = read_tuned(lat)
     assert tuned is not None and len(tuned) == 2 and tuned.sha256 == m.sha256
     with np.load(lat) as z:
         assert str(z["method"]) == "pivotal"
-    from faceedit.cli.edit_attrs import Subject
+    from faceedit.face import resolve_face
 
-    s = Subject(f"{lat}#1", m, 0.7, "pivotal")  # how edit / animate draw a face given as a latent file row
-    img = s.render(m, s.ws, crop=True)[0]
+    face = resolve_face(f"{lat}#1", m)  # how every command draws a face given as a latent file row
+    img = face.render()[0]
     preview = np.asarray(Image.open(tmp_path / "lat_preview" / "f1.png"))[:, RES + 2:]
     plain = to_uint8(m.synthesize(torch.from_numpy(np.load(lat)["ws"][1:2])))[0]
     assert np.abs(img.astype(int) - preview).max() <= 2  # the tuned generator's drawing, as in the preview

@@ -192,9 +192,9 @@ def _tiny():
 @given(st.one_of(TEXT, st.sampled_from(["seed:3", "12", "x.npz#2", "face.npz#99999999999", "photo.jpg", "a.npy",
                                         "seed=4294967296", "#", ".npz", "/", "."])))
 def test_face_references(text):
-    from faceedit.edit.inputs import resolve
+    from faceedit.face import resolve_face
 
-    face = parse_or_refuse(resolve, text, _tiny())
+    face = parse_or_refuse(resolve_face, text, _tiny())
     if face is not None:
         assert tuple(face.ws.shape) == (1, _tiny().num_ws, _tiny().w_dim)
 

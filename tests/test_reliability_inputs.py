@@ -22,6 +22,8 @@ from faceedit import api
 from faceedit.cli import app, guard_options, main
 from faceedit.errors import FaceEditError
 
+from _edit_helpers import random_model
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # one thread beats two that wait on 2 cores
 
 
@@ -44,10 +46,7 @@ def tiny_images(folder: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def default_model():
-    m = api.load("default")
-    if m.placeholder:
-        pytest.skip("no trained default generator")
-    return m
+    return api.load("default")
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +131,7 @@ def test_every_number_option_of_every_command_is_bounded():
     (["morph", "1", "2", "--frames", "100000", "-o", "OUT/m.gif"], "1<=x<=2000"),
     (["channels", "edit", "1", "--channel", "0:0", "--alpha", ",".join(["1"] * 5000), "-o", "OUT/c.png"],
      "too many values"),
-    (["transfer", "1", "--from", "2", "--to", "3", "-s", "1e300", "-o", "OUT/t.png"], "at most 1000"),
+    (["transfer", "1", "--from", "2", "--to", "3", "--strength", "1e300", "-o", "OUT/t.png"], "at most 1000"),
     (["eval", "realism", "--n", "999999999", "--real", "OUT"], "1<=x<=2000000"),
     (["directions", "fit", "--samples", "2000000", "--space", "wplus", "--attr", "smiling"], "GiB"),
     (["train", "encoder", "--time-budget", "99999d", "--run-dir", "OUT/r"], "at most"),
@@ -177,7 +176,7 @@ def test_bad_truncation_is_refused(tmp_path, capsys, value, words):
     assert words in one_error_line(capsys)
     assert not (tmp_path / "g.png").exists()
     with pytest.raises(FaceEditError):
-        api._placeholder().generate(seeds=[0], truncation=float(value))
+        random_model().generate(seeds=[0], truncation=float(value))
 
 
 @pytest.mark.parametrize("fill, words", [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"),
@@ -200,7 +199,7 @@ def test_bad_latent_files_are_refused(tmp_path, capsys, fill, words):
 def test_a_generator_with_nan_weights_is_refused(tmp_path, capsys):
     from faceedit.io.native import save_native
 
-    m = api._placeholder()
+    m = random_model()
     with torch.no_grad():
         m.G.synthesis.b8.conv1.weight[0, 0, 0, 0] = float("nan")
     save_native(tmp_path / "nan.safetensors", m.G, dtype=torch.float32)
@@ -275,7 +274,7 @@ def test_score_and_invert_skip_bad_files(tmp_path, face_png, default_model, caps
 # ------------------------------------------------------------------------------------------ item 7: leftovers
 def test_leftover_temp_files_do_not_break_training_data_or_folder_scans(tmp_path, capsys):
     from faceedit.align.image import is_image_name
-    from faceedit.train.dataset import list_images, load_images
+    from faceedit.data.images import list_images, load_images
 
     data = tmp_path / "data"
     data.mkdir()

@@ -18,7 +18,8 @@ import torch
 from faceedit.train import augment, losses
 from faceedit.train.checkpoint import load_checkpoint, read_weights
 from faceedit.train.ema import ema_beta, update_ema
-from faceedit.train.gan import TrainConfig, Trainer, parse_duration, train
+from faceedit.limits import parse_duration
+from faceedit.train.gan import TrainConfig, Trainer, train
 
 TINY = dict(resolution=16, batch=8, z_dim=32, w_dim=32, channel_base=256, channel_max=32, mapping_layers=2,
             threads=1, progress=False, log_seconds=0.0)
@@ -191,6 +192,40 @@ def test_export_and_resume_from_fp16_weights(data_file, tmp_path):
     tr = Trainer(_cfg(data_file, tmp_path / "run3", resume_from=str(out)))
     ema_w = tr.G_ema.synthesis.b4.const
     assert torch.allclose(ema_w, groups["G_ema"]["synthesis.b4.const"])
+
+
+#: The keys of a run folder's checkpoint.pt (a format long trainings resume from: it must not change).
+CHECKPOINT_KEYS = {"D", "G", "G_ema", "augment", "cur_nimg", "d_config", "data_info", "format", "g_config", "opt_D",
+                   "opt_G", "pl_mean", "rng", "saved_at", "step", "totals", "train_config", "version"}
+
+
+def test_cli_resumes_a_run_folder_and_a_saved_state(data_file, tmp_path, capsys):
+    """`train gan` continues from RUN_DIR/checkpoint.pt; `train save-state` writes a file that `train gan
+    --resume-from` continues from on a fresh run folder; the checkpoint keeps its keys."""
+    from faceedit.cli import main
+
+    tiny = ["--data", str(data_file), "--res", "16", "--batch", "8", "--z-dim", "32", "--w-dim", "32",
+            "--channel-base", "256", "--channel-max", "32", "--threads", "1", "--no-progress", "--sample-minutes",
+            "100"]
+    run, fresh = tmp_path / "run", tmp_path / "fresh"
+    assert main(["train", "gan", *tiny, "--run-dir", str(run), "--steps", "2"]) == 0
+    first = load_checkpoint(run / "checkpoint.pt")
+    assert set(first) == CHECKPOINT_KEYS and first["step"] == 2
+    assert main(["train", "gan", *tiny, "--run-dir", str(run), "--steps", "1", "--lr", "0.001"]) == 0
+    second = load_checkpoint(run / "checkpoint.pt")
+    assert second["step"] == 3 and second["cur_nimg"] == 24 and second["totals"]["runs"] == 2
+    start = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()
+             if json.loads(line)["event"] == "start"]
+    assert start[-1]["resumed_from"] == str(run / "checkpoint.pt") and start[-1]["step"] == 2
+    state = tmp_path / "state.safetensors"
+    assert main(["train", "save-state", str(run), "-o", str(state)]) == 0
+    meta, groups = read_weights(state)
+    assert meta["train_state"]["step"] == 3 and {"G", "G_ema", "D"} <= set(groups)
+    assert main(["train", "gan", *tiny, "--run-dir", str(fresh), "--resume-from", str(state), "--steps", "1"]) == 0
+    third = load_checkpoint(fresh / "checkpoint.pt")
+    assert set(third) == CHECKPOINT_KEYS and third["step"] == 4 and third["cur_nimg"] == 32
+    assert third["totals"]["kimg"] == pytest.approx(0.032)
+    capsys.readouterr()
 
 
 def test_resume_from_weights_rejects_other_files(data_file, tmp_path):
@@ -385,7 +420,7 @@ def test_projected_discriminator_trains_resumes_and_saves_state(data32, tmp_path
     tr = Trainer(_fd_cfg(data32, run, d_features="projected", ada_target=0.6, ada_kimg=0.05))
     head0 = [p.detach().clone() for p in tr.FD.heads.parameters()]
     d0 = [p.detach().clone() for p in tr.D.parameters()]
-    from faceedit.train.dataset import load_images
+    from faceedit.data.images import load_images
 
     imgs = load_images(data32, 32)
     tr.cfg.max_steps = 3
@@ -444,7 +479,7 @@ def test_bad_feature_discriminator_settings(data32, tmp_path):
 
 
 def test_overfit_probe_logs_d_on_held_out_faces(data_file, tmp_path):
-    from faceedit.train.dataset import load_images
+    from faceedit.data.images import load_images
 
     imgs = load_images(data_file, 16)
     tr = Trainer(_cfg(data_file, tmp_path / "run", max_steps=2))

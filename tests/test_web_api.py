@@ -15,9 +15,10 @@ pytest.importorskip("httpx")
 
 from PIL import Image  # noqa: E402
 
-from _edit_helpers import tiny_model  # noqa: E402
+from _edit_helpers import photo_face, tiny_model  # noqa: E402
 from faceedit.edit.directions import Direction, DirectionSet  # noqa: E402
 from faceedit.errors import FaceEditError  # noqa: E402
+from faceedit.media import to_uint8  # noqa: E402
 from faceedit.web import create_app  # noqa: E402
 
 with warnings.catch_warnings():
@@ -43,26 +44,12 @@ def png(size=(48, 36), color=(200, 120, 90)) -> bytes:
     return buf.getvalue()
 
 
-class FakeInversion:
-    """What faceedit.invert.invert_photo returns, reduced to what the app uses."""
-
-    def __init__(self, model, path):
-        self.original = np.asarray(Image.open(path).convert("RGB"))
-        self.ws = model.map(model.z_from_seeds([7]), 0.7)
-        self.notes = ["fake inversion"]
-
-    def paste(self, edited):
-        out = self.original.copy()
-        e = np.asarray(edited)[0]
-        out[:e.shape[0], :e.shape[1]] = e[:out.shape[0], :out.shape[1]]
-        return out
-
-
 def fake_inverter(path, model, progress=None, **_kw):
+    """Stands for face_from_photo: reports progress, returns a face pasted into the photo's corner."""
     if progress is not None:
         for i in range(1, 5):
             progress(i, 4, {})
-    return FakeInversion(model, path)
+    return photo_face(model, path, ["fake inversion"])
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +160,26 @@ def test_stale_requests_are_dropped(client):
     assert edit(client, sid, amounts={"smiling": 2}, seq=6).status_code == 200
 
 
+def test_style_picker_applies_a_shipped_style_network(client, tmp_path, monkeypatch):
+    import torch
+
+    from faceedit.stylize import styles
+    from faceedit.stylize.johnson import PRESETS, TransformNet, save_style_model
+
+    monkeypatch.setattr(styles, "STYLES_DIR", tmp_path)
+    torch.manual_seed(0)
+    save_style_model(tmp_path / "stripes.safetensors", TransformNet(PRESETS["slim"]),
+                     {"style": {"title": "Stripes", "artist": "a test"}})
+    assert client.get("/api/info").json()["styles"] == [{"name": "stripes", "title": "Stripes", "artist": "a test"}]
+    sid = new_face(client)
+    base = decode(edit(client, sid))
+    styled = decode(edit(client, sid, style="stripes"))
+    assert styled.shape == base.shape and np.abs(styled.astype(int) - base).mean() > 5
+    assert np.array_equal(base, decode(edit(client, sid)))  # the unstyled preview is not replaced in the cache
+    assert_error(edit(client, sid, style="nope"), 422, "unknown style")
+    assert_error(edit(client, sid, style="../x"), 422, "style")
+
+
 def test_attributes_and_info(client):
     attrs = client.get("/api/attributes").json()
     assert attrs["available"] and {a["attribute"] for a in attrs["attributes"]} == {"smiling", "age", "male"}
@@ -240,32 +247,36 @@ def test_upload_inverts_in_the_background(client, model):
     assert_error(client.get(f"/api/sessions/{new_face(client)}/image.png", params={"view": "photo"}), 422, "photo")
 
 
-def test_a_pivotally_tuned_photo_draws_with_its_own_generator(client, model):
-    """A photo inverted with --invert-method pivotal brings its own tuned generator (``model_for``): the session's
-    images, edits and animations come from it, built once per session."""
+def test_a_photo_draws_with_its_own_generator_and_noise(client, model):
+    """A photo's face brings its own generator (a pivotal photo's tuned one) and noise maps: the session's images
+    and edits are drawn by them, seeds by the model."""
     import torch
 
-    built = []
+    from faceedit.invert.optimize import noise_layers
 
-    class White:  # stands for the photo's tuned generator: draws white faces
-        def synthesize(self, ws, batch_size=8):
-            return torch.ones(ws.shape[0], 3, model.resolution, model.resolution)
+    own = tiny_model(32, seed=5)  # stands for the photo's tuned generator
+    noise = {name: torch.randn(1, 1, layer.resolution, layer.resolution) for name, layer in noise_layers(own.G)}
+    for _, layer in noise_layers(own.G):
+        layer.noise_strength.data.fill_(0.5)
+    faces = []
 
-    class Tuned(FakeInversion):
-        def model_for(self, m):
-            built.append(m)
-            return White()
+    def inverter(path, model, progress=None, **kw):
+        faces.append(photo_face(model, path, generator=own, noise=noise))
+        return faces[-1]
 
-    client.app.state.faceedit.inverter = lambda path, model, progress=None, **kw: Tuned(model, path)
+    client.app.state.faceedit.inverter = inverter
     info = client.get(f"/api/sessions/{upload_done(client, png((48, 40)))['session']}").json()
-    assert (decode(client.get(info["image"])) == 255).all()
-    assert (decode(client.get(info["image"], params={"edit": "smiling:2"})) == 255).all()
-    r = client.post(f"/api/sessions/{info['id']}/animate", json={"amounts": {"smiling": 2}, "frames": 3})
-    assert r.status_code == 200, r.text
-    with Image.open(io.BytesIO(r.content)) as im:
-        assert (np.asarray(im.convert("RGB")) == 255).all()
-    assert len(built) == 1 and built[0] is model
-    assert not (decode(client.get(f"/api/sessions/{new_face(client)}/image.png")) == 255).all()  # seeds: the model
+    face = faces[0]
+    assert np.array_equal(decode(client.get(info["image"])), face.render(paste=None)[0])
+    edited = client.app.state.faceedit.directions.apply(face.ws, {"smiling": 2.0})
+    got = decode(client.get(info["image"], params={"edit": "smiling:2"}))
+    assert np.array_equal(got, face.render(edited, paste=None)[0])
+    without_noise = to_uint8(own.synthesize(edited))[0]
+    assert np.abs(got.astype(int) - without_noise).max() > 0  # the noise maps are drawn
+    base = to_uint8(model.synthesize(edited))[0]
+    assert np.abs(got.astype(int) - base).max() > 10  # not the model's drawing
+    seed = decode(client.get(f"/api/sessions/{new_face(client, seed=7)}/image.png"))
+    assert np.array_equal(seed, to_uint8(model.synthesize(face.ws))[0])  # seeds: the model
 
 
 def test_upload_raw_body_and_aligned_flag(client):
@@ -273,7 +284,7 @@ def test_upload_raw_body_and_aligned_flag(client):
 
     def inverter(path, model, aligned=False, **kw):
         seen["aligned"] = aligned
-        return FakeInversion(model, path)
+        return photo_face(model, path)
 
     client.app.state.faceedit.inverter = inverter
     r = client.post("/api/upload", content=png(), headers={"content-type": "image/png"}, params={"aligned": "true"})
@@ -334,7 +345,7 @@ def test_inversion_jobs_are_bounded(model):
 
     def slow(path, model, **kw):
         release.wait(10)
-        return FakeInversion(model, path)
+        return photo_face(model, path)
 
     app = create_app(model, make_directions(model), slow, max_invert_jobs=1)
     with TestClient(app) as c:

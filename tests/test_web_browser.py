@@ -64,14 +64,11 @@ def test_upload_drag_a_slider_and_see_the_edit(tmp_path):
 
     from faceedit import api
     from faceedit.web import create_app
-    from faceedit.web.app import default_inverter
     from faceedit.web.server import background_server
 
     model = api.load("default")
     directions = directions_for(model)
-    inverter, why = default_inverter()
-    app = create_app(model, directions, inverter if inverter is not None else False,
-                     invert_options={"steps": 15})
+    app = create_app(model, directions, invert_options={"steps": 15})
     photo, is_real = photo_for_upload(model, tmp_path)
     attr = directions.names[0]
 
@@ -85,17 +82,13 @@ def test_upload_drag_a_slider_and_see_the_edit(tmp_path):
             page.wait_for_selector("body[data-ready='1']", timeout=15000)
             page.wait_for_function("document.getElementById('face').src.startsWith('blob:')")
 
-            if inverter is None:
-                print(f"photo upload skipped: {why}; editing a seed instead")
-                assert page.locator("#upload-box").is_disabled()
-            else:
-                page.check("#aligned")  # both candidate photos are aligned face crops
-                page.set_input_files("#file", str(photo))
-                page.wait_for_function("document.getElementById('caption').textContent.includes('your photo')",
-                                       timeout=60000)
-                assert page.locator("#progress").get_attribute("value") == "1"
-                page.wait_for_function("document.getElementById('timing').textContent.includes('rendered')")
-                assert page.locator("#photo-view").is_visible()
+            page.check("#aligned")  # both candidate photos are aligned face crops
+            page.set_input_files("#file", str(photo))
+            page.wait_for_function("document.getElementById('caption').textContent.includes('your photo')",
+                                   timeout=60000)
+            assert page.locator("#progress").get_attribute("value") == "1"
+            page.wait_for_function("document.getElementById('timing').textContent.includes('rendered')")
+            assert page.locator("#photo-view").is_visible()
             session = page.evaluate("state.session.id")
             before = shown_image(page)
 

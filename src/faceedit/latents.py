@@ -11,6 +11,9 @@ import numpy as np
 from faceedit.atomic import write_bytes
 from faceedit.errors import FaceEditError
 
+#: Prefix of the noise maps an inversion optimised (``noise_b8.conv0`` → [N, 1, 8, 8]) in a latent .npz.
+NOISE_PREFIX = "noise_"
+
 
 def save_latents(path: str | Path, ws: np.ndarray, model=None, seeds: np.ndarray | None = None, **extra) -> Path:
     """Write ``ws`` [N, num_ws, w_dim] (+ seeds, model name/checksum, any extra arrays) to an .npz atomically."""
@@ -134,6 +137,31 @@ def load_latents(path: str | Path) -> tuple[np.ndarray, dict]:
         raise FaceEditError(f"cannot read latent file {path}: {' '.join(str(exc).split())}") from None
     check_latents(arr, f"latent file {path}")
     return arr, meta
+
+
+def read_noise_maps(path: str | Path) -> dict[str, np.ndarray] | None:
+    """The noise maps stored in a latent .npz by ``faceedit invert --noise`` (``{'b8.conv0': float32 [N, 1, 8,
+    8], ...}``), or None when it holds none. Maps must be finite, square and at most 4096 px."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = [k for k in data.files if k.startswith(NOISE_PREFIX)]
+            if not names:
+                return None
+            out = {}
+            for k in names:
+                shape = _npz_shape(data, k)
+                if len(shape) != 4 or shape[1] != 1 or shape[2] != shape[3] or shape[2] > 4096:
+                    raise FaceEditError(f"{path}: noise map {k[len(NOISE_PREFIX):]} has shape {list(shape)}, "
+                                        "not [N, 1, r, r]")
+                arr = np.asarray(data[k], dtype=np.float32)
+                if not np.isfinite(arr).all():
+                    raise FaceEditError(f"{path}: noise map {k[len(NOISE_PREFIX):]} holds NaN or infinite values")
+                out[k[len(NOISE_PREFIX):]] = arr
+            return out
+    except FaceEditError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy raises many types for corrupt files
+        raise FaceEditError(f"cannot read the noise maps in {path}: {' '.join(str(exc).split())}") from None
 
 
 #: Rows (faces) in one latent file.

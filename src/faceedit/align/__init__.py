@@ -17,11 +17,11 @@ from faceedit.align.ffhq import (
     align_face,
     align_landmarks,
     face_region_mask,
-    ffhq_quad,
     paste_back,
     warp_to_square,
 )
 from faceedit.align.image import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_name, load_image
+from faceedit.align.landmarks import ffhq_quad
 
 __all__ = [
     "AlignedFace", "DEFAULT_MAX_PIXELS", "Face", "FaceTransform", "IMAGE_SUFFIXES", "MIN_EYE_DISTANCE",

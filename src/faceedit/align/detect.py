@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from faceedit.align.landmarks import ffhq_quad
 from faceedit.errors import FaceEditError
 from faceedit.limits import MIN_DETECT_SIDE, check_detectable
 
@@ -54,8 +55,6 @@ class Face:
     @property
     def size(self) -> float:
         """A scale for ranking faces: the side of the FFHQ square (pixels), which follows the landmarks."""
-        from faceedit.align.ffhq import ffhq_quad
-
         _, qsize = ffhq_quad(self.landmarks)
         return float(qsize)
 

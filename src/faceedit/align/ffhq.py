@@ -29,38 +29,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from faceedit.align.detect import detect_faces
+from faceedit.align.image import load_image
+from faceedit.align.landmarks import ffhq_quad
 from faceedit.errors import FaceEditError
 
 #: Faces whose eye centres are closer than this (pixels) are refused as too small to align.
 MIN_EYE_DISTANCE = 8.0
 MIN_SIZE, MAX_SIZE = 16, 1024
-
-
-def _rot90(v: np.ndarray) -> np.ndarray:
-    """``flipud(v) * [-1, 1]`` of the recipe: (a, b) -> (-b, a)."""
-    return np.array([-v[1], v[0]], dtype=np.float64)
-
-
-def ffhq_quad(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
-    """The FFHQ quad ``[4, 2]`` (top-left, bottom-left, bottom-right, top-right) and its side ``qsize``."""
-    lm = np.asarray(landmarks, dtype=np.float64)
-    if lm.shape != (68, 2):
-        raise FaceEditError(f"expected 68 landmarks of shape (68, 2), got {lm.shape}")
-    eye_l = lm[36:42].mean(0)
-    eye_r = lm[42:48].mean(0)
-    eye_avg = (eye_l + eye_r) * 0.5
-    eye_to_eye = eye_r - eye_l
-    mouth_avg = (lm[48] + lm[54]) * 0.5
-    eye_to_mouth = mouth_avg - eye_avg
-    x = eye_to_eye - _rot90(eye_to_mouth)
-    norm = np.hypot(*x)
-    if not np.isfinite(norm) or norm < 1e-9:
-        raise FaceEditError("degenerate landmarks: eyes and mouth coincide")
-    x = x / norm * max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
-    y = _rot90(x)
-    c = eye_avg + eye_to_mouth * 0.1
-    quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
-    return quad, float(np.hypot(*x) * 2)
 
 
 def _check_size(size: int) -> int:
@@ -361,8 +337,6 @@ def align_face(img, size: int = 256, face_index: int | None = None, *, faces: li
     Raises :class:`FaceEditError`: no face found, index out of range, face too small (eye distance below
     ``min_eye_distance`` pixels), or dlib missing.
     """
-    from faceedit.align.detect import detect_faces
-    from faceedit.align.image import load_image
 
     size = _check_size(size)
     if isinstance(img, (str, os.PathLike)):

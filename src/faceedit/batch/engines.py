@@ -156,12 +156,13 @@ class _Source:
 
 
 # ---------------------------------------------------------------------------------------------- local processes
-def _child_main(conn, payload: bytes, env: dict[str, str]) -> None:
-    """A local worker process: build the worker from the pickled factory, then serve tasks until told to stop."""
+def _child_main(conn, factory: Callable[[], Callable[[Any], Any]], env: dict[str, str]) -> None:
+    """A local worker process: build the worker from the factory (multiprocessing hands it over from the driver),
+    then serve tasks until told to stop."""
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the driver, which stops the workers
     try:
-        worker = pickle.loads(payload)()
+        worker = factory()
     except BaseException as exc:  # noqa: BLE001 - reported to the driver, which stops the job
         conn.send(("init_error", one_line(exc)))
         return
@@ -182,9 +183,9 @@ def _child_main(conn, payload: bytes, env: dict[str, str]) -> None:
 class _Proc:
     """One local worker process and its pipe."""
 
-    def __init__(self, ctx, payload: bytes, env: dict[str, str]):
+    def __init__(self, ctx, factory: Callable[[], Callable[[Any], Any]], env: dict[str, str]):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_child_main, args=(child, payload, env), daemon=True)
+        self.proc = ctx.Process(target=_child_main, args=(child, factory, env), daemon=True)
         self.proc.start()
         child.close()
         self.ready = False
@@ -246,8 +247,8 @@ class LocalPool:
             return
         retry = source.retry
         ctx = multiprocessing.get_context("spawn")  # fork after torch's threads started can deadlock
-        payload = pickle.dumps(factory)
-        procs = [_Proc(ctx, payload, self._env(i)) for i in range(self.workers)]
+        pickle.dumps(factory)  # a factory that cannot travel to the workers fails here, in the driver
+        procs = [_Proc(ctx, factory, self._env(i)) for i in range(self.workers)]
         try:
             while True:
                 for p in procs:
@@ -290,7 +291,7 @@ class LocalPool:
                         reason = (f"timed out after {self.timeout_s:g} s" if kind == "timeout"
                                   else _exit_reason(p.proc.exitcode))
                         item, name, took = p.item, p.name, time.monotonic() - p.since
-                        procs[i] = _Proc(ctx, payload, self._env(i))
+                        procs[i] = _Proc(ctx, factory, self._env(i))
                         if item is not None:
                             out = retry.charge(item, reason, name, took)
                             if out is not None:

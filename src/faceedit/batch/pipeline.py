@@ -166,10 +166,7 @@ class PhotoWorker:
         clock.lap("align")
         kw = {} if job.steps is None else {"steps": job.steps}
         inv = invert_images(m, small[None], method=job.method, perceptual=job.perceptual, encoder=self.encoder, **kw)
-        rec = to_uint8(inv.reconstruction)[0]
-        inverted = InvertedPhoto(ws=inv.ws[:1], aligned=aligned, original=photo, reconstruction=rec,
-                                 method=inv.method, seconds=inv.seconds, notes=inv.notes, path=task.input,
-                                 tuned=inv.tuned.select([0]) if inv.tuned is not None else None)
+        inverted = InvertedPhoto.of(inv, photo, aligned, task.input)
         clock.lap("invert")
         ws = inverted.ws.to(m.device)
         edited = self.directions().apply(ws, amounts, keep, job.layers) if amounts else ws

@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "register",
     "cluster",
     "batch_jobs",
+    "stylize",
 ]
 
 app = typer.Typer(
@@ -47,20 +48,23 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from faceedit import __version__
+
+        print(f"faceedit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="Print the version and exit.")) -> None:
     """Edit faces with StyleGAN2: generate, align, invert, edit, animate. Works offline on the embedded model."""
 
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"faceedit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"faceedit.cli.{name}":
-                continue  # area not present in this build
-            raise
-        module.register(app)
+        importlib.import_module(f"faceedit.cli.{name}").register(app)
 
 
 _register_all()

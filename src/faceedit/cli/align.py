@@ -12,6 +12,7 @@ import typer
 from faceedit.cli.batch import FileBatch
 from faceedit.errors import FaceEditError
 from faceedit.limits import check_float, check_int
+from faceedit.cli.options import OUT, QUIET
 
 
 def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], int]:
@@ -86,7 +87,7 @@ def register(app: typer.Typer) -> None:
     @app.command("align")
     def align(
         inputs: List[Path] = typer.Argument(..., help="Photos and/or folders of photos (searched recursively)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder for the aligned PNGs (needed "
+        out: Optional[Path] = typer.Option(None, *OUT, help="Output folder for the aligned PNGs (needed "
                                            "unless --pose)."),
         size: int = typer.Option(256, "--size", help="Output side in pixels (64–1024)."),
         all_faces: bool = typer.Option(False, "--all-faces", help="Write every face found (NAME_face0.png, ...); "
@@ -98,7 +99,7 @@ def register(app: typer.Typer) -> None:
                                                help="Refuse faces whose eyes are closer than this (pixels)."),
         save_transform: bool = typer.Option(False, "--save-transform",
                                             help="Also write NAME.json: quad, 3x3 matrix, landmarks, padding."),
-        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        quiet: bool = typer.Option(False, *QUIET, help="No progress bar."),
         pose: bool = typer.Option(False, "--pose", help="Report each face's 3D head pose (yaw, pitch, roll in "
                                   "degrees) from its landmarks registered to a canonical 3D face."),
         pose_method: str = typer.Option("houv", "--pose-method", help="houv (HOUV registration) or kabsch "

@@ -13,8 +13,9 @@ from typing import List, Optional
 
 import typer
 
-from faceedit.cli.options import MODEL_HELP
+from faceedit.cli.options import LAYERS, OUT, QUIET, ModelOpt
 from faceedit.errors import FaceEditError
+from faceedit.invert.methods import PHOTO_METHOD, methods_help
 
 WORKERS_HELP = "worker processes (local: default one per core; Ray: default as many as the cluster holds)"
 RAY_HELP = ("run on Ray: 'auto' (a running cluster, else a local instance), 'local' (a new local instance) or a "
@@ -87,11 +88,11 @@ def print_summary(summary, unit: str, out: str) -> None:
 def batch(
     inputs: List[str] = typer.Argument(..., help="photo folders, globs ('in/**/*.jpg'), files, or manifests "
                                                  "(.csv / .jsonl: path plus per-photo edits); local or fsspec URIs"),
-    out: str = typer.Option(..., "--out", "-o", help="output folder (or an fsspec URI: file://, s3://, gs:// …)"),
+    out: str = typer.Option(..., *OUT, help="output folder (or an fsspec URI: file://, s3://, gs:// …)"),
     edit: List[str] = typer.Option([], "--edit", "-e", help="NAME=AMOUNT for every photo (a manifest row adds "
                                                               "or overrides its own); repeatable"),
     keep: str = typer.Option("", "--keep", "-k", help="attributes to hold fixed (conditional editing)"),
-    layers: Optional[str] = typer.Option(None, "--layers", help="w+ layers edited: coarse, middle, fine, all or "
+    layers: Optional[str] = typer.Option(None, *LAYERS, help="w+ layers edited: coarse, middle, fine, all or "
                                                                 "ranges like 4-7"),
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions (default: the "
                                                                          "model's)"),
@@ -100,8 +101,8 @@ def batch(
                                                               "(faceedit.stylize; a manifest row may name its own)"),
     art_model: Optional[str] = typer.Option(None, "--art-model", help="a generator sharing the model's latent space "
                                                                       "(e.g. art-adapted) that draws the edit"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-    method: str = typer.Option("pivotal", "--method", help="inversion: pivotal, hybrid, encoder or optimize"),
+    model: ModelOpt = "default",
+    method: str = typer.Option(PHOTO_METHOD, "--method", help=f"inversion: {methods_help()}"),
     steps: Optional[int] = typer.Option(None, "--steps", help="inversion steps (default: the method's)"),
     perceptual: str = typer.Option("perceptual", "--perceptual", help="inversion loss: perceptual or none"),
     aligned: bool = typer.Option(False, "--aligned", help="photos are FFHQ-aligned squares already"),
@@ -121,7 +122,7 @@ def batch(
     timeout: Optional[float] = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
     resume: bool = typer.Option(False, "--resume", help=RESUME_HELP),
     limit: Optional[int] = typer.Option(None, "--limit", help="only the first N photos"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    quiet: bool = typer.Option(False, *QUIET, help="no progress bar"),
 ) -> None:
     """Edit many photos: align → invert → edit → paste back → write, on local worker processes or a Ray cluster.
     Writes OUT/results.jsonl as items finish and OUT/results.csv (status, reason, seconds per stage) at the end; a

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from faceedit.errors import FaceEditError
+from faceedit.cli.options import OUT, QUIET
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +23,7 @@ def register(app: typer.Typer) -> None:
                                                                 "attributes (the attribute classifier's features)."),
         json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-file clusters and a summary (JSON)."),
         csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write per-file clusters (CSV: path,cluster,p)."),
-        sheet: Optional[Path] = typer.Option(None, "-o", "--output", help="Contact sheet PNG: a row of samples "
+        sheet: Optional[Path] = typer.Option(None, *OUT, help="Contact sheet PNG: a row of samples "
                                                                           "per cluster, most confident first."),
         tsne_png: Optional[Path] = typer.Option(None, "--tsne-png", help="t-SNE scatter PNG of the features."),
         per_row: int = typer.Option(10, "--per-row", help="Samples per contact-sheet row (1–30)."),
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
                                                       "none (tight face crops)."),
         threads: int = typer.Option(1, "--threads", help="CPU threads for training and t-SNE (1–64)."),
         seed: int = typer.Option(0, "--seed", help="Random seed."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+        quiet: bool = typer.Option(False, *QUIET, help="No progress bars."),
     ) -> None:
         """Cluster the images of FOLDER into K groups (DERC: autoencoder, t-SNE, Gaussian mixture, triplet loss).
 

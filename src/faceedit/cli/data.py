@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from faceedit.errors import FaceEditError
+from faceedit.cli.options import OUT, QUIET
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +19,7 @@ def register(app: typer.Typer) -> None:
     @sub.command("build")
     def build(
         src: Path = typer.Option(Path("../shared/data"), "--src", help="Folder holding celeba/, celebamask-hq/, utkface/."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder (resumable: done files are skipped)."),
+        out: Path = typer.Option(..., *OUT, help="Output folder (resumable: done files are skipped)."),
         size: int = typer.Option(128, "--size", help="Output side in pixels (64–1024)."),
         limit: Optional[int] = typer.Option(None, "--limit", help="At most N images per source (quick trials)."),
         workers: int = typer.Option(2, "--workers", help="Worker processes."),
@@ -26,7 +27,7 @@ def register(app: typer.Typer) -> None:
                                               help="Comma-separated subset of: celebamask-hq, celeba, "
                                                    "celeba-89x109, utkface (default: all, in that order)."),
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of identities in the val split."),
-        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        quiet: bool = typer.Option(False, *QUIET, help="No progress bar."),
     ) -> None:
         """Align the raw folders into one FFHQ-aligned set with a manifest.jsonl and an identity split."""
         from faceedit.data.build import build_dataset
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
     @sub.command("pack")
     def pack(
         build_dir: Path = typer.Argument(..., help="A folder made by `faceedit data build`."),
-        output: Path = typer.Option(..., "--output", "-o", help="Archive to write: .zip or .tar."),
+        output: Path = typer.Option(..., *OUT, help="Archive to write: .zip or .tar."),
         size: Optional[int] = typer.Option(None, "--size", help="Image side in the archive (default: the build's)."),
         quality: int = typer.Option(90, "--quality", help="Lossy quality 1–100."),
         fmt: str = typer.Option("webp", "--format", help="webp or jpeg."),
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
                                                                        "priority order (default: build order)."),
         split: str = typer.Option("all", "--split", help="train, val or all."),
         masks: bool = typer.Option(False, "--masks", help="Also pack the parsing masks (PNG)."),
-        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        quiet: bool = typer.Option(False, *QUIET, help="No progress bar."),
     ) -> None:
         """Write one compact archive (re-encoded images + manifest.jsonl) for the GPU machine."""
         from faceedit.data.pack import pack_dataset

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
-from faceedit.cli.options import MODEL_HELP
+from faceedit.cli.options import ModelOpt, OUT
 from faceedit.device import resolve as resolve_compute
 from faceedit.limits import check_float, check_memory
 from faceedit.errors import FaceEditError
@@ -41,17 +41,17 @@ def _threads(threads: int) -> None:
 def fit_cmd(
     attr: str = typer.Option("smiling,age,male", "--attr", "-a",
                              help="attributes, comma-separated, or 'all' (every score the scorers give)"),
-    samples: int = typer.Option(20000, "--samples", "-n", help="latents to sample and score"),
+    samples: int = typer.Option(20000, "--samples", help="latents to sample and score"),
     space: str = typer.Option("w", "--space", help="w, z, wplus (per-layer), or several: w,z,wplus"),
     ratio: float = typer.Option(0.02, "--ratio", help="share of samples kept at each end of a score"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for the directions (default: the cache "
+    out: Optional[Path] = typer.Option(None, *OUT, help="folder for the directions (default: the cache "
                                        "folder for this model, found by 'faceedit edit' automatically)"),
     samples_file: Optional[Path] = typer.Option(None, "--samples-file", help="reuse (or write, when missing) the "
                                                 "scored samples here (.npz)"),
     batch: int = typer.Option(64, "--batch", help="images per synthesis/scoring batch"),
     seed: int = typer.Option(0, "--seed", help="sampling and split seed"),
     threads: int = typer.Option(0, "--threads", help="CPU threads (0 = all)"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="sample on this many worker processes "
                                           "(the samples then depend on --seed only, not on the worker count)"),
     ray: Optional[str] = typer.Option(None, "--ray", help="sample on Ray: auto, local or a cluster address"),
@@ -118,7 +118,7 @@ def fit_cmd(
 @directions_app.command("report")
 def report_cmd(
     directions: Optional[Path] = typer.Argument(None, help=DIRS_HELP),
-    out: Path = typer.Option(Path("directions_report.png"), "--out", "-o", help="heat-map picture (.png)"),
+    out: Path = typer.Option(Path("directions_report.png"), *OUT, help="heat-map picture (.png)"),
     samples_file: Optional[Path] = typer.Option(None, "--samples-file", help="scored samples from 'fit' (for the "
                                                 "generated score correlations and std units)"),
     real: Optional[Path] = typer.Option(None, "--real", help="real aligned faces (folder/pack) for the "
@@ -129,7 +129,7 @@ def report_cmd(
     save_json: Optional[Path] = typer.Option(None, "--save-json", help="also write the full report as JSON here"),
     threads: int = typer.Option(0, "--threads", help="CPU threads (0 = all)"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Measure directions: cosine matrix, per-direction efficacy (target score change per unit, in σ) and leak (the
     other scores' mean |change|), score correlations in generated vs real faces; a table and a heat-map PNG."""
@@ -150,7 +150,8 @@ def report_cmd(
     data = Samples.load(samples_file) if samples_file is not None else None
     reals = None
     if real is not None:
-        from faceedit.train.dataset import load_images, to_float
+        from faceedit.data.images import load_images
+        from faceedit.train.dataset import to_float
 
         if n_real < 2:
             raise FaceEditError("--n-real must be at least 2")
@@ -175,7 +176,7 @@ def report_cmd(
 def list_cmd(
     directions: Optional[Path] = typer.Argument(None, help=DIRS_HELP),
     force: bool = typer.Option(False, "--force", help="list directions fitted on another model"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """List the directions available for a model, with their accuracies."""
     from faceedit.edit.directions import load_directions
@@ -200,9 +201,9 @@ def import_cmd(
                                          "coarse); default: every layer, as InterfaceGAN"),
     units: str = typer.Option("sigma", "--units", help="sigma: one edit unit = one standard deviation of the "
                               "model's w along it (as 'directions fit'); raw: the file's own units"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder to write to (default: this model's "
+    out: Optional[Path] = typer.Option(None, *OUT, help="folder to write to (default: this model's "
                                        "directions folder, which 'faceedit edit' searches)"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
 ) -> None:
     """Import a published direction for a model: `faceedit directions import stylegan_ffhq_smile_w_boundary.npy
     --attr smiling --model ffhq-1024-pt`. A (1, w_dim) direction applies to every w+ layer."""

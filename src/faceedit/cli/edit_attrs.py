@@ -15,15 +15,15 @@ import numpy as np
 import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
-from faceedit.cli.edit_ops import FACE_HELP, LAYERS_HELP, TRUNC_HELP, _load
-from faceedit.cli.options import MODEL_HELP
+from faceedit.cli.edit_ops import _load
+from faceedit.cli.options import FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, TruncOpt
 from faceedit.errors import FaceEditError
+from faceedit.invert.methods import PHOTO_METHOD, get_method, methods_help, steps_help
 from faceedit.limits import MAX_ANIMATION_PIXELS, MAX_FRAMES, check_pixels
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
-PHOTO_METHOD_HELP = ("photo inversion: pivotal (encoder + pivotal tuning of the generator for the photo; the "
-                     "default), hybrid, encoder or optimize")
-PHOTO_STEPS_HELP = "photo inversion: optimisation steps, tuning steps for pivotal (default: the method's)"
+PHOTO_METHOD_HELP = f"photo inversion (default {PHOTO_METHOD}): {methods_help()}"
+PHOTO_STEPS_HELP = f"photo inversion: optimisation steps, tuning steps for pivotal ({steps_help()})"
 MAX_AMOUNT = 50.0
 #: Faces in one edit or animation.
 MAX_FACES = 64
@@ -82,76 +82,13 @@ def split_amount_args(tokens: List[str]) -> tuple[list[str], list[str]]:
     return faces, extra
 
 
-def _is_photo(spec: str) -> bool:
-    from faceedit.edit.inputs import PHOTO_SUFFIXES
-
-    return Path(spec.partition("#")[0]).suffix.lower() in PHOTO_SUFFIXES
-
-
-class Subject:
-    """One face to edit: its w+ and, for photos, the inversion that pastes edits back into the photo; ``model``:
-    the generator that draws it (a photo's or latent file's pivotally tuned one, else the model itself)."""
-
-    def __init__(self, spec: str, m, trunc: float, method: str, aligned: bool = False, steps: int | None = None,
-                 paste: str = "change"):
-        self.label, self.inversion, self.model, self.paste = spec, None, m, paste
-        if _is_photo(spec):
-            if not Path(spec).is_file():
-                raise FaceEditError(f"photo not found: {spec}")
-            try:
-                from faceedit.invert import invert_photo
-            except ImportError:
-                raise FaceEditError(f"editing photos needs the inversion module: {spec}; give a seed or a latent "
-                                    "file instead") from None
-            kw = {"steps": steps} if steps is not None else {}
-            self.inversion = invert_photo(Path(spec), m, method=method, aligned=aligned, **kw)
-            for note in getattr(self.inversion, "notes", []) or []:
-                print(f"note: {note}", file=sys.stderr)
-            self.ws = m.as_ws(self.inversion.ws)[:1]
-            self.label = Path(spec).stem
-            self.model = self.inversion.model_for(m)
-        else:
-            from faceedit.edit.inputs import resolve
-            from faceedit.invert.pivotal import read_tuned
-
-            face = resolve(spec, m, trunc)
-            self.ws, self.label = face.ws, face.label or spec
-            path, _, row = spec.partition("#")
-            tuned = read_tuned(path) if path.lower().endswith(".npz") and Path(path).is_file() else None
-            if tuned is not None:  # a latent file from 'faceedit invert --method pivotal'
-                self.model = tuned.model(m, int(row) if row.isdigit() else 0)
-
-    def frame_pixels(self, crop: bool) -> int:
-        """Pixels of one rendered frame of this face: the photo's size when pasting back, else the model's."""
-        original = getattr(self.inversion, "original", None)
-        if original is not None and not crop:
-            return int(original.shape[0]) * int(original.shape[1])
-        return self.model.resolution ** 2
-
-    def render(self, m, ws, crop: bool) -> list[np.ndarray]:
-        """Images (uint8 HxWx3) of ``ws`` [n, num_ws, w_dim]: aligned faces, or photos with the face pasted back."""
-        import torch
-
-        from faceedit.media import to_uint8
-
-        m = self.model
-        noise = getattr(self.inversion, "noise", None)
-        if noise:  # the inversion's optimised noise maps belong to the photo: keep them in every edit
-            from faceedit.invert.optimize import synthesize
-
-            with torch.no_grad():
-                imgs = to_uint8(torch.cat([synthesize(m.G, ws[i:i + 1], noise).cpu() for i in range(len(ws))]))
-        else:
-            imgs = to_uint8(m.synthesize(ws))
-        if self.inversion is None or crop:
-            return list(imgs)
-        return [np.asarray(self.inversion.paste(img, mode=self.paste)) for img in imgs]
-
-
 def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, trunc: float,
-              method: str, aligned: bool = False, steps: Optional[int] = None,
-              paste: str = "change") -> list[Subject]:
+              method: str, aligned: bool = False, steps: Optional[int] = None, paste: str = "change"):
+    """The faces to edit (:class:`~faceedit.face.Face`, at most :data:`MAX_FACES`): seeds, seed ranges, latent
+    files and photos; photos are aligned and inverted with ``method`` (their notes go to stderr)."""
+    from faceedit.align.photo import check_paste_mode
     from faceedit.cli.options import parse_seeds
+    from faceedit.face import resolve_face
 
     specs: list[str] = []
     if seed is not None:
@@ -173,11 +110,15 @@ def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, 
         raise FaceEditError(f"more than {MAX_FACES} faces: edit at most {MAX_FACES} at a time")
     if steps is not None and not 1 <= steps <= 10000:
         raise FaceEditError("--steps must be between 1 and 10000")
-    from faceedit.invert import PASTE_MODES
-
-    if paste not in PASTE_MODES:
-        raise FaceEditError(f"--paste must be {' or '.join(PASTE_MODES)}, got {paste!r}")
-    return [Subject(s, m, trunc, method, aligned, steps, paste) for s in specs]
+    check_paste_mode(paste)
+    get_method(method)
+    out = []
+    for spec in specs:
+        face = resolve_face(spec, m, trunc, method=method, aligned=aligned, steps=steps)
+        for note in face.notes:
+            print(f"note: {note}", file=sys.stderr)
+        out.append(face)
+    return out
 
 
 PASTE_HELP = ("photos: 'change' adds the edit's change to the photo's own pixels (keeps its detail); 'replace' "
@@ -208,25 +149,25 @@ def edit_cmd(
     ctx: typer.Context,
     faces: List[str] = typer.Argument(None, help=FACE_HELP + "; several, or seed ranges like 0-3"),
     seed: Optional[str] = typer.Option(None, "--seed", "-s", help="seed(s) of the face(s): 3 or 0-7"),
-    latent: Optional[Path] = typer.Option(None, "--latent", "-l", help="latent file (.npz/.npy)"),
+    latent: Optional[Path] = typer.Option(None, "--latent", help="latent file (.npz/.npy)"),
     edit: List[str] = typer.Option([], "--edit", "-e", help="NAME=AMOUNT (same as --NAME AMOUNT); repeatable"),
     keep: str = typer.Option("", "--keep", "-k", help="attributes to hold fixed (conditional editing), e.g. male,age"),
-    layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
-    out: Path = typer.Option(Path("edited.png"), "--out", "-o", help="output image (.png/.jpg/.webp)"),
+    layers: Optional[str] = typer.Option(None, *LAYERS, help=LAYERS_HELP),
+    out: Path = typer.Option(Path("edited.png"), *OUT, help="output image (.png/.jpg/.webp)"),
     grid: bool = typer.Option(False, "--grid", help="a row per face and attribute, columns from -amount to +amount"),
     columns: int = typer.Option(5, "--columns", help="columns of --grid"),
     compare: bool = typer.Option(False, "--compare", help="show the original beside each edit"),
     crop: bool = typer.Option(False, "--crop", help="photos: write the aligned face only (no paste-back)"),
     paste: str = typer.Option("change", "--paste", help=PASTE_HELP),
-    method: str = typer.Option("pivotal", "--method", help=PHOTO_METHOD_HELP),
+    method: str = typer.Option(PHOTO_METHOD, "--method", help=PHOTO_METHOD_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", help=PHOTO_STEPS_HELP),
     aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares (no detection)"),
     save_latents: Optional[Path] = typer.Option(None, "--save-latents", help="also write the edited w+ (.npz)"),
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions (default: shipped "
                                               "or fitted for this model)"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    trunc: TruncOpt = 0.7,
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
@@ -252,20 +193,21 @@ def edit_cmd(
         dirs.get(name)
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
     subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste)
+    how = None if crop else paste
     rows: list[list[np.ndarray]] = []
     edited_ws = []
-    for s in subjects:
+    for face in subjects:
         if grid:
             for name, amount in amounts.items():
                 steps = np.linspace(-abs(amount), abs(amount), columns)
-                ws = torch.cat([dirs.apply(s.ws, {name: float(t)}, keep_list, layers) for t in steps])
-                rows.append(s.render(m, ws, crop))
+                ws = torch.cat([dirs.apply(face.ws, {name: float(t)}, keep_list, layers) for t in steps])
+                rows.append(list(face.render(ws, paste=how)))
                 edited_ws.append(ws)
         else:
-            ws = dirs.apply(s.ws, amounts, keep_list, layers)
+            ws = dirs.apply(face.ws, amounts, keep_list, layers)
             edited_ws.append(ws)
-            row = s.render(m, ws, crop)
-            rows.append((s.render(m, s.ws, crop) + row) if compare else row)
+            row = list(face.render(ws, paste=how))
+            rows.append((list(face.render(paste=how)) + row) if compare else row)
     if len(rows) == 1 and len(rows[0]) == 1:
         save_image(out, rows[0][0])
     elif not grid and not compare:
@@ -289,19 +231,19 @@ def animate_cmd(
     pingpong: bool = typer.Option(False, "--pingpong", help="go back to the start too (seamless loop)"),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="show the original beside each animated face"),
     seed: Optional[str] = typer.Option(None, "--seed", "-s", help="seed(s): 3 or 0-3"),
-    latent: Optional[Path] = typer.Option(None, "--latent", "-l", help="latent file (.npz/.npy)"),
+    latent: Optional[Path] = typer.Option(None, "--latent", help="latent file (.npz/.npy)"),
     keep: str = typer.Option("", "--keep", "-k", help="attributes to hold fixed"),
-    layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
-    out: Path = typer.Option(Path("edit.gif"), "--out", "-o", help=".gif or .mp4"),
+    layers: Optional[str] = typer.Option(None, *LAYERS, help=LAYERS_HELP),
+    out: Path = typer.Option(Path("edit.gif"), *OUT, help=".gif or .mp4"),
     crop: bool = typer.Option(False, "--crop", help="photos: animate the aligned face only (no paste-back)"),
     paste: str = typer.Option("change", "--paste", help=PASTE_HELP),
-    method: str = typer.Option("pivotal", "--method", help=PHOTO_METHOD_HELP),
+    method: str = typer.Option(PHOTO_METHOD, "--method", help=PHOTO_METHOD_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", help=PHOTO_STEPS_HELP),
     aligned: bool = typer.Option(False, "--aligned", help="photos are already FFHQ-aligned squares"),
     directions: Optional[Path] = typer.Option(None, "--directions", help="folder of directions"),
     force: bool = typer.Option(False, "--force", help="use directions fitted on another model"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    trunc: TruncOpt = 0.7,
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
@@ -332,16 +274,17 @@ def animate_cmd(
     for name in names + keep_list:
         dirs.get(name)
     subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps, paste)
-    per_frame = sum(s.frame_pixels(crop) for s in subjects) * (2 if side_by_side else 1)
+    how = None if crop else paste
+    per_frame = sum(f.frame_pixels(how) for f in subjects) * (2 if side_by_side else 1)
     check_pixels(total * per_frame, MAX_ANIMATION_PIXELS, "the animation", "fewer frames or faces, or --crop")
-    seqs = [dirs.sweep(s.ws, names, lo, hi, frames, combine=combine, pingpong=pingpong, keep=keep_list,
-                       layers=layers) for s in subjects]
-    originals = [s.render(m, s.ws, crop)[0] for s in subjects] if side_by_side else None
+    seqs = [dirs.sweep(f.ws, names, lo, hi, frames, combine=combine, pingpong=pingpong, keep=keep_list,
+                       layers=layers) for f in subjects]
+    originals = [f.render(paste=how)[0] for f in subjects] if side_by_side else None
     out_frames = []
     for t in tqdm(range(seqs[0].shape[0]), desc="rendering", unit="frame", disable=seqs[0].shape[0] < 8):
         cells = []
-        for k, s in enumerate(subjects):
-            img = s.render(m, seqs[k][t], crop)[0]
+        for k, face in enumerate(subjects):
+            img = face.render(seqs[k][t], paste=how)[0]
             cells += [originals[k], img] if originals else [img]
         out_frames.append(cells[0] if len(cells) == 1 else _tile([cells]))
     save_animation(out, out_frames, fps=fps)

@@ -2,7 +2,8 @@
 and ``eval edits``.
 
 Faces are given as a seed (``12`` or ``seed:12``, mapped with ``--trunc``), a latent file (``.npz``/``.npy``,
-``file.npz#3`` for row 3) or, once the inversion module is installed, a photo.
+``file.npz#3`` for row 3) or a photo (aligned and inverted); each is a :class:`~faceedit.face.Face`, drawn by its
+own generator (a pivotal photo's tuned one) with its noise maps.
 """
 
 from __future__ import annotations
@@ -14,30 +15,25 @@ from typing import List, Optional
 import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
-from faceedit.cli.options import MODEL_HELP, command_group, parse_seeds
+from faceedit.cli.options import (FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, SaveLatentsOpt, TRUNC, TRUNC_HELP,
+                                  TruncOpt, command_group, parse_seeds)
 from faceedit.errors import FaceEditError
 from faceedit.limits import (MAX_ANIMATION_PIXELS, MAX_FRAMES, check_float, check_memory, check_pixels,
                              check_truncation)
 
-TRUNC_HELP = "truncation ψ for faces given as seeds (1 = none)"
-FACE_HELP = "a face: seed (12 or seed:12), latent file (.npz/.npy, file.npz#N for row N) or photo"
-LAYERS_HELP = ("w+ layers: coarse (0-3), middle (4-7), fine (8-end), all, or ranges like 4-7, 8-, '0-3,10' "
-               "(groups follow resolution: coarse 4²–8², middle 16²–32², fine 64² and up)")
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------
 def _load(model: str):
     from faceedit import api
 
-    m = api.load(model)
-    if m.placeholder:
-        print(f"note: {api.PLACEHOLDER_NOTE}", file=sys.stderr)
-    return m
+    return api.load(model)
 
 
 def _faces(text: str, m, trunc: float, max_count: int = 400):
-    """A seed list ('0-3,7') or comma-separated face specs → list of Face (at most ``max_count``)."""
-    from faceedit.edit.inputs import resolve
+    """A seed list ('0-3,7') or comma-separated face specs → list of :class:`~faceedit.face.Face` (at most
+    ``max_count``)."""
+    from faceedit.face import resolve_face
 
     try:
         seeds = parse_seeds(text, max_count)
@@ -47,8 +43,8 @@ def _faces(text: str, m, trunc: float, max_count: int = 400):
         parts = [part for part in text.split(",") if part.strip()]
         if len(parts) > max_count:
             raise FaceEditError(f"too many faces in {text[:60]!r} (at most {max_count})") from None
-        return [resolve(part, m, trunc) for part in parts]
-    return [resolve(str(s), m, trunc) for s in seeds]
+        return [resolve_face(part, m, trunc) for part in parts]
+    return [resolve_face(str(s), m, trunc) for s in seeds]
 
 
 #: Largest |strength| of an edit in a number list (σ of a channel, λ of a transfer).
@@ -90,24 +86,22 @@ def _save_latents(path: Optional[Path], ws, m) -> None:
 def mix_cmd(
     face_a: Optional[str] = typer.Argument(None, help="face A (kept): " + FACE_HELP),
     face_b: Optional[str] = typer.Argument(None, help="face B (gives the chosen layers)"),
-    layers: str = typer.Option("fine", "--layers", "-l", help=LAYERS_HELP),
-    out: Path = typer.Option(Path("mix.png"), "--out", "-o", help="output image (.png/.jpg/.webp)"),
+    layers: str = typer.Option("fine", *LAYERS, help=LAYERS_HELP),
+    out: Path = typer.Option(Path("mix.png"), *OUT, help="output image (.png/.jpg/.webp)"),
     rows: Optional[str] = typer.Option(None, "--rows", help="mixing grid: row faces (seeds like 0-3, or specs)"),
     cols: Optional[str] = typer.Option(None, "--cols", help="mixing grid: column faces giving the layers"),
     strip: bool = typer.Option(False, "--strip", help="write A | B | result side by side"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
+    trunc: TruncOpt = 0.7,
     save_latents: Optional[Path] = typer.Option(None, "--save-latents", help="write the mixed w+ to an .npz"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Style mixing: face A with the LAYERS of face B (`faceedit mix 1 2 --layers fine -o out.png`), or the
     classic grid (`faceedit mix --rows 0-3 --cols 4-7 --layers coarse -o grid.png`)."""
-    import torch
-
     from faceedit.edit.layers import parse_layers
-    from faceedit.edit.mixing import mix, mixing_grid
-    from faceedit.media import make_grid, save_image, to_uint8
+    from faceedit.face import mix_faces, mixing_grid, resolve_face
+    from faceedit.media import make_grid, save_image
 
     _check_image_out(out)
     grid_mode = rows is not None or cols is not None
@@ -118,22 +112,20 @@ def mix_cmd(
     m = on_device(_load(model), device, precision)
     idx = parse_layers(layers, m.num_ws)
     if grid_mode:
-        rw = torch.cat([f.ws for f in _faces(rows, m, trunc, 400)])
-        cw = torch.cat([f.ws for f in _faces(cols, m, trunc, 400)])
-        if rw.shape[0] * cw.shape[0] > 400:
+        row_faces, col_faces = _faces(rows, m, trunc, 400), _faces(cols, m, trunc, 400)
+        if len(row_faces) * len(col_faces) > 400:
             raise FaceEditError("the grid would have more than 400 cells; use fewer rows or columns")
-        grid = mixing_grid(m, rw, cw, idx)
-        save_image(out, make_grid(grid, cols=cw.shape[0] + 1, pad=2))
-        print(f"wrote a {rw.shape[0]}x{cw.shape[0]} mixing grid (w+ layers {_fmt(idx)} from the columns) to {out}")
+        grid = mixing_grid(row_faces, col_faces, idx)
+        save_image(out, make_grid(grid, cols=len(col_faces) + 1, pad=2))
+        print(f"wrote a {len(row_faces)}x{len(col_faces)} mixing grid (w+ layers {_fmt(idx)} from the columns) "
+              f"to {out}")
         return
-    from faceedit.edit.inputs import resolve
-
-    a, b = resolve(face_a, m, trunc), resolve(face_b, m, trunc)
-    mixed = mix(a.ws, b.ws, idx)
-    imgs = to_uint8(m.synthesize(torch.cat([a.ws, b.ws, mixed]) if strip else mixed))
-    _save(out, imgs if strip else imgs[:1])
+    a, b = resolve_face(face_a, m, trunc), resolve_face(face_b, m, trunc)
+    mixed = mix_faces(a, b, idx)
+    imgs = [f.render(paste=None)[0] for f in ((a, b, mixed) if strip else (mixed,))]
+    _save(out, imgs)
     print(f"wrote {a.label} with w+ layers {_fmt(idx)} from {b.label} to {out}")
-    _save_latents(save_latents, mixed, m)
+    _save_latents(save_latents, mixed.ws, m)
 
 
 def _fmt(idx: list[int]) -> str:
@@ -151,21 +143,22 @@ def _fmt(idx: list[int]) -> str:
 def morph_cmd(
     face_a: str = typer.Argument(..., help="start face: " + FACE_HELP),
     face_b: str = typer.Argument(..., help="end face"),
-    out: Path = typer.Option(Path("morph.gif"), "--out", "-o", help=".gif, .mp4 (needs imageio-ffmpeg) or "
+    out: Path = typer.Option(Path("morph.gif"), *OUT, help=".gif, .mp4 (needs imageio-ffmpeg) or "
                              ".png (a strip of the frames)"),
     frames: int = typer.Option(30, "--frames", "-n", help="frames from A to B, both included"),
     fps: float = typer.Option(15.0, "--fps", help="frames per second of the animation"),
     space: str = typer.Option("w", "--space", help="w: lerp in w/w+; z: slerp in z (faces given as seeds only)"),
     ease: bool = typer.Option(False, "--ease", help="ease in and out (smooth-step timing)"),
     bounce: bool = typer.Option(False, "--bounce", help="play back from B to A too (seamless loop)"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + "; also applied to z-morph frames"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    trunc: float = typer.Option(0.7, *TRUNC, help=TRUNC_HELP + "; also applied to z-morph frames"),
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Morph between two faces: `faceedit morph 1 2 -o morph.gif --frames 30 --space z`."""
-    from faceedit.edit.inputs import resolve
-    from faceedit.edit.morph import morph_frames, morph_latents
+    """Morph between two faces: `faceedit morph 1 2 -o morph.gif --frames 30 --space z`. Each frame is drawn with
+    the two faces' generators and noise maps blended like their codes (a pivotal photo keeps its tuned generator)."""
+    from faceedit.edit.morph import morph_latents, morph_times
+    from faceedit.face import morph_images, resolve_face
     from faceedit.media import ANIMATION_SUFFIXES, IMAGE_SUFFIXES, make_grid, save_animation, save_image
 
     suffix = out.suffix.lower()
@@ -177,9 +170,12 @@ def morph_cmd(
     m = on_device(_load(model), device, precision)
     check_pixels((2 * frames if bounce else frames) * m.resolution ** 2, MAX_ANIMATION_PIXELS, "the morph",
                  "fewer --frames")
-    a, b = resolve(face_a, m, trunc), resolve(face_b, m, trunc)
+    a, b = resolve_face(face_a, m, trunc), resolve_face(face_b, m, trunc)
     ws = morph_latents(m, a.ws, b.ws, steps=frames, space=space, z_a=a.z, z_b=b.z, truncation=trunc, ease=ease)
-    imgs = list(morph_frames(m, ws, progress=frames > 8))
+    from tqdm import tqdm
+
+    imgs = list(tqdm(morph_images(a, b, ws, morph_times(frames, ease)), total=frames, desc="morph frames",
+                     unit="frame", disable=frames <= 8))
     if bounce:
         imgs = imgs + imgs[-2:0:-1]
     if suffix in ANIMATION_SUFFIXES:
@@ -193,21 +189,19 @@ def morph_cmd(
 def crossover_cmd(
     face_a: str = typer.Argument(..., help="face giving the first k w+ layers: " + FACE_HELP),
     face_b: str = typer.Argument(..., help="face giving the rest"),
-    k: str = typer.Option(..., "--k", "-k", help="crossover point (0 to num_ws), or 'all' for a strip of every k"),
-    out: Path = typer.Option(Path("crossover.png"), "--out", "-o", help="output image"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
-    save_latents: Optional[Path] = typer.Option(None, "--save-latents",
-                                                help="write the result's w+ (one row per image) to an .npz"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    k: str = typer.Option(..., "--k", help="crossover point (0 to num_ws), or 'all' for a strip of every k"),
+    out: Path = typer.Option(Path("crossover.png"), *OUT, help="output image"),
+    trunc: TruncOpt = 0.7,
+    save_latents: SaveLatentsOpt = None,
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Crossover: the first k w+ layers from A, the rest from B (`faceedit crossover 1 2 --k 6 -o out.png`)."""
     import torch
 
-    from faceedit.edit.inputs import resolve
     from faceedit.edit.mixing import crossover
-    from faceedit.media import to_uint8
+    from faceedit.face import resolve_face
 
     _check_image_out(out)
     m = on_device(_load(model), device, precision)
@@ -218,9 +212,9 @@ def crossover_cmd(
             ks = [int(k)]
         except ValueError:
             raise FaceEditError(f"--k must be a number 0-{m.num_ws} or 'all', got {k!r}") from None
-    a, b = resolve(face_a, m, trunc), resolve(face_b, m, trunc)
+    a, b = resolve_face(face_a, m, trunc), resolve_face(face_b, m, trunc)
     ws = torch.cat([crossover(a.ws, b.ws, kk) for kk in ks])
-    _save(out, to_uint8(m.synthesize(ws)), cols=min(len(ks), 10))
+    _save(out, a.render(ws, paste=None), cols=min(len(ks), 10))
     print(f"wrote crossover of {a.label} (first {k} layers) and {b.label} to {out}")
     _save_latents(save_latents, ws, m)
 
@@ -230,29 +224,27 @@ def transfer_cmd(
     target: str = typer.Argument(..., help="the face to change: " + FACE_HELP),
     from_face: str = typer.Option(..., "--from", help="someone else's face before (e.g. neutral)"),
     to_face: str = typer.Option(..., "--to", help="the same person after (e.g. smiling)"),
-    strength: str = typer.Option("1", "--strength", "-s", help="λ, or a list like 0,0.5,1,1.5 for a strip"),
-    layers: str = typer.Option("all", "--layers", "-l", help=LAYERS_HELP),
-    out: Path = typer.Option(Path("transfer.png"), "--out", "-o", help="output image"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP),
-    save_latents: Optional[Path] = typer.Option(None, "--save-latents",
-                                                help="write the result's w+ (one row per image) to an .npz"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    strength: str = typer.Option("1", "--strength", help="λ, or a list like 0,0.5,1,1.5 for a strip"),
+    layers: str = typer.Option("all", *LAYERS, help=LAYERS_HELP),
+    out: Path = typer.Option(Path("transfer.png"), *OUT, help="output image"),
+    trunc: TruncOpt = 0.7,
+    save_latents: SaveLatentsOpt = None,
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Expression transfer w1 + λ(w3 − w2): `faceedit transfer me.npz --from neutral.npz --to smile.npz`."""
     import torch
 
-    from faceedit.edit.inputs import resolve
     from faceedit.edit.mixing import expression_transfer
-    from faceedit.media import to_uint8
+    from faceedit.face import resolve_face
 
     _check_image_out(out)
     lambdas = _floats(strength, "--strength")
     m = on_device(_load(model), device, precision)
-    t, f, s = resolve(target, m, trunc), resolve(from_face, m, trunc), resolve(to_face, m, trunc)
+    t, f, s = resolve_face(target, m, trunc), resolve_face(from_face, m, trunc), resolve_face(to_face, m, trunc)
     ws = torch.cat([expression_transfer(t.ws, f.ws, s.ws, lam, layers) for lam in lambdas])
-    _save(out, to_uint8(m.synthesize(ws)), cols=min(len(lambdas), 10))
+    _save(out, t.render(ws, paste=None), cols=min(len(lambdas), 10))
     print(f"wrote {t.label} + λ·({s.label} − {f.label}) for λ = {', '.join(f'{x:g}' for x in lambdas)} to {out}")
     _save_latents(save_latents, ws, m)
 
@@ -294,12 +286,12 @@ def channels_find(
                                        "attribute classifier)"),
     mask: Optional[Path] = typer.Option(None, "--mask", help="a fixed region: PNG mask in the aligned frame "
                                         "(white = region)"),
-    out: Path = typer.Option(Path("channels"), "--out", "-o", help="folder for channels.tsv, channels.json and "
+    out: Path = typer.Option(Path("channels"), *OUT, help="folder for channels.tsv, channels.json and "
                              "one preview sheet per channel"),
-    top_k: int = typer.Option(5, "--top-k", "-k", help="channels to keep from the most responsive layer"),
+    top_k: int = typer.Option(5, "--top-k", help="channels to keep from the most responsive layer"),
     samples: int = typer.Option(32, "--samples", help="random faces to average over"),
     seed: int = typer.Option(0, "--seed", help="random seed of the samples"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ of the samples"),
+    trunc: float = typer.Option(0.7, *TRUNC, help="truncation ψ of the samples"),
     positive_fraction: float = typer.Option(0.5, "--positive-fraction", help="attribute mode: share of samples "
                                             "(highest logits) used as positives"),
     layers: Optional[str] = typer.Option(None, "--style-layers", help="restrict the search to these StyleSpace "
@@ -310,7 +302,7 @@ def channels_find(
     preview: str = typer.Option("0-3", "--preview-seeds", help="seeds shown in the preview sheets"),
     alpha: float = typer.Option(10.0, "--alpha", help="preview edit strength in σ (sheets show −α, 0, +α)"),
     batch: int = typer.Option(4, "--batch", help="faces per forward/backward pass"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
@@ -319,6 +311,7 @@ def channels_find(
     from faceedit.edit.layers import parse_layers
     from faceedit.edit.stylespace import (StyleDirection, find_channels_attribute, find_channels_region,
                                           preview_sheet, style_stats)
+    from faceedit.face import resolve_face
     from faceedit.media import save_image
 
     if sum(x is not None for x in (region, attr, mask)) != 1:
@@ -350,9 +343,7 @@ def channels_find(
     write_text(out / "channels.json", res.to_json())
     import torch
 
-    from faceedit.edit.inputs import resolve
-
-    pw = torch.cat([resolve(str(s), m, trunc).ws for s in parse_seeds(preview, 64)])
+    pw = torch.cat([resolve_face(str(s), m, trunc).ws for s in parse_seeds(preview, 64)])
     alphas = [-alpha, 0.0, alpha]
     for cid, sign in zip(res.ids, res.weights):
         sheet = preview_sheet(m, pw, StyleDirection.single(cid, 1.0 if sign >= 0 else -1.0), alphas, stats)
@@ -374,18 +365,18 @@ def channels_edit(
     from_file: Optional[Path] = typer.Option(None, "--from-file", help="channels.json from 'channels find': "
                                              "edit along its normalised multi-channel direction"),
     top: Optional[int] = typer.Option(None, "--top", help="with --from-file: use only the best N channels"),
-    alpha: str = typer.Option("5", "--alpha", "-a", help="strength in σ, or a list like -10,0,10 for a strip"),
-    out: Path = typer.Option(Path("channels_edit.png"), "--out", "-o", help="output image"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + " (and of the σ samples)"),
+    alpha: str = typer.Option("5", "--alpha", help="strength in σ, or a list like -10,0,10 for a strip"),
+    out: Path = typer.Option(Path("channels_edit.png"), *OUT, help="output image"),
+    trunc: float = typer.Option(0.7, *TRUNC, help=TRUNC_HELP + " (and of the σ samples)"),
     sigma_samples: int = typer.Option(1000, "--sigma-samples", help="samples for channel σ"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Edit StyleSpace channels: s + α·σ·e (`faceedit channels edit 12 --channel 6:501 --alpha 5`)."""
-    from faceedit.edit.inputs import resolve
     from faceedit.edit.layers import parse_channel
     from faceedit.edit.stylespace import StyleDirection, edit_images, read_channels_json, style_stats
+    from faceedit.face import resolve_face
     from faceedit.media import to_uint8
 
     _check_image_out(out)
@@ -409,9 +400,9 @@ def channels_edit(
             ids.append(parse_channel(c.strip().lstrip("-"), m.style_layers))
             signs.append(-1.0 if neg else 1.0)
         direction = StyleDirection(ids, signs)
-    f = resolve(face, m, trunc)
+    f = resolve_face(face, m, trunc)
     stats = style_stats(m, sigma_samples, truncation=trunc)
-    imgs = to_uint8(edit_images(m, f.ws, direction, alphas, stats))
+    imgs = to_uint8(edit_images(f.generator, f.ws, direction, alphas, stats, noise=f.noise))
     _save(out, imgs, cols=min(len(alphas), 10))
     print(f"wrote {f.label} edited along {direction} at α = {', '.join(f'{a:g}' for a in alphas)} σ to {out}")
 
@@ -425,15 +416,15 @@ def local_cmd(
                                        "(needs the attribute classifier)"),
     layer: Optional[str] = typer.Option(None, "--layer", help="feature layer, e.g. b32.conv1 (default: 32 px "
                                         "conv1, or R/2 below 64 px)"),
-    top_k: int = typer.Option(8, "--top-k", "-k", help="channels to change"),
-    alpha: str = typer.Option("5", "--alpha", "-a", help="strength in σ of each channel's activation, or a list"),
+    top_k: int = typer.Option(8, "--top-k", help="channels to change"),
+    alpha: str = typer.Option("5", "--alpha", help="strength in σ of each channel's activation, or a list"),
     samples: int = typer.Option(32, "--samples", help="random faces used to score the channels"),
     seed: int = typer.Option(0, "--seed", help="random seed of the samples"),
-    out: Path = typer.Option(Path("local.png"), "--out", "-o", help="output image"),
+    out: Path = typer.Option(Path("local.png"), *OUT, help="output image"),
     diff: Optional[Path] = typer.Option(None, "--diff", help="write a heat map of the pixel change"),
     table: Optional[Path] = typer.Option(None, "--table", help="write the chosen channels as a TSV"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help=TRUNC_HELP + " (and of the samples)"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    trunc: float = typer.Option(0.7, *TRUNC, help=TRUNC_HELP + " (and of the samples)"),
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
@@ -441,9 +432,9 @@ def local_cmd(
     import torch
 
     from faceedit.atomic import write_text
-    from faceedit.edit.inputs import resolve
     from faceedit.edit.local import change_share, diff_heatmap, local_edit, score_local_channels
     from faceedit.edit.stylespace import region_masks
+    from faceedit.face import resolve_face
     from faceedit.media import make_grid, save_image, to_uint8
 
     _check_image_out(out)
@@ -457,12 +448,12 @@ def local_cmd(
         from faceedit.edit.scoring import classifier_score
 
         positives = classifier_score(attr, m.device)
-    f = resolve(face, m, trunc)
+    f = resolve_face(face, m, trunc)
     ws = _sample_ws(m, samples, seed, trunc)
     chans = score_local_channels(m, ws, mask=fixed, region=region_fn, layer=layer, k=top_k, positives=positives)
-    before = m.synthesize(f.ws)
+    before = f.synthesize()
     M = region_masks(before, fixed, region_fn)
-    edited = torch.cat([local_edit(m, f.ws, chans, a, mask=M[0, 0]) for a in alphas])
+    edited = torch.cat([local_edit(f.generator, f.ws, chans, a, mask=M[0, 0], noise=f.noise) for a in alphas])
     _save(out, to_uint8(edited), cols=min(len(alphas), 10))
     shares = change_share(before.expand_as(edited), edited, M[0, 0])
     if diff is not None:
@@ -494,9 +485,9 @@ def eval_edits(
     w_alphas: str = typer.Option("1,2,3", "--w-alphas", help="strengths for w directions"),
     samples: int = typer.Option(64, "--samples", help="random faces"),
     seed: int = typer.Option(1000, "--seed", help="random seed of the samples"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ of the samples"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the table as TSV"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    trunc: float = typer.Option(0.7, *TRUNC, help="truncation ψ of the samples"),
+    out: Optional[Path] = typer.Option(None, *OUT, help="write the table as TSV"),
+    model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:

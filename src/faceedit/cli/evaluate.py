@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
-from faceedit.cli.options import command_group
+from faceedit.cli.options import MODEL, MODEL_HELP, ModelOpt, TRUNC, command_group
 from faceedit.errors import FaceEditError
 
 
@@ -26,7 +26,7 @@ def _measure(model: Path | str, real: str, n: int, features: str, truncation: fl
     from faceedit.metrics import realism as R
     from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
     from faceedit.train.checkpoint import load_into, read_weights
-    from faceedit.train.dataset import load_images
+    from faceedit.data.images import load_images
 
     if features not in R.FEATURES:
         raise FaceEditError(f"--features must be one of {', '.join(R.FEATURES)}")
@@ -120,8 +120,7 @@ INCEPTION_HELP = ("FID's Inception-v3 weights: pytorch-fid's pt_inception-2015-1
 
 
 def realism(
-    model: str = typer.Option("default", "--model", help="Model: 'default', a registry name, a faceedit weights "
-                                                         "file or a training run folder."),
+    model: str = typer.Option("default", *MODEL, help=MODEL_HELP + " or a training run folder"),
     real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
     n: int = typer.Option(1000, "--n", help="Samples per set (generated; real: 2n for the floor)."),
     features: str = typer.Option("faceapi", "--features",
@@ -156,8 +155,7 @@ def realism(
 
 
 def fid(
-    model: str = typer.Option("default", "--model", help="Model: 'default', a registry name, a faceedit weights "
-                                                         "file or a training run folder."),
+    model: str = typer.Option("default", *MODEL, help=MODEL_HELP + " or a training run folder"),
     real: str = typer.Option(..., "--real", help="Real aligned faces: folder, pack .zip, .npy."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help=INCEPTION_HELP),
     n: int = typer.Option(10000, "--n", help="Generated images (the reals give n for FID and n for the floor)."),
@@ -175,9 +173,9 @@ def fid(
     sys.stdout.flush()
 
 def faces(
-    model: str = typer.Option("default", "--model", "-m", help="generator: 'default', a registry name or a path"),
+    model: ModelOpt = "default",
     seeds: str = typer.Option("0-63", "--seeds", help="seeds of the generated faces"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation ψ"),
+    trunc: float = typer.Option(0.7, *TRUNC, help="truncation ψ"),
     upscale: int = typer.Option(256, "--upscale", help="resize images to this side before detection (dlib's HOG "
                                 "misses faces under ~80 px)"),
     output: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON here."),

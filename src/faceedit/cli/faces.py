@@ -11,38 +11,15 @@ from typing import List, Optional
 
 import typer
 
+from faceedit.align import align_face, load_image
+from faceedit.cli.options import OUT, command_group
 from faceedit.errors import FaceEditError
 
 _ALIGNED_HELP = "The image is already an FFHQ-aligned face crop: skip detection and alignment."
 
 
-def _load_rgb(path: Path):
-    """H×W×3 uint8 RGB (faceedit.align.load_image when present, else PIL), one-line errors."""
-    try:
-        from faceedit.align import load_image
-    except ImportError:
-        load_image = None
-    if load_image is not None:
-        return load_image(path)
-    import numpy as np
-    from PIL import Image
-
-    if not path.is_file():
-        raise FaceEditError(f"no such file: {path}")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as exc:  # noqa: BLE001
-        raise FaceEditError(f"cannot read image {path}: {type(exc).__name__}") from None
-
-
 def _align(img, path: Path, size: int):
-    """(aligned H×W×3 uint8, AlignedFace or None)."""
-    try:
-        from faceedit.align import align_face
-    except ImportError:
-        print(f"warning: faceedit.align is not available; scoring {path} as an aligned face", file=sys.stderr)
-        return img, None
+    """(aligned H×W×3 uint8, AlignedFace)."""
     af = align_face(img, size=size, name=str(path))
     return af.image, af
 
@@ -93,7 +70,7 @@ def score_command(
     batch = FileBatch(len(images))
 
     def one(path: Path) -> dict:
-        img = _load_rgb(path)
+        img = load_image(path)
         was_aligned = False
         if not aligned:
             img, af = _align(img, path, 128)
@@ -137,7 +114,7 @@ def _labels_to_photo(labels, af):
 
 def parse_command(
     image: Path = typer.Argument(..., help="A photo (a face is detected and FFHQ-aligned) or an aligned crop."),
-    output: Path = typer.Option(..., "--output", "-o", help="Class map: palette PNG, pixel value = class id."),
+    output: Path = typer.Option(..., *OUT, help="Class map: palette PNG, pixel value = class id."),
     overlay_path: Optional[Path] = typer.Option(None, "--overlay", help="Also write the image with the classes "
                                                                         "coloured over it."),
     aligned: bool = typer.Option(False, "--aligned", help=_ALIGNED_HELP),
@@ -162,7 +139,7 @@ def parse_command(
     if overlay_path is not None:
         _check_out(overlay_path, "overlay")
     fp = load_parser(weights)
-    img = _load_rgb(image)
+    img = load_image(image)
     af = None
     if not aligned:
         img, af = _align(img, image, size)
@@ -171,7 +148,7 @@ def parse_command(
     base = img
     if frame == "photo" and af is not None:
         labels = _labels_to_photo(labels, af)
-        base = _load_rgb(image)
+        base = load_image(image)
     with atomic_path(output) as tmp:
         mask_image(labels).save(tmp, format=_fmt(output))
     if overlay_path is not None:
@@ -188,7 +165,7 @@ def _fmt(path: Path) -> str:
 # ------------------------------------------------------------------------------------------- training commands
 
 def _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, bf16, fresh, model, extend):
-    from faceedit.train.classifier import RunConfig
+    from faceedit.train.runner import RunConfig
 
     for name, v in (("--epochs", epochs), ("--batch", batch), ("--lr", lr)):
         if not v > 0:
@@ -209,7 +186,7 @@ def _run_config(data, out, run_dir, minutes, epochs, batch, lr, threads, seed, b
 def train_classifier(
     data: Path = typer.Option(Path(".cache/data128"), "--data", help="Aligned data: a 'faceedit data build' folder, "
                                                                      "manifest or pack (CelebA rows are used)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Weights file (default: the package's "
+    out: Optional[Path] = typer.Option(None, *OUT, help="Weights file (default: the package's "
                                                                  "assets/attr_classifier.safetensors)."),
     run_dir: Path = typer.Option(Path(".cache/runs/classifier"), "--run-dir", help="Checkpoint, log and cache."),
     minutes: Optional[float] = typer.Option(30.0, "--minutes", help="Wall-clock budget of this run (resume later "
@@ -244,7 +221,7 @@ def train_parser(
                                                                      "build' folder, manifest or pack."),
     raw: Optional[Path] = typer.Option(None, "--raw", help="Use a raw CelebAMask-HQ folder (images/, masks/) "
                                                            "instead of --data."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Weights file (default: the package's "
+    out: Optional[Path] = typer.Option(None, *OUT, help="Weights file (default: the package's "
                                                                  "assets/face_parser.safetensors)."),
     run_dir: Path = typer.Option(Path(".cache/runs/parser"), "--run-dir", help="Checkpoint, log and cache."),
     minutes: Optional[float] = typer.Option(40.0, "--minutes", help="Wall-clock budget of this run."),
@@ -267,7 +244,6 @@ def train_parser(
 
 
 def register(app: typer.Typer) -> None:
-    from faceedit.cli.options import command_group
 
     app.command("score")(score_command)
     app.command("parse")(parse_command)

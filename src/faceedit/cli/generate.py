@@ -11,20 +11,20 @@ import typer
 
 from faceedit.cli.batch_jobs import RAY_HELP, RESUME_HELP, THREADS_HELP, WORKERS_HELP
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
-from faceedit.cli.options import MODEL_HELP, parse_seeds
+from faceedit.cli.options import OUT, TRUNC, ModelOpt, parse_seeds
 from faceedit.errors import FaceEditError
 
 
 def generate(
     seeds: str = typer.Option("0-7", "--seeds", "-s", help="seeds, e.g. 0-15 or 1,4,7-9"),
-    trunc: float = typer.Option(0.7, "--trunc", "-t", help="truncation psi (1 = none, 0 = the average face)"),
+    trunc: float = typer.Option(0.7, *TRUNC, help="truncation psi (1 = none, 0 = the average face)"),
     trunc_cutoff: Optional[int] = typer.Option(None, "--trunc-cutoff", help="truncate only the first N w+ layers"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for one image per seed (or a file for one seed)"),
+    out: Optional[Path] = typer.Option(None, *OUT, help="folder for one image per seed (or a file for one seed)"),
     grid: Optional[Path] = typer.Option(None, "--grid", help="write all faces as one grid image (.png/.jpg)"),
     cols: Optional[int] = typer.Option(None, "--cols", help="grid columns (default: near-square)"),
     noise: str = typer.Option("const", "--noise", help="noise mode: const, random or none"),
     save_latents: Optional[Path] = typer.Option(None, "--save-latents", help="write seeds and w+ latents to an .npz"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     batch: int = typer.Option(8, "--batch", help="images per forward pass"),
     image_format: str = typer.Option("png", "--format", help="image format for --out folders: png, jpg or webp"),
     count: Optional[int] = typer.Option(None, "--count", "-n", help="draw seeds --first-seed … +N-1 in shards on "
@@ -70,8 +70,6 @@ def generate(
     if single_file and len(seed_list) != 1:
         raise FaceEditError(f"--out {out} is a file name but {len(seed_list)} seeds were given; pass a folder")
     m = on_device(api.load(model), device, precision)
-    if m.placeholder:
-        print(f"note: {api.PLACEHOLDER_NOTE}", file=sys.stderr)
     canvas = None
     if grid is not None:
         rows, n_cols = grid_shape(len(seed_list), cols)

@@ -11,12 +11,11 @@ from typing import List, Optional
 import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
-from faceedit.cli.options import MODEL_HELP, command_group
+from faceedit.cli.options import ModelOpt, OUT, QUIET, command_group
 from faceedit.errors import FaceEditError
+from faceedit.invert.methods import DEFAULT_METHOD, METHODS, get_method, methods_help, steps_help
 
-METHOD_HELP = ("hybrid (encoder + short optimisation; the default when an encoder fits the model), pivotal "
-               "(encoder + pivotal tuning of the generator per photo: the .npz also holds the tuned weights, which "
-               "'faceedit edit/animate' use), encoder, optimize")
+METHOD_HELP = methods_help()
 
 
 def _err(msg: str) -> None:
@@ -24,11 +23,7 @@ def _err(msg: str) -> None:
 
 
 def _check_method(method: str) -> str:
-    from faceedit.invert import METHODS
-
-    if method not in METHODS:
-        raise FaceEditError(f"--method must be one of {', '.join(METHODS)}, got {method[:40]!r}")
-    return method
+    return get_method(method, "--method").name
 
 
 PERCEPTUAL_HELP = ("Perceptual loss: auto (faceapi when its weights are fetched, else vgg16, with a note), vgg16 "
@@ -65,22 +60,21 @@ def _check_space(space: str) -> str:
 
 def invert(
     photos: List[Path] = typer.Argument(..., help="Photos (or, with --aligned, FFHQ-aligned face images)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Latent file to write (.npz, one row per photo)."),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-    method: str = typer.Option("hybrid", "--method", help=METHOD_HELP),
+    output: Path = typer.Option(..., *OUT, help="Latent file to write (.npz, one row per photo)."),
+    model: ModelOpt = "default",
+    method: str = typer.Option(DEFAULT_METHOD, "--method", help=METHOD_HELP),
     space: str = typer.Option("w+", "--space", help="w+ (one w per layer) or w (one w for all layers)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Optimisation steps (default 500 for optimize, "
-                                                               "100 for hybrid, 60 tuning steps for pivotal)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help=f"Optimisation steps ({steps_help()})."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.1; pivotal: of the "
                                                           "weights, 0.007)."),
-    noise: bool = typer.Option(False, "--noise", help="Also optimise the noise maps (saved in the .npz; edits "
-                                                      "use the constant noise)."),
+    noise: bool = typer.Option(False, "--noise", help="Also optimise the noise maps (saved in the .npz and used "
+                                                      "wherever the face is drawn)."),
     aligned: bool = typer.Option(False, "--aligned", help="The inputs are aligned faces already: no detection."),
     face_index: Optional[int] = typer.Option(None, "--face-index", help="Which face, counting from the largest."),
     detector: str = typer.Option("auto", "--detector", help="auto, hog or cnn."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Folder for side-by-side previews "
                                                                    "(aligned input | reconstruction)."),
-    previews: bool = typer.Option(False, "-p", "--previews", help="Previews in OUTPUT's folder as "
+    previews: bool = typer.Option(False, "--previews", help="Previews in OUTPUT's folder as "
                                                                   "<output stem>_preview/."),
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
     force_encoder: bool = typer.Option(False, "--force-encoder", help="Use an encoder made for another "
@@ -92,7 +86,7 @@ def invert(
     perceptual_weights: Optional[List[Path]] = typer.Option(None, "--perceptual-weights", help=WEIGHTS_HELP),
     batch: int = typer.Option(8, "--batch", help="Photos inverted together."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = typer.Option(False, *QUIET, help="No progress bar."),
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
@@ -102,8 +96,8 @@ def invert(
     import torch
 
     from faceedit import api
-    from faceedit.invert import invert_images, prepare_photo
-    from faceedit.latents import save_latents
+    from faceedit.invert.photos import invert_images, prepare_photo
+    from faceedit.latents import NOISE_PREFIX, save_latents
     from faceedit.media import save_image, to_uint8
 
     _check_method(method)
@@ -170,7 +164,7 @@ def invert(
         extra["perceptual"] = torch.cat(all_perc).numpy()
     if noises:
         for k in noises[0]:
-            extra[f"noise_{k}"] = torch.cat([n[k] for n in noises]).numpy()
+            extra[f"{NOISE_PREFIX}{k}"] = torch.cat([n[k] for n in noises]).numpy()
     if tuned:
         for k in tuned[0]:
             extra[k] = np.concatenate([t[k] for t in tuned]) if tuned[0][k].ndim else tuned[0][k]
@@ -200,11 +194,12 @@ def parse_step_map(text: str | None) -> dict[str, int]:
 def eval_inversion(
     data: Path = typer.Argument(..., help="Aligned faces: a folder of images, or a 'faceedit data build' folder / "
                                           "pack (its validation split)."),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
-    methods: str = typer.Option("encoder,optimize,hybrid,pivotal", "--methods", help="Comma-separated methods."),
+    model: ModelOpt = "default",
+    methods: str = typer.Option("encoder,optimize,hybrid,pivotal", "--methods",
+                                help=f"Comma-separated methods of: {', '.join(METHODS)}."),
     n: int = typer.Option(20, "--n", help="Number of faces."),
-    steps: Optional[str] = typer.Option(None, "--steps", help="Steps per method, e.g. optimize=1000,hybrid=100,"
-                                                              "pivotal=60 (default 500 / 100 / 60)."),
+    steps: Optional[str] = typer.Option(None, "--steps", help=f"Steps per method, e.g. optimize=1000,hybrid=100 "
+                                                              f"({steps_help()})."),
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="Encoder file (default: the shipped one)."),
     force_encoder: bool = typer.Option(False, "--force-encoder"),
     encoder_iterations: Optional[int] = typer.Option(None, "--encoder-iterations", min=0,
@@ -231,7 +226,9 @@ def eval_inversion(
 
     from faceedit import api
     from faceedit.atomic import write_text
-    from faceedit.invert.evaluate import evaluate_methods, format_table, load_eval_faces
+    from faceedit.data.rows import load_eval_faces
+    from faceedit.invert.photos import evaluate_methods
+    from faceedit.metrics.inversion import format_table
 
     wanted = [s.strip() for s in methods.split(",") if s.strip()]
     if not wanted:
@@ -270,7 +267,7 @@ def train_encoder_cmd(
     data: Optional[str] = typer.Option(".cache/data128", "--data", help="Real aligned faces: a 'faceedit data "
                                                                         "build' folder / pack or an image folder; "
                                                                         "'none' for generated faces only."),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     time_budget: Optional[str] = typer.Option("1h", "--time-budget", help="This run's wall-clock budget (e.g. 30m, "
                                                                           "2h); at the first run also the plan."),
     steps: int = typer.Option(20000, "--steps", help="Planned steps (the plan ends at steps or time budget)."),
@@ -338,7 +335,7 @@ def train_encoder_cmd(
 
 def export_encoder_cmd(
     run_dir: Path = typer.Argument(..., help="Encoder run folder."),
-    output: Path = typer.Option(..., "-o", "--output", help="Weights to write (.safetensors; + .json card)."),
+    output: Path = typer.Option(..., *OUT, help="Weights to write (.safetensors; + .json card)."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the validation figures."),
 ) -> None:
     """Write the run's encoder as fp16 safetensors with its card (data, steps, generator sha256, validation

@@ -10,6 +10,8 @@ from typing import Optional
 import typer
 
 from faceedit.errors import FaceEditError
+from faceedit.io.formats import formats_help
+from faceedit.cli.options import QUIET
 
 models_app = typer.Typer(help="List, download, convert and inspect StyleGAN2 checkpoints.", no_args_is_help=True,
                          add_completion=False)
@@ -61,7 +63,7 @@ def fetch(
     cache: Optional[Path] = typer.Option(None, "--cache", help="cache folder (default: $FACEEDIT_CACHE or "
                                                                   "~/.cache/faceedit)"),
     force: bool = typer.Option(False, "--force", help="download again even if present"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    quiet: bool = typer.Option(False, *QUIET, help="no progress bar"),
 ) -> None:
     """Download a named model into the cache (resumable, checksum-verified)."""
     from faceedit.io.fetch import fetch_model
@@ -78,35 +80,21 @@ def fetch(
 def convert(
     src: str = typer.Argument(..., metavar="IN", help="checkpoint path or model name"),
     dst: Path = typer.Argument(..., metavar="OUT", help="output file"),
-    to: str = typer.Option(..., "--to", help="output format: safetensors (faceedit) or rosinality (.pt)"),
+    to: str = typer.Option(..., "--to", help=f"output format: {formats_help()}"),
     fp16: bool = typer.Option(True, "--fp16/--fp32", help="safetensors precision (rosinality is always fp32)"),
     no_training_nets: bool = typer.Option(False, "--g-ema-only", help="write only G_ema (drop G and D)"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="cache folder for model names"),
 ) -> None:
     """Convert a checkpoint: `faceedit models convert ffhq.pkl ffhq.safetensors --to safetensors`."""
-    import torch
-
+    from faceedit.io.formats import writer
     from faceedit.io.loader import load_checkpoint
-    from faceedit.io.native import save_native
-    from faceedit.io.rosinality import save_rosinality
 
-    to = to.lower()
-    if to not in ("safetensors", "rosinality"):
-        raise FaceEditError(f"--to must be safetensors or rosinality, got {to!r}")
+    fmt = writer(to)  # checked before the (slow) load
     ckpt = load_checkpoint(src, load_training_nets=not no_training_nets, cache_dir=cache)
     if Path(src).exists() and dst.exists() and dst.resolve() == Path(src).resolve():
         raise FaceEditError("OUT must differ from IN")
     nets = [n for n, m in (("G_ema", ckpt.G_ema), ("G", ckpt.G), ("D", ckpt.D)) if m is not None]
-    if to == "safetensors":
-        card = dict(ckpt.meta.get("card") or {})
-        card.setdefault("converted_from", {"format": ckpt.source_format, "file": Path(str(ckpt.path)).name,
-                                           "sha256": ckpt.sha256})
-        save_native(dst, ckpt.G_ema, D=ckpt.D, G=ckpt.G, card=card,
-                    dtype=torch.float16 if fp16 else torch.float32)
-        what = f"{'fp16' if fp16 else 'fp32'} safetensors"
-    else:
-        save_rosinality(dst, ckpt.G_ema, D=ckpt.D, G=ckpt.G)
-        what = "rosinality .pt"
+    what = fmt.write(dst, ckpt, fp16)
     print(f"wrote {dst} ({what}; {', '.join(nets)}; {ckpt.resolution} px, from {ckpt.source_format})",
           file=sys.stderr)
 

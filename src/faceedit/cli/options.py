@@ -1,13 +1,46 @@
-"""Option parsing shared by CLI modules (seed ranges, model spec)."""
+"""What the commands share: options (``--model``, ``-o/--out``, ``-q/--quiet``, ``-l/--layers``), their help
+texts, seed ranges, command groups.
+
+One meaning per short flag across every command: ``-m`` model, ``-o`` where the output goes (``--out``; the older
+``--output`` still works), ``-q`` quiet (``--no-progress`` still works), ``-l`` w+ layers, ``-s`` seed(s), ``-k``
+attributes to keep, ``-a`` attribute(s), ``-n`` how many images to draw (frames, seeds), ``-w`` worker processes,
+``-p`` port, ``-t`` truncation, ``-e`` an edit, ``-c`` a channel, ``-d`` an attribute direction
+(``tests/test_cli_options.py`` holds the table).
+
+    def mix(model: ModelOpt = "default", out: Path = typer.Option(Path("mix.png"), *OUT, help="output image")): ...
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from faceedit.limits import MAX_SEEDS, parse_int_ranges
 
 MODEL_HELP = "'default' (embedded), a registry name (see 'faceedit models list') or a checkpoint path"
-ModelOption = typer.Option("default", "--model", "-m", help=MODEL_HELP)
+FACE_HELP = "a face: seed (12 or seed:12), latent file (.npz/.npy, file.npz#N for row N) or photo"
+TRUNC_HELP = "truncation ψ for faces given as seeds (1 = none)"
+LAYERS_HELP = ("w+ layers: coarse (0-3), middle (4-7), fine (8-end), all, or ranges like 4-7, 8-, '0-3,10' "
+               "(groups follow resolution: coarse 4²–8², middle 16²–32², fine 64² and up)")
+#: The names of the model option.
+MODEL = ("--model", "-m")
+#: ``model: ModelOpt = "default"``: the model a command draws with.
+ModelOpt = Annotated[str, typer.Option(*MODEL, help=MODEL_HELP)]
+#: The names of the output option: ``typer.Option(default, *OUT, help=...)`` (the help says what is written).
+OUT = ("--out", "--output", "-o")
+#: The names of the no-progress-bar flag: ``typer.Option(False, *QUIET, help=...)``.
+QUIET = ("--quiet", "-q", "--no-progress")
+#: The names of the w+ layers option.
+LAYERS = ("--layers", "-l")
+#: The names of the truncation option: ``typer.Option(0.7, *TRUNC, help=...)``.
+TRUNC = ("--trunc", "-t")
+#: ``trunc: TruncOpt = 0.7``: truncation ψ of faces given as seeds.
+TruncOpt = Annotated[float, typer.Option(*TRUNC, help=TRUNC_HELP)]
+#: ``save_latents: SaveLatentsOpt = None``: also write the result's w+ to an .npz.
+SaveLatentsOpt = Annotated[Optional[Path], typer.Option("--save-latents", help="write the result's w+ (one row per "
+                                                                                 "image) to an .npz")]
 
 
 def parse_seeds(text: str, max_count: int = MAX_SEEDS) -> list[int]:

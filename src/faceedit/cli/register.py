@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from faceedit.errors import FaceEditError
+from faceedit.cli.options import OUT
 
 #: Points one cloud is registered with at most (a seeded random subset of larger clouds).
 MAX_REGISTER_POINTS = 20_000
@@ -21,7 +22,7 @@ def register(app: typer.Typer) -> None:
     def register_cmd(
         source: Path = typer.Argument(..., help="cloud P to move (.ply/.obj/.off/.stl/.xyz/.npy)"),
         target: Path = typer.Argument(..., help="cloud Q to move it onto"),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="write P moved onto Q here (a mesh stays a "
+        out: Optional[Path] = typer.Option(None, *OUT, help="write P moved onto Q here (a mesh stays a "
                                            "mesh in .ply/.obj/.off/.stl; points as .ply/.xyz/.npy)"),
         png: Optional[Path] = typer.Option(None, "--png", help="before/after picture of the two clouds (.png)"),
         as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),

@@ -10,8 +10,9 @@ from typing import List, Optional
 import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
-from faceedit.cli.options import MODEL_HELP
+from faceedit.cli.options import ModelOpt
 from faceedit.errors import FaceEditError
+from faceedit.invert.methods import DEFAULT_METHOD, get_method, methods_help
 
 
 def _loopback(host: str) -> bool:
@@ -26,13 +27,11 @@ def _loopback(host: str) -> bool:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (default: this machine only)"),
     port: int = typer.Option(7860, "--port", "-p", help="TCP port"),
-    model: str = typer.Option("default", "--model", "-m", help=MODEL_HELP),
+    model: ModelOpt = "default",
     directions: Optional[str] = typer.Option(None, "--directions", help="folder of fitted directions (default: "
                                              "the ones shipped or fitted for the model)"),
-    invert_method: Optional[str] = typer.Option(None, "--invert-method",
-                                                help="photo inversion: pivotal (each photo gets its own tuned "
-                                                     "generator), hybrid, encoder or optimize (default: hybrid when "
-                                                     "an encoder fits the model, else optimize)"),
+    invert_method: str = typer.Option(DEFAULT_METHOD, "--invert-method",
+                                      help=f"photo inversion: {methods_help()}"),
     invert_steps: Optional[int] = typer.Option(None, "--invert-steps", help="optimisation steps per upload"),
     encoder: Optional[Path] = typer.Option(None, "--encoder", help="encoder for photo uploads: a faceedit "
                                            ".safetensors, a pSp/e4e .pt (e.g. e4e_ffhq_encode.pt) or a registry "
@@ -85,9 +84,7 @@ def serve(
         from faceedit.edit.directions import load_directions
 
         dirs = load_directions(m, directions)
-    invert_options = {}
-    if invert_method is not None:
-        invert_options["method"] = invert_method
+    invert_options = {"method": get_method(invert_method, "--invert-method").name}
     if invert_steps is not None:
         invert_options["steps"] = invert_steps
     if encoder is not None:  # loaded once here, not per upload

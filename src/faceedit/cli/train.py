@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from faceedit.cli.options import command_group
+from faceedit.cli.options import OUT, QUIET, command_group
 from faceedit.errors import FaceEditError
 
 
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
                                                            "its manifest (identity-disjoint)."),
         snapshot_kimg: float = typer.Option(0.0, "--snapshot-kimg",
                                             help="Keep an fp16 G_ema every N kimg in RUN_DIR/snapshots/ (0: off)."),
-        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+        no_progress: bool = typer.Option(False, *QUIET, help="No progress bar."),
     ) -> None:
         """StyleGAN2 training (NVIDIA's recipe) that resumes from RUN_DIR/checkpoint.pt and accumulates."""
         from faceedit.limits import parse_duration
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
     @sub.command("export")
     def export(
         run_dir: Path = typer.Argument(..., help="Run folder with checkpoint.pt."),
-        output: Path = typer.Option(..., "-o", "--output", help="Weights file to write (.safetensors)."),
+        output: Path = typer.Option(..., *OUT, help="Weights file to write (.safetensors)."),
         fp32: bool = typer.Option(False, "--fp32", help="Keep float32 (default fp16)."),
         no_d: bool = typer.Option(False, "--no-d", help="Leave out the discriminator and G (G_ema only)."),
     ) -> None:
@@ -159,7 +159,7 @@ def register(app: typer.Typer) -> None:
     @sub.command("save-state")
     def save_state(
         run_dir: Path = typer.Argument(..., help="Run folder with checkpoint.pt."),
-        output: Path = typer.Option(..., "-o", "--output", help="State file to write (.safetensors)."),
+        output: Path = typer.Option(..., *OUT, help="State file to write (.safetensors)."),
     ) -> None:
         """Write the run's resumable state (fp16 G_ema, G, D [+ feature D], step, images seen, totals, augmentation
         state) as one small file to commit; `train gan --resume-from FILE` continues from it on another machine."""

@@ -149,7 +149,7 @@ def attribute_features(path=None) -> Callable[[torch.Tensor], torch.Tensor]:
     """A feature function: images [B, 3, H, W] in [-1, 1] → [B, C] the attribute classifier's pooled features
     (the input of its last linear layer; C = 192 for the shipped classifier)."""
     from faceedit.scorers import load_classifier
-    from faceedit.scorers._weights import to_model_size
+    from faceedit.scorers.inputs import to_model_size
 
     clf = load_classifier(path)
     net = clf.net

@@ -95,7 +95,7 @@ def read_records(out: Path) -> dict[str, dict]:
     return recs
 
 
-def _manifest_rows(items: list[Item], recs: dict[str, dict], size: int, val_fraction: float) -> list[dict]:
+def manifest_rows(items: list[Item], recs: dict[str, dict], size: int, val_fraction: float) -> list[dict]:
     rows = []
     for it in items:
         r = recs.get(it.key)
@@ -179,7 +179,7 @@ def build_dataset(src: str | os.PathLike, out: str | os.PathLike, size: int = 12
                 for rec in pool.imap(_process, jobs, chunksize=8):
                     handle(rec)
     elapsed = time.time() - t0
-    rows = _manifest_rows(items, recs, size, val_fraction)
+    rows = manifest_rows(items, recs, size, val_fraction)
     atomic.write_text(out / MANIFEST, "".join(json.dumps(r) + "\n" for r in rows))
     status_all: dict[str, int] = {}
     for it in items:

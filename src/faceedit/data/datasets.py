@@ -15,7 +15,6 @@ archive handle. Augmentation (x-flip) is the trainer's job::
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import tarfile
@@ -25,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from faceedit.align.image import is_image_name
+from faceedit.data.decode import decode_image
 from faceedit.errors import FaceEditError
 
 
@@ -62,12 +63,12 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
     if not p.is_file():
         raise FaceEditError(f"manifest not found: {p}")
     if p.suffix.lower() in (".zip", ".tar"):
-        with _Archive(p) as a:
+        with Archive(p) as a:
             return _parse_manifest(a.manifest_text(), str(p))
     return _parse_manifest(p.read_text(), str(p))
 
 
-class _Archive:
+class Archive:
     """Random access to members of a .zip or uncompressed .tar."""
 
     def __init__(self, path: Path):
@@ -129,17 +130,8 @@ class _FaceDataset(torch.utils.data.Dataset):
         return len(self.records)
 
     def _decode(self, data: bytes, what: str) -> torch.Tensor:
-        from PIL import Image
-
-        try:
-            im = Image.open(io.BytesIO(data))
-            im = im.convert("RGB")
-        except Exception as exc:  # noqa: BLE001
-            raise FaceEditError(f"cannot decode {what}: {exc}") from None
-        r = self.resolution
-        if r is not None and im.size != (r, r):
-            im = im.resize((r, r), Image.LANCZOS)
-        t = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).contiguous()
+        img = decode_image(data, self.resolution, what)
+        t = torch.from_numpy(img.copy()).permute(2, 0, 1).contiguous()
         if self.normalize:
             t = t.to(torch.float32) / 127.5 - 1.0
         return t
@@ -168,7 +160,7 @@ class PackDataset(_FaceDataset):
         self.path = Path(path)
         if not self.path.is_file():
             raise FaceEditError(f"pack not found: {self.path}")
-        with _Archive(self.path) as a:
+        with Archive(self.path) as a:
             rows = _parse_manifest(a.manifest_text(), str(self.path))
         self.records = _filter(rows, split, sources, max_padding)
         self._archive = None
@@ -181,7 +173,7 @@ class PackDataset(_FaceDataset):
 
     def __getitem__(self, index: int):
         if self._archive is None or self._pid != os.getpid():  # one handle per worker process
-            self._archive, self._pid = _Archive(self.path), os.getpid()
+            self._archive, self._pid = Archive(self.path), os.getpid()
         r = self.records[index]
         return self._decode(self._archive.read(r["path"]), f"{r['path']} in {self.path}"), index
 
@@ -196,8 +188,6 @@ class ImageFolderDataset(_FaceDataset):
     def __init__(self, dir_or_manifest: str | os.PathLike, resolution: int | None = None, split: str = "train",
                  normalize: bool = False, sources=None, max_padding: float | None = None):
         super().__init__(resolution, normalize)
-        from faceedit.align.image import is_image_name
-
         p = Path(dir_or_manifest)
         if p.is_file():
             self.root = p.parent

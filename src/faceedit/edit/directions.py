@@ -91,7 +91,7 @@ def images_for_scoring(model, ws: torch.Tensor, size: int | None, dtype: torch.d
     """w+ [N, num_ws, w_dim] → images [N, 3, s, s] in [-1, 1] on the model's device, s = min(``size``,
     resolution): synthesised in ``dtype`` (None: the blocks' own; see :mod:`faceedit.device`) and reduced to the
     scorers' input size there (antialiased), so a 1024-px image never leaves the device at full size."""
-    from faceedit.api import check_image_values
+    from faceedit.model import check_image_values
 
     img = model.G.synthesis(ws.to(model.device), noise_mode="const", dtype=dtype)
     if size is not None and size < img.shape[-1]:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from faceedit.edit.stylespace import ImageFn, _resize_masks, region_masks
 from faceedit.errors import FaceEditError
+from faceedit.model import Model, NoiseMaps
 
 
 def feature_layers(model) -> list[str]:
@@ -108,11 +109,13 @@ def score_local_channels(model, ws: torch.Tensor, mask: torch.Tensor | None = No
                          [float(sigma[c]) for c in top], samples=feats.shape[0])
 
 
-def local_edit(model, ws: torch.Tensor, channels: LocalChannels, alpha: float, mask: torch.Tensor | None = None,
-               region: ImageFn | None = None, noise_mode: str = "const", batch_size: int = 8) -> torch.Tensor:
+def local_edit(model: Model, ws: torch.Tensor, channels: LocalChannels, alpha: float,
+               mask: torch.Tensor | None = None, region: ImageFn | None = None, noise_mode: str = "const",
+               batch_size: int = 8, noise: NoiseMaps | None = None) -> torch.Tensor:
     """Images [N, 3, R, R] of ``ws`` with ``channels`` raised by ``alpha``·σ inside the region only.
 
-    The region is the fixed ``mask`` or ``region`` evaluated on each unedited image."""
+    The region is the fixed ``mask`` or ``region`` evaluated on each unedited image. ``noise``: the faces' noise
+    maps ([1, 1, r, r] each) instead of ``noise_mode``'s."""
     ws = model.as_ws(ws)
     layer = _check_layer(model, channels.layer)
     idx = torch.tensor(channels.channels, dtype=torch.long)
@@ -122,7 +125,7 @@ def local_edit(model, ws: torch.Tensor, channels: LocalChannels, alpha: float, m
         for i in range(0, ws.shape[0], batch_size):
             w = ws[i:i + batch_size]
             if region is not None:
-                base = model.G.synthesis(w, noise_mode=noise_mode)
+                base = model.G.synthesis(w, noise_mode=noise_mode, noise=noise)
                 M = region_masks(base, None, region)
             else:
                 M = region_masks(torch.zeros(w.shape[0], 1, model.resolution, model.resolution), mask, None)
@@ -135,7 +138,7 @@ def local_edit(model, ws: torch.Tensor, channels: LocalChannels, alpha: float, m
                 x[:, idx] = x[:, idx] + float(alpha) * sig.to(x.device, x.dtype)[None, :, None, None] * m
                 return x
 
-            out.append(model.G.synthesis(w, noise_mode=noise_mode, feature_hook=hook).cpu())
+            out.append(model.G.synthesis(w, noise_mode=noise_mode, feature_hook=hook, noise=noise).cpu())
     return torch.cat(out)
 
 

@@ -1,31 +1,25 @@
 """Bridges to the project's face parser and attribute classifier (``faceedit.scorers``), and mask files.
 
-Channel finding, local edits and AD take plain callables; these helpers build them from the project's models
-when they are installed and trained, and fail with one clear line when they are not.
+Channel finding, local edits and AD take plain callables; these helpers build them from the project's models,
+and fail with one clear line when their weights are missing.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
+from faceedit.edit.stylespace import segment_region
 from faceedit.errors import FaceEditError
-
-# CelebAMask-HQ class ids (the parser's output order), grouped into the regions users name.
-PARSER_CLASSES = ("background", "skin", "nose", "eye_glasses", "l_eye", "r_eye", "l_brow", "r_brow", "l_ear",
-                  "r_ear", "mouth", "u_lip", "l_lip", "hair", "hat", "ear_r", "neck_l", "neck", "cloth")
-REGIONS = {
-    "background": (0,), "skin": (1,), "face": (1, 2, 4, 5, 6, 7, 10, 11, 12), "nose": (2,), "glasses": (3,),
-    "eyes": (4, 5), "brows": (6, 7), "eyebrows": (6, 7), "ears": (8, 9), "mouth": (10, 11, 12), "lips": (11, 12),
-    "hair": (13,), "hat": (14,), "earrings": (15,), "neck": (16, 17), "cloth": (18,),
-}
+from faceedit.scorers.classifier import AttributeClassifier, load_classifier
+from faceedit.scorers.parser import REGIONS, load_parser
 
 
 def region_classes(name: str) -> tuple[int, ...]:
+    """The face parser's class ids of the region ``name`` (see :data:`faceedit.scorers.parser.REGIONS`)."""
     key = name.strip().lower()
     if key not in REGIONS:
         raise FaceEditError(f"unknown region {name!r}: use one of {', '.join(sorted(REGIONS))}")
@@ -62,47 +56,21 @@ def load_mask(path: str | Path, resolution: int | None = None) -> torch.Tensor:
     return m.clamp(0, 1)
 
 
-def _scorers():
-    try:
-        return importlib.import_module("faceedit.scorers")
-    except ImportError:
-        return None
-
-
 def parser_region(name: str, device: str | torch.device = "cpu") -> Callable[[torch.Tensor], torch.Tensor]:
     """``images -> [N, H, W]`` soft mask of region ``name`` from the project's face parser."""
     classes = region_classes(name)
-    hint = "channel finding by region needs the face parser: not installed/trained yet (use --mask FILE)"
-    mod = _scorers()
-    loader = getattr(mod, "load_parser", None) if mod is not None else None
-    if loader is None:
-        raise FaceEditError(hint)
     try:
-        parser = loader(device=device)
+        parser = load_parser(device=device)
     except FaceEditError as exc:
-        raise FaceEditError(f"{hint}: {exc}") from exc
-    seg = getattr(parser, "probs", None) or parser
-    names = tuple(getattr(parser, "classes", ()) or ())
-    if names and len(names) != len(PARSER_CLASSES):
-        raise FaceEditError(f"the face parser has {len(names)} classes; expected the 19 CelebAMask-HQ classes")
-    from faceedit.edit.stylespace import segment_region
-
-    return segment_region(seg, classes)
+        raise FaceEditError(f"channel finding by region needs the face parser (or use --mask FILE): {exc}") from exc
+    return segment_region(parser.probs, classes)
 
 
-def _classifier(device):
-    hint = "needs the attribute classifier: not installed/trained yet"
-    mod = _scorers()
-    loader = getattr(mod, "load_classifier", None) if mod is not None else None
-    if loader is None:
-        try:
-            loader = importlib.import_module("faceedit.scorers.classifier").load_classifier
-        except (ImportError, AttributeError):
-            raise FaceEditError(hint) from None
+def _classifier(device) -> AttributeClassifier:
     try:
-        return loader(device=device)
+        return load_classifier(device=device)
     except FaceEditError as exc:
-        raise FaceEditError(f"{hint} ({exc})") from exc
+        raise FaceEditError(f"needs the attribute classifier ({exc})") from exc
 
 
 def attribute_index(clf, name: str) -> int:

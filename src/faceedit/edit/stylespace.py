@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from faceedit.edit.layers import ChannelId, is_torgb
 from faceedit.errors import FaceEditError
+from faceedit.model import Model, NoiseMaps
 
 ImageFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -108,15 +109,17 @@ def apply_direction(styles: Sequence[torch.Tensor], direction: StyleDirection, a
     return out
 
 
-def edit_images(model, ws: torch.Tensor, direction: StyleDirection, alphas: Sequence[float], stats: StyleStats,
-                noise_mode: str = "const", batch_size: int = 8) -> torch.Tensor:
-    """Images [N·len(alphas), 3, R, R] (face-major: all alphas of face 0 first) of ``ws`` edited along ``direction``."""
+def edit_images(model: Model, ws: torch.Tensor, direction: StyleDirection, alphas: Sequence[float],
+                stats: StyleStats, noise_mode: str = "const", batch_size: int = 8,
+                noise: NoiseMaps | None = None) -> torch.Tensor:
+    """Images [N·len(alphas), 3, R, R] (face-major: all alphas of face 0 first) of ``ws`` edited along ``direction``
+    (``noise``: the faces' noise maps, [1, 1, r, r] each, instead of ``noise_mode``'s)."""
     ws = model.as_ws(ws)
     n, k = ws.shape[0], len(alphas)
     styles = model.to_styles(ws.repeat_interleave(k, 0))
     a = torch.tensor(list(alphas), dtype=torch.float32).repeat(n)
     return model.synthesize(styles=apply_direction(styles, direction, a, stats), noise_mode=noise_mode,
-                            batch_size=batch_size)
+                            batch_size=batch_size, noise=noise)
 
 
 # ---- search result ------------------------------------------------------------------------------------------

@@ -38,10 +38,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceedit.errors import FaceEditError
+from faceedit.io.registry import ASSETS
+from faceedit.io.weights import load_state, read_network, save_network
 
 KIND = "encoder"
 TRAIN_HINT = "faceedit train encoder"
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_ENCODER = ASSETS / "encoder.safetensors"
 PSP_SUFFIXES = (".pt", ".pth")  # published pSp / e4e checkpoints
 LEVELS = ("coarse", "medium", "fine")
@@ -334,8 +335,6 @@ def save_encoder(path: str | Path, encoder: Encoder, model=None, card: dict | No
                  dtype: torch.dtype = torch.float16, side_card: bool = True) -> Path:
     """Write fp16 safetensors (+ ``<name>.json`` card) atomically. ``model``: the generator it was trained for
     (its sha256, shapes and name go into the card under ``generator``)."""
-    from faceedit.scorers._weights import save_scorer
-
     card = dict(card or {})
     if model is not None:
         card["generator"] = generator_info(model)
@@ -343,15 +342,13 @@ def save_encoder(path: str | Path, encoder: Encoder, model=None, card: dict | No
     path = Path(path)
     if path.suffix != ".safetensors":
         raise FaceEditError(f"encoder files are .safetensors, got {path.name}")
-    save_scorer(path, encoder, KIND, encoder.cfg.to_dict(), card, dtype=dtype, side_card=side_card)
+    save_network(path, encoder, KIND, encoder.cfg.to_dict(), card, dtype=dtype, side_card=side_card)
     return path
 
 
 def read_encoder(path: str | Path) -> tuple[Encoder, dict]:
     """Load an encoder file → (encoder in eval mode, float32, card) without any generator check."""
-    from faceedit.scorers._weights import load_state, read_scorer
-
-    meta, state = read_scorer(path, KIND, TRAIN_HINT)
+    meta, state = read_network(path, KIND, TRAIN_HINT)
     cfg = EncoderConfig.from_dict(meta.get("config") or {})
     enc = Encoder(cfg)
     load_state(enc, state, f"encoder {path}")

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from faceedit.errors import FaceEditError
+from faceedit.model import Model
 
 SPACES = ("w", "w+")
 ProgressFn = Callable[[int, int, dict], None]
@@ -131,9 +132,9 @@ def learning_rate(t: float, cfg: OptimizeConfig) -> float:
 _W_STD: dict[tuple, float] = {}
 
 
-def w_std(model, samples: int = 10000, seed: int = 123) -> float:
+def w_std(model: Model, samples: int = 10000, seed: int = 123) -> float:
     """Spread of w around w_avg: sqrt(E‖w − w_avg‖²) over ``samples`` random z (cached per model)."""
-    G = model.G if hasattr(model, "G") else model
+    G = model.G
     key = (id(G), samples, G.mapping.w_avg.data_ptr())
     if key not in _W_STD:
         g = torch.Generator().manual_seed(seed)
@@ -145,7 +146,8 @@ def w_std(model, samples: int = 10000, seed: int = 123) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- the loop
-def _as_images(model, images: torch.Tensor) -> torch.Tensor:
+def as_images(model: Model, images: torch.Tensor) -> torch.Tensor:
+    """Images [N, 3, H, W] (float in [-1, 1] or uint8) → float32 on the model's device at its resolution."""
     x = torch.as_tensor(images)
     if x.ndim == 3:
         x = x[None]
@@ -217,7 +219,7 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
     """
     cfg = OptimizeConfig(**{**(asdict(cfg) if cfg else {}), **overrides}).check()
     G = model.G
-    target = _as_images(model, images)
+    target = as_images(model, images)
     n = target.shape[0]
     num_ws, w_dim = model.num_ws, model.w_dim
     dev = target.device

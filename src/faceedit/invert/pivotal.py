@@ -31,7 +31,7 @@ import torch
 from torch.func import functional_call
 
 from faceedit.errors import FaceEditError
-from faceedit.invert.optimize import ProgressFn, _as_images, frozen, step_progress, target_distance
+from faceedit.invert.optimize import ProgressFn, as_images, frozen, step_progress, target_distance
 
 #: Prefix of the weight offsets in a latent .npz (``tuned/b8.conv0.weight`` → [N, O, I, 3, 3] fp16).
 ARRAY_PREFIX = "tuned/"
@@ -180,7 +180,7 @@ def tune_synthesis(model, images: torch.Tensor, ws: torch.Tensor, cfg: TuneConfi
     inversion's noise maps, if it optimised them. Returns the weight offsets."""
 
     cfg = TuneConfig(**{**(asdict(cfg) if cfg else {}), **overrides}).check()
-    target = _as_images(model, images)
+    target = as_images(model, images)
     n = target.shape[0]
     ws = model.as_ws(ws).detach().to(target.device)
     if ws.shape[0] != n:

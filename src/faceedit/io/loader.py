@@ -1,6 +1,7 @@
 """Load any supported checkpoint into networks: :func:`load_checkpoint` is the one entry point.
 
-The format is sniffed from the file's content, never from its extension alone:
+The container is sniffed from the file's content, never from its extension alone, and the formats it may hold
+are tried in the order of :data:`faceedit.io.formats.FORMATS` (the one table of formats):
 
 ===========================  ==================================================================
 content                      format
@@ -22,7 +23,6 @@ import json
 import os
 import pickle
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,45 +31,13 @@ import torch
 from faceedit.errors import FaceEditError
 from faceedit.io.convert import (build_discriminator, build_generator, check_config_matches, infer_d_config,
                                  infer_g_config)
-from faceedit.io.nvidia_pkl import is_nvidia_pickle, read_nvidia_pickle
-from faceedit.io.parts import CheckpointParts
-from faceedit.io.rosinality import is_psp_generator, is_rosinality, read_psp_generator, read_rosinality
+from faceedit.io.formats import parts_from
+from faceedit.io.native import read_native
+from faceedit.io.parts import Checkpoint, CheckpointParts
 from faceedit.io.safe_pickle import safe_load
-from faceedit.io.tf_pkl import is_tf_pickle, read_tf_pickle
 from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 
 _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
-
-
-@dataclass
-class Checkpoint:
-    """Networks read from a checkpoint. ``G_ema`` is the generator to use (eval mode, float32)."""
-
-    G_ema: Generator
-    g_config: GeneratorConfig
-    source_format: str
-    path: Path | None
-    sha256: str | None
-    G: Generator | None = None
-    D: Discriminator | None = None
-    d_config: DiscriminatorConfig | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def resolution(self) -> int:
-        return self.g_config.resolution
-
-    @property
-    def num_ws(self) -> int:
-        return self.g_config.num_ws
-
-    def num_params(self) -> dict[str, int]:
-        out = {"G_ema": sum(p.numel() for p in self.G_ema.parameters())}
-        if self.G is not None:
-            out["G"] = sum(p.numel() for p in self.G.parameters())
-        if self.D is not None:
-            out["D"] = sum(p.numel() for p in self.D.parameters())
-        return out
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -137,34 +105,16 @@ def _torch_load(path: Path, source: str) -> Any:
 
 
 def read_parts(path: str | os.PathLike) -> CheckpointParts:
-    """Read a checkpoint file into format-neutral state dicts (no networks built)."""
+    """Read a checkpoint file into format-neutral state dicts (no networks built): open its container safely,
+    then the first format of :data:`~faceedit.io.formats.FORMATS` that recognises the content reads it."""
     path = Path(path)
     source = str(path)
     kind = sniff_format(path)
     if kind == "safetensors":
-        from faceedit.io.native import read_native
-
-        return read_native(path, source)
+        return parts_from("safetensors", path, source)
     if kind in ("torch-zip", "torch-legacy"):
-        data = _torch_load(path, source)
-        if is_rosinality(data):
-            return read_rosinality(data, source)
-        if is_psp_generator(data):
-            return read_psp_generator(data, source)
-        if isinstance(data, dict) and isinstance(data.get("G_ema"), dict):
-            return CheckpointParts("torch-state-dict", data["G_ema"], data.get("G"), data.get("D"))
-        if isinstance(data, dict) and "synthesis.b4.const" in data:
-            return CheckpointParts("torch-state-dict", data)
-        keys = ", ".join(sorted(map(str, data))[:5]) if isinstance(data, dict) else type(data).__name__
-        raise FaceEditError(f"{source} is a PyTorch file but not a StyleGAN2 checkpoint this loader knows "
-                            f"(top level: {keys})")
-    data = safe_load(path, source)
-    if is_nvidia_pickle(data):
-        return read_nvidia_pickle(data, source)
-    if is_tf_pickle(data):
-        return read_tf_pickle(data, source)
-    what = ", ".join(sorted(map(str, data))[:5]) if isinstance(data, dict) else type(data).__name__
-    raise FaceEditError(f"{source} is a pickle but not an NVIDIA StyleGAN2 network pickle (holds: {what})")
+        return parts_from("torch", _torch_load(path, source), source)
+    return parts_from("pickle", safe_load(path, source), source)
 
 
 def _as_config(config: GeneratorConfig | dict | None) -> GeneratorConfig | None:
@@ -239,8 +189,6 @@ def load_native(path: str | os.PathLike, load_training_nets: bool = True) -> Che
     path = Path(path)
     if sniff_format(path) != "safetensors":
         raise FaceEditError(f"{path} is not a faceedit safetensors checkpoint")
-    from faceedit.io.native import read_native
-
     return build_checkpoint(read_native(path), path=path, sha256=file_sha256(path),
                             load_training_nets=load_training_nets)
 

@@ -18,10 +18,10 @@ import torch
 from faceedit import atomic
 from faceedit.errors import FaceEditError
 from faceedit.io.parts import CheckpointParts
+from faceedit.io.weights import META_KEY
 from faceedit.nn import Discriminator, Generator
 
 FORMAT_VERSION = 1
-META_KEY = "faceedit"
 #: Tensors of a resumable training-state file that no model part uses (``faceedit train save-state``).
 TRAINING_ONLY_PREFIXES = ("FD.",)
 PREFIXES = ("G_ema.", "G.", "D.")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from faceedit.errors import FaceEditError
 
+#: The weights shipped inside the package (default generator, directions, encoder, classifier, parser).
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = "default"
 DEFAULT_ASSET = "default_generator.safetensors"
 
@@ -139,12 +141,7 @@ def model_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
 
 def default_model_path() -> Path:
     """The embedded default generator shipped in ``faceedit/assets`` (FaceEditError if it is missing)."""
-    from importlib import resources
-
-    try:
-        p = Path(str(resources.files("faceedit.assets") / DEFAULT_ASSET))
-    except (ModuleNotFoundError, TypeError):
-        p = Path(__file__).resolve().parent.parent / "assets" / DEFAULT_ASSET
+    p = ASSETS / DEFAULT_ASSET
     if not p.is_file():
         raise FaceEditError(f"the embedded default model is missing ({p}); reinstall faceedit or pass --model "
                             "with a checkpoint path or a fetched model name")

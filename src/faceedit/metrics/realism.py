@@ -154,8 +154,13 @@ class DiscriminatorFeatures(torch.nn.Module):
         r = self.D.img_resolution
         if img.shape[-1] != r:
             img = torch.nn.functional.interpolate(img, size=(r, r), mode="area")
+        n = img.shape[0]
+        mbstd = getattr(self.D.b4, "mbstd", None)
+        group = getattr(mbstd, "group_size", None) or 1
+        if n > group and n % group:  # minibatch-std needs whole groups: pad with copies of the last image
+            img = torch.cat([img, img[-1:].expand(group - n % group, -1, -1, -1)])
         self.D(img.float())
-        return self._out[-1].float()
+        return self._out[-1][:n].float()
 
 
 def extract(net, images: torch.Tensor, batch: int = 64) -> np.ndarray:

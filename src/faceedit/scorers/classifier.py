@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from faceedit.errors import FaceEditError
-from faceedit.scorers._weights import ASSETS, load_state, read_scorer, save_scorer, to_model_size
+from faceedit.io.registry import ASSETS
+from faceedit.io.weights import load_state, read_network, save_network
+from faceedit.scorers.inputs import to_model_size
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips", "Big_Nose",
@@ -164,13 +166,13 @@ class AttributeClassifier(nn.Module):
 
     def save(self, path: str | Path, card: dict | None = None) -> None:
         """fp16 safetensors (config + card in the metadata) plus ``<path>.json`` with the card."""
-        save_scorer(path, self.net, KIND, self.cfg.to_dict(), card if card is not None else self.card)
+        save_network(path, self.net, KIND, self.cfg.to_dict(), card if card is not None else self.card)
 
 
 def load_classifier(path: str | Path | None = None, device: str | torch.device = "cpu") -> AttributeClassifier:
     """Load the attribute classifier (default: the shipped weights), in eval mode, parameters frozen."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    meta, sd = read_scorer(path, KIND, TRAIN_HINT)
+    meta, sd = read_network(path, KIND, TRAIN_HINT)
     try:
         cfg = ClassifierConfig.from_dict(meta.get("config") or {})
     except TypeError as exc:

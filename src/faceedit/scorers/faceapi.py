@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceedit.errors import FaceEditError
-from faceedit.scorers import fetch as _fetch
+from faceedit.scorers.fetch import missing_files, not_found_message, resolve_dir
 from faceedit.scorers.tfjs import read_tfjs_weights
 
 #: face-api's mean RGB (pixels in [0, 255]), subtracted before dividing by 255.
@@ -510,9 +510,9 @@ def load_faceapi(cache: str | os.PathLike | None = None, *, device: str | torch.
     ``~/.cache/faceedit``). Raises :class:`FaceEditError` naming the fetch command when the weights are absent.
     ``reuse``: return the instance already loaded from the same folder in this process.
     """
-    directory = _fetch.resolve_dir(cache)
-    if _fetch.missing_files(directory):
-        raise FaceEditError(_fetch.not_found_message(directory))
+    directory = resolve_dir(cache)
+    if missing_files(directory):
+        raise FaceEditError(not_found_message(directory))
     key = f"{directory.resolve()}|{torch.device(device)}"
     if reuse and key in _CACHE:
         return _CACHE[key]

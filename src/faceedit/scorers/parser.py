@@ -22,7 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceedit.errors import FaceEditError
-from faceedit.scorers._weights import ASSETS, load_state, read_scorer, save_scorer, to_model_size
+from faceedit.io.registry import ASSETS
+from faceedit.io.weights import load_state, read_network, save_network
+from faceedit.scorers.inputs import to_model_size
 from faceedit.scorers.classifier import ResBlock, conv_bn
 
 CLASSES = ("background", "skin", "nose", "eye_glasses", "left_eye", "right_eye", "left_brow", "right_brow",
@@ -37,6 +39,7 @@ REGIONS: dict[str, tuple[int, ...]] = {
     "glasses": (3,),
     "eyes": (4, 5),
     "brows": (6, 7),
+    "eyebrows": (6, 7),
     "ears": (8, 9),
     "mouth": (10, 11, 12),
     "lips": (11, 12),
@@ -202,13 +205,13 @@ class FaceParser(nn.Module):
         return self.probs(x, native)[:, list(ids)].sum(1, keepdim=True)
 
     def save(self, path: str | Path, card: dict | None = None) -> None:
-        save_scorer(path, self.net, KIND, self.cfg.to_dict(), card if card is not None else self.card)
+        save_network(path, self.net, KIND, self.cfg.to_dict(), card if card is not None else self.card)
 
 
 def load_parser(path: str | Path | None = None, device: str | torch.device = "cpu") -> FaceParser:
     """Load the face parser (default: the shipped weights), in eval mode, parameters frozen."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    meta, sd = read_scorer(path, KIND, TRAIN_HINT)
+    meta, sd = read_network(path, KIND, TRAIN_HINT)
     try:
         cfg = ParserConfig.from_dict(meta.get("config") or {})
     except TypeError as exc:

@@ -1,7 +1,12 @@
-"""Differentiable augmentation (DiffAugment, Zhao et al. 2020) for data-efficient GAN training.
+"""Every augmentation of the trainers, in one place. Images are [N, C, H, W] float in [-1, 1].
 
-The same random policy is applied to real and generated images before the discriminator, and gradients flow
-through it to the generator. Images are [N, C, H, W] in [-1, 1]. Own implementation of the published recipe:
+For the classifier, parser and encoder (seeded by the run's ``torch.Generator``, so a resumed run draws the same):
+:func:`random_flip` (x-flips), :func:`random_affine` + :func:`warp` (zoom, rotation, shift; masks warped with
+nearest sampling), :func:`colour_jitter` (brightness, contrast, saturation).
+
+For the GAN: differentiable augmentation (DiffAugment, Zhao et al. 2020) for data-efficient training. The same
+random policy is applied to real and generated images before the discriminator, and gradients flow through it to
+the generator. Own implementation of the published recipe:
 
 - ``color``: per-sample brightness (+U(-0.5, 0.5)), saturation (×U(0, 2) around the pixel mean over channels),
   contrast (×U(0.5, 1.5) around the image mean);
@@ -11,12 +16,73 @@ through it to the generator. Images are [N, C, H, W] in [-1, 1]. Own implementat
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from faceedit.errors import FaceEditError
 
 POLICIES = ("color", "translation", "cutout")
+
+
+# ------------------------------------------------------------------------------------------ classic, seeded
+def random_flip(n: int, gen: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """bool [n]: which of ``n`` images to mirror (each with probability ``p``)."""
+    return torch.rand(n, generator=gen) < p
+
+
+def random_affine(n: int, gen: torch.Generator, scale: float = 0.06, rotate: float = 6.0, shift: float = 0.04,
+                  flip: torch.Tensor | None = None) -> torch.Tensor:
+    """``[n, 2, 3]`` theta for ``F.affine_grid``: random zoom ±scale, rotation ±rotate degrees, shift ±shift (as a
+    fraction of the side), mirrored where ``flip``."""
+    s = 1.0 + (torch.rand(n, generator=gen) * 2 - 1) * scale
+    a = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(rotate)
+    t = (torch.rand(n, 2, generator=gen) * 2 - 1) * shift * 2
+    cos, sin = torch.cos(a) / s, torch.sin(a) / s
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
+    theta[:, :, 2] = t
+    if flip is not None:
+        theta[flip, :, 0] *= -1
+    return theta
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor, mask: torch.Tensor | None = None):
+    """``x`` [N, C, H, W] warped by ``theta`` [N, 2, 3] (bilinear, reflected at the border); with ``mask``
+    (long [N, H, W] class ids), also the mask (nearest). Returns ``x`` or ``(x, mask)``."""
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    if mask is None:
+        return out
+    m = F.grid_sample(mask[:, None].float(), grid, mode="nearest", padding_mode="reflection",
+                      align_corners=False)[:, 0].long()
+    return out, m
+
+
+def colour_jitter(x: torch.Tensor, gen: torch.Generator, strength: float = 0.1) -> torch.Tensor:
+    """Brightness, contrast and saturation jitter (±strength) on float images in [-1, 1]."""
+    n = x.shape[0]
+
+    def r():
+        return ((torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength).to(x.dtype)
+
+    x = x + r() * 2
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * (1 + r()) + mean
+    grey = x.mean(dim=1, keepdim=True)
+    x = (x - grey) * (1 + 2 * r()) + grey
+    return x.clamp(-1, 1)
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images resized to ``size``² (bilinear; antialiased when shrinking)."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=x.shape[-1] > size)
+
+
+# ------------------------------------------------------------------------------------------ DiffAugment (GAN)
 
 
 class PolicyError(FaceEditError, ValueError):

@@ -11,7 +11,6 @@ key ``faceedit`` = JSON ``{"format_version": 1, "g_config": ..., "d_config": ...
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,11 @@ import torch
 
 from faceedit.atomic import atomic_path
 from faceedit.errors import FaceEditError
+from faceedit.io.native import save_native
+from faceedit.io.weights import load_state, read_file
 
 CHECKPOINT_FORMAT = "faceedit-train-checkpoint"
 CHECKPOINT_VERSION = 1
-WEIGHTS_FORMAT_VERSION = 1
 LICENCE = "research-only: trained on CelebA/CelebAMask-HQ (non-commercial research use only)"
 
 
@@ -80,69 +80,22 @@ def _cpu_state(module: torch.nn.Module, dtype: torch.dtype | None) -> dict[str, 
 
 def export_weights(path: str | Path, G_ema, G=None, D=None, card: dict | None = None,
                    dtype: torch.dtype = torch.float16) -> None:
-    """Write G_ema (+ G, D) as one safetensors file with the configs and the model card in its metadata
-    (through :func:`faceedit.io.native.save_native` when present; the same format either way)."""
-    try:
-        from faceedit.io.native import save_native
-    except ImportError:  # pragma: no cover - io package absent
-        save_native = None
-    if save_native is not None:
-        save_native(path, G_ema, D=D, G=G, card=card or {}, dtype=dtype, write_card=True)
-        return
-    from safetensors.torch import save_file
-
-    tensors: dict[str, torch.Tensor] = {}
-    for prefix, module in (("G_ema", G_ema), ("G", G), ("D", D)):
-        if module is not None:
-            for k, v in _cpu_state(module, dtype).items():
-                tensors[f"{prefix}.{k}"] = v
-    meta = {"format_version": WEIGHTS_FORMAT_VERSION, "g_config": G_ema.cfg.to_dict(),
-            "d_config": D.cfg.to_dict() if D is not None else None, "card": card or {}}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"faceedit": json.dumps(meta)})
+    """Write G_ema (+ G, D) as one faceedit model file (:func:`faceedit.io.native.save_native`), with the card
+    in its metadata and beside it as ``<stem>.json``."""
+    save_native(path, G_ema, D=D, G=G, card=card or {}, dtype=dtype, write_card=True)
 
 
 def read_weights(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
-    """Read a weights file → (metadata dict, {"G_ema": sd, "G": sd, "D": sd}) with float32 tensors."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise FaceEditError(f"weights file not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw_meta = (f.metadata() or {}).get("faceedit")
-            if raw_meta is None:
-                raise FaceEditError(f"{path} has no faceedit metadata (not a faceedit weights file)")
-            meta = json.loads(raw_meta)
-            groups: dict[str, dict[str, torch.Tensor]] = {}
-            for key in f.keys():
-                prefix, _, name = key.partition(".")
-                t = f.get_tensor(key)
-                groups.setdefault(prefix, {})[name] = t.float() if t.is_floating_point() else t
-    except FaceEditError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise FaceEditError(f"cannot read weights {path}: {type(exc).__name__}: {exc}") from exc
+    """Read a faceedit model file → (metadata dict, {"G_ema": sd, "G": sd, "D": sd, ...}) with float32 tensors."""
+    meta, flat = read_file(path, "weights")
+    groups: dict[str, dict[str, torch.Tensor]] = {}
+    for key, t in flat.items():
+        prefix, _, name = key.partition(".")
+        groups.setdefault(prefix, {})[name] = t
     return meta, groups
 
 
 def load_into(module: torch.nn.Module, sd: dict[str, torch.Tensor], what: str, partial: bool = False) -> int:
     """Copy ``sd`` into ``module``. Exact (names and shapes) unless ``partial``: then copy what matches.
     Returns the number of tensors copied."""
-    own = module.state_dict()
-    if not partial:
-        missing = sorted(set(own) - set(sd))
-        unexpected = sorted(set(sd) - set(own))
-        bad = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-        if missing or unexpected or bad:
-            first = (missing or unexpected or bad)[0]
-            raise FaceEditError(f"{what}: weights do not match the network ({len(missing)} missing, "
-                                f"{len(unexpected)} unexpected, {len(bad)} wrong shape; first: {first})")
-    n = 0
-    with torch.no_grad():
-        for k, v in own.items():
-            if k in sd and tuple(sd[k].shape) == tuple(v.shape):
-                v.copy_(sd[k].to(v.dtype))
-                n += 1
-    return n
+    return load_state(module, sd, what, partial=partial)

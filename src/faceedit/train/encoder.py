@@ -21,7 +21,7 @@ encoder, whose first pass stays frozen. The refiner starts from the first pass's
 step runs ``refine_iterations`` refinements from the first pass's guess, each with the loss above on its own
 reconstruction (its input detached, as in ReStyle), and all deltas open.
 
-The loop is :class:`faceedit.train.classifier.Runner`'s: a plan fixed at the first run (``steps``, and with a
+The loop is :class:`faceedit.train.runner.Runner`'s: a plan fixed at the first run (``steps``, and with a
 time budget, that much training time — whichever ends first), warm-up + cosine learning rate, an atomic
 ``checkpoint.pt`` every few minutes and at the end or on SIGTERM, ``log.jsonl``. A run folder remembers the
 generator's sha256 and refuses to resume against another generator (unless forced). At the end of every run the
@@ -32,16 +32,23 @@ features and ``vgg16`` —, identity; generated: latent error) go to
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from faceedit.data.rows import load_real_faces
 from faceedit.errors import FaceEditError
+from faceedit.invert.encoder import (DEFAULT_ENCODER, Encoder, EncoderConfig, check_generator, generator_info,
+                                     load_encoder, num_parameters, save_encoder)
+from faceedit.invert.optimize import synthesize
+from faceedit.invert.photos import get_perceptual
+from faceedit.metrics import distances, quality
+from faceedit.model import Model, load
+from faceedit.train.checkpoint import read_state
+from faceedit.train.runner import RunConfig, Runner, adamw, append_log, set_threads
 
 LICENCE = ("research-only: trained on CelebA / CelebAMask-HQ faces and on images of a generator trained on "
            "them, which are for non-commercial research use only; the weights inherit that restriction")
@@ -95,65 +102,7 @@ faceapi | lpips; ``perceptual_weights``: files for vgg16 / lpips, see :func:`fac
 
 
 # ------------------------------------------------------------------------------------------------ data
-def load_real_faces(data: str | Path, res: int, limit: int | None = None, val_n: int = 64,
-                    cache_dir: Path | None = None, seed: int = 0, log=print,
-                    val_only: bool = False) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Real aligned faces → (train uint8 [N, 3, res, res], val uint8 [M, 3, res, res], info); ``val_only``
-    leaves the training set empty (for a manifest; a plain folder is decoded whole either way)."""
-    from faceedit.train.dataset import load_images
-
-    p = Path(data)
-    if not p.exists():
-        raise FaceEditError(f"training data not found: {p} (a 'faceedit data build' folder, a pack or an image "
-                            "folder)")
-    is_manifest = (p.is_dir() and ((p / "manifest.jsonl").is_file() or (p / "records.jsonl").is_file())) or \
-        (p.is_file() and p.suffix.lower() in (".zip", ".tar", ".jsonl") and _has_manifest(p))
-    if is_manifest:
-        from faceedit.train.classifier import load_arrays, read_rows
-
-        rows, root, how = read_rows(p)
-        train_rows = [r for r in rows if r.get("split", "train") == "train"]
-        val_rows = [r for r in rows if r.get("split") == "val"]
-        rng = np.random.RandomState(seed)
-        if limit and len(train_rows) > limit:
-            train_rows = [train_rows[i] for i in sorted(rng.choice(len(train_rows), limit, replace=False))]
-        if len(val_rows) > val_n:
-            val_rows = [val_rows[i] for i in sorted(np.random.RandomState(seed + 1).choice(len(val_rows), val_n,
-                                                                                          replace=False))]
-        if not train_rows:
-            raise FaceEditError(f"{p}: no training rows")
-        tr = np.zeros((0, 3, res, res), np.uint8)
-        if not val_only:
-            tr, _ = load_arrays(train_rows, p, root, res, cache_dir, "enc-train", log=log)
-        va, _ = load_arrays(val_rows, p, root, res, cache_dir, "enc-val", log=log) if val_rows else (tr[:0], None)
-        info = {"source": str(p), "rows_from": how, "train_images": len(train_rows), "val_images": len(val_rows),
-                "split": "the manifest's identity-disjoint split",
-                "sources": sorted({r.get("source", "?") for r in train_rows})}
-        return torch.from_numpy(tr), torch.from_numpy(va), info
-    imgs = load_images(p, res, limit=None)
-    n_val = min(val_n, max(1, len(imgs) // 20)) if len(imgs) > 1 else 0
-    tr, va = imgs[:len(imgs) - n_val], imgs[len(imgs) - n_val:]
-    if limit and len(tr) > limit:
-        tr = tr[:limit]
-    info = {"source": str(p), "train_images": len(tr), "val_images": len(va),
-            "split": "the last images of the sorted list are validation (no identity information)"}
-    return tr, va, info
-
-
-def _has_manifest(p: Path) -> bool:
-    if p.suffix.lower() == ".jsonl":
-        return True
-    if p.suffix.lower() == ".zip":
-        import zipfile
-
-        try:
-            return "manifest.jsonl" in zipfile.ZipFile(p).namelist()
-        except zipfile.BadZipFile:
-            return False
-    return p.suffix.lower() == ".tar"
-
-
-def sample_generated(model, n: int, gen: torch.Generator, truncation_min: float = 0.5,
+def sample_generated(model: Model, n: int, gen: torch.Generator, truncation_min: float = 0.5,
                      style_mixing: float = 0.5) -> torch.Tensor:
     """Random w+ [n, num_ws, w_dim] near W: ψ ~ U[truncation_min, 1], style-mixed at a random layer with
     probability ``style_mixing``."""
@@ -177,8 +126,6 @@ def sample_generated(model, n: int, gen: torch.Generator, truncation_min: float 
 def _figure_distances(log=print, have: dict | None = None) -> dict:
     """The validation figures' distances that load: ``perceptual`` (face-api features), ``vgg16``, ``identity``;
     ``have``: already loaded ones to reuse, by the same names."""
-    from faceedit.metrics import distances
-
     out = {}
     for name in ("perceptual", "vgg16", "identity"):
         if have and have.get(name) is not None:
@@ -194,9 +141,6 @@ def _figure_distances(log=print, have: dict | None = None) -> dict:
 def _training_losses(cfg: "EncoderTrainConfig", log=print) -> tuple[Any, Any]:
     """(perceptual loss, identity loss), each None when its weight is 0 (or, for identity, when the face-api
     weights are missing). ``cfg.perceptual`` must be resolved already (not ``auto``)."""
-    from faceedit.invert import get_perceptual
-    from faceedit.metrics import distances
-
     perceptual = identity = None
     if cfg.perceptual_weight > 0:
         files = cfg.perceptual_weights or None
@@ -210,14 +154,11 @@ def _training_losses(cfg: "EncoderTrainConfig", log=print) -> tuple[Any, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
-def evaluate_encoder(encoder, model, val_real: torch.Tensor, n_generated: int = 64, seed: int = 1234,
+def evaluate_encoder(encoder: Encoder, model: Model, val_real: torch.Tensor, n_generated: int = 64, seed: int = 1234,
                      perceptual=None, identity=None, batch: int = 16, metrics: dict | None = None) -> dict[str, Any]:
     """Validation figures: on the real val faces MSE/PSNR/SSIM (on [0, 1] pixels) and the distances given — as
     ``perceptual`` / ``identity``, or by name in ``metrics`` (e.g. ``{"vgg16": d}``); on ``n_generated``
     generated faces the latent MSE and image MSE."""
-    from faceedit.invert.optimize import synthesize
-    from faceedit.metrics import quality
-
     was = encoder.training
     encoder.eval()
     out: dict[str, Any] = {}
@@ -253,8 +194,6 @@ def _read_run(run_dir: Path) -> dict | None:
     ck = run_dir / CHECKPOINT
     if not ck.is_file():
         return None
-    from faceedit.train.checkpoint import read_state
-
     st = read_state(ck, "encoder training checkpoint")
     extra = st["config"].get("extra") if isinstance(st.get("config"), dict) else None
     if not isinstance(extra, dict) or "encoder_run" not in extra:
@@ -262,16 +201,11 @@ def _read_run(run_dir: Path) -> dict | None:
     return st
 
 
-def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log=print) -> dict[str, Any]:
+def train_encoder(cfg: EncoderTrainConfig, model: Model | None = None, resume: bool = False,
+                  log=print) -> dict[str, Any]:
     """Train (or, with ``resume``, continue) an encoder in ``cfg.run_dir``. ``model``: a loaded
-    :class:`faceedit.api.Model` (default: ``faceedit.load(cfg.model)``). Returns a summary with the validation
+    :class:`faceedit.model.Model` (default: ``load(cfg.model)``). Returns a summary with the validation
     figures."""
-    from faceedit import api
-    from faceedit.invert.encoder import (DEFAULT_ENCODER, Encoder, EncoderConfig, check_generator, generator_info,
-                                         load_encoder, num_parameters)
-    from faceedit.invert.optimize import synthesize
-    from faceedit.train.classifier import RunConfig, Runner, adamw, set_threads
-
     set_threads(cfg.threads)
     run_dir = Path(cfg.run_dir)
     st = _read_run(run_dir)
@@ -281,7 +215,7 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
     if st is None and resume:
         raise FaceEditError(f"nothing to resume: {run_dir / CHECKPOINT} does not exist")
     if model is None:
-        model = api.load(cfg.model)
+        model = load(cfg.model)
     model.G.eval().requires_grad_(False)
     if st is not None:  # the run's own settings win, except this invocation's budget and bookkeeping
         saved_dict = st["config"]["extra"]["encoder_run"]
@@ -424,8 +358,7 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
     ev = evaluate_encoder(enc, model, val_real, metrics=figures)
     rec = {"step": runner.step, "progress": round(runner.progress(), 4), "stage": stage(),
            "train_seconds": round(runner.seconds, 1), "time": round(time.time(), 1), **ev}
-    with open(run_dir / "val.jsonl", "a") as f:
-        f.write(json.dumps(rec) + "\n")
+    append_log(run_dir / "val.jsonl", rec)
     real = ev.get("real", {})
     log(f"encoder: step {runner.step} ({runner.progress():.0%} of the plan, {time.time() - t0:.0f} s this run); "
         f"val real MSE {real.get('mse', float('nan')):.4f} PSNR {real.get('psnr', float('nan')):.2f} dB "
@@ -435,14 +368,11 @@ def train_encoder(cfg: EncoderTrainConfig, model=None, resume: bool = False, log
 
 
 # ------------------------------------------------------------------------------------------------ export
-def export_encoder(run_dir: str | Path, output: str | Path, model=None, evaluate: bool = True,
+def export_encoder(run_dir: str | Path, output: str | Path, model: Model | None = None, evaluate: bool = True,
                    log=print) -> dict[str, Any]:
     """Write the run's encoder as fp16 safetensors + card (data, steps, generator sha256, validation figures
     measured on the exported weights, licence). ``model``: the generator (default: the run's ``--model``, which
     must still match the recorded sha256). Returns the card."""
-    from faceedit import api
-    from faceedit.invert.encoder import Encoder, EncoderConfig, load_encoder, num_parameters, save_encoder
-
     run_dir = Path(run_dir)
     st = _read_run(run_dir)
     if st is None:
@@ -453,7 +383,7 @@ def export_encoder(run_dir: str | Path, output: str | Path, model=None, evaluate
     enc.load_state_dict(st["model"])
     gen_info = extra["generator"]
     if model is None and evaluate:
-        model = api.load(cfg.model)
+        model = load(cfg.model)
     card = {
         "name": "faceedit inversion encoder (e4e-style)",
         "task": "FFHQ-aligned face image → w+ latent of its generator (offsets from w_avg)",
@@ -490,7 +420,7 @@ def export_encoder(run_dir: str | Path, output: str | Path, model=None, evaluate
     return card
 
 
-def _val_faces(cfg: EncoderTrainConfig, model, run_dir: Path, log) -> torch.Tensor:
+def _val_faces(cfg: EncoderTrainConfig, model: Model, run_dir: Path, log) -> torch.Tensor:
     if not cfg.data or cfg.real_fraction <= 0:
         return torch.zeros(0, 3, model.resolution, model.resolution, dtype=torch.uint8)
     try:
@@ -502,5 +432,4 @@ def _val_faces(cfg: EncoderTrainConfig, model, run_dir: Path, log) -> torch.Tens
     return va
 
 
-__all__ = ["EncoderTrainConfig", "evaluate_encoder", "export_encoder", "load_real_faces", "sample_generated",
-           "train_encoder"]
+__all__ = ["EncoderTrainConfig", "evaluate_encoder", "export_encoder", "sample_generated", "train_encoder"]

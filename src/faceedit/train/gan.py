@@ -18,30 +18,29 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as _dt
-import json
 import math
 import os
-import signal
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from faceedit.atomic import atomic_path
+from faceedit.data.images import load_images
 from faceedit.errors import FaceEditError
 from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from faceedit.train import augment as _augment
 from faceedit.train import checkpoint as ckpt
 from faceedit.train import losses
-from faceedit.train.dataset import load_images, sample_batch
+from faceedit.train.dataset import sample_batch
 from faceedit.train.ema import ema_beta, update_ema
 from faceedit.train.projected import d_loss_hinge, g_loss_hinge
+from faceedit.train.runner import CHECKPOINT as CHECKPOINT_NAME
+from faceedit.train.runner import LOG as LOG_NAME
+from faceedit.train.runner import StopFlag, append_log, setup_process
 
-CHECKPOINT_NAME = "checkpoint.pt"
-LOG_NAME = "log.jsonl"
 
 
 @dataclass
@@ -122,56 +121,6 @@ class TrainConfig:
 ARCH_FIELDS = ("resolution", "z_dim", "w_dim", "channel_base", "channel_max", "mapping_layers", "d_channel_base",
                "d_channel_max", "mbstd_group", "conv_clamp", "d_features")
 D_FEATURES = ("none", "projected", "aided")
-
-
-def parse_duration(text: str | float | None) -> float | None:
-    """'90' (seconds), '45s', '30m', '2h', '1h30m' → seconds."""
-    if text is None or text == "":
-        return None
-    if isinstance(text, (int, float)):
-        return float(text)
-    s = str(text).strip().lower()
-    try:
-        return float(s)
-    except ValueError:
-        pass
-    total, num = 0.0, ""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    for ch in s:
-        if ch.isdigit() or ch == ".":
-            num += ch
-        elif ch in units and num:
-            total += float(num) * units[ch]
-            num = ""
-        else:
-            raise FaceEditError(f"bad duration {text!r} (use e.g. 90, 30m, 2h, 1h30m)")
-    if num:
-        raise FaceEditError(f"bad duration {text!r} (unit missing after {num})")
-    return total
-
-
-class _StopFlag:
-    """Set by SIGTERM / SIGINT; the loop stops at the next step boundary and writes a checkpoint."""
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._old[sig] = signal.signal(sig, self._handler)
-
-    def _handler(self, signum, frame):  # noqa: ARG002
-        if self.signal is not None and signum == signal.SIGINT:  # second Ctrl-C: give up at once
-            raise KeyboardInterrupt
-        self.signal = signum
-
-    def restore(self) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old.clear()
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -618,8 +567,7 @@ class Trainer:
         if self.val_images is not None:
             pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(7))[:len(self.val_images)]
             self._train_probe = images[pick]
-        stop = _StopFlag()
-        stop.install()
+        stop = StopFlag().install()
         data_gen = torch.Generator().manual_seed(cfg.seed * 7919 + self.step * 31 + self.dist.rank)
         t_start = time.time()
         t_last_ck = t_last_sample = t_last_log = t_start
@@ -648,7 +596,7 @@ class Trainer:
                 elif cfg.time_budget is not None and time.time() - t_start >= cfg.time_budget:
                     local_stop, reason_now = True, "time_budget"
                 elif stop.signal is not None:
-                    local_stop, reason_now = True, f"signal {signal.Signals(stop.signal).name}"
+                    local_stop, reason_now = True, f"signal {stop.name}"
                 if self.dist.any_flag(local_stop, self.device):
                     reason = reason_now or "peer stopped"
                     break
@@ -767,11 +715,8 @@ class Trainer:
     def _log_event(self, rec: dict[str, Any]) -> None:
         if not self.dist.main:
             return
-        rec = dict(rec, time=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / LOG_NAME, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
+        append_log(self.run_dir / LOG_NAME, dict(rec, time=_dt.datetime.now(_dt.timezone.utc).isoformat(
+            timespec="seconds")))
 
 
 def make_card(g_config, d_config, train_config, totals, data_info, step) -> dict[str, Any]:
@@ -794,16 +739,6 @@ def make_card(g_config, d_config, train_config, totals, data_info, step) -> dict
         "licence": ckpt.LICENCE,
         "date": _dt.date.today().isoformat(),
     }
-
-
-def _setup_process(cfg: TrainConfig) -> None:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    if cfg.nice:
-        try:
-            os.nice(19)
-        except OSError:
-            pass
 
 
 def load_data_for(cfg: TrainConfig, log=print) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -829,7 +764,7 @@ def _portable_path(path) -> str:
 
 def train(cfg: TrainConfig, rank: int = 0, world_size: int = 1, log=print) -> dict[str, Any]:
     """Train in this process (one rank of ``world_size``; the process group must already exist if > 1)."""
-    _setup_process(cfg)
+    setup_process(cfg.threads, nice=19 if cfg.nice else 0)
     trainer = Trainer(cfg, rank, world_size, log=log)
     images, info = load_data_for(cfg, log if rank == 0 else (lambda *a: None))
     if cfg.resolution != trainer.G.img_resolution:

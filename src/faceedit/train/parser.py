@@ -20,15 +20,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceedit.data.rows import load_arrays, read_rows, split_rows
+from faceedit.data.sources import val_split
 from faceedit.errors import FaceEditError
-from faceedit.train.classifier import (LICENCE, EpochSampler, RunConfig, Runner, adamw, colour_jitter, load_arrays,
-                                       random_affine, read_rows, set_threads, to_float)
+from faceedit.scorers.parser import (CLASSES, DEFAULT_WEIGHTS, FLIP_PAIRS, FaceParser, ParserConfig, ParserNet,
+                                     load_parser)
+from faceedit.train.augment import colour_jitter, random_affine, random_flip, warp
+from faceedit.train.dataset import to_float
+from faceedit.train.runner import LICENCE, EpochSampler, RunConfig, Runner, adamw, set_threads
 
 
 def raw_rows(folder: str | os.PathLike, val_fraction: float = 0.1) -> list[dict]:
     """Rows for a raw CelebAMask-HQ folder (``images/`` + ``masks/``), split like ``faceedit data build``."""
-    from faceedit.data.sources import val_split
-
     folder = Path(folder)
     idir, mdir = folder / "images", folder / "masks"
     if not idir.is_dir() or not mdir.is_dir():
@@ -45,8 +48,6 @@ def raw_rows(folder: str | os.PathLike, val_fraction: float = 0.1) -> list[dict]
 
 def flip_labels(mask: torch.Tensor) -> torch.Tensor:
     """Swap the subject's left/right classes (after mirroring an image)."""
-    from faceedit.scorers.parser import FLIP_PAIRS
-
     lut = torch.arange(256, dtype=torch.long)
     for a, b in FLIP_PAIRS:
         lut[a], lut[b] = b, a
@@ -88,8 +89,6 @@ def evaluate_parser(fp, imgs: np.ndarray, masks: np.ndarray, batch: int = 64) ->
 
 def train_parser(cfg: RunConfig, raw: str | None = None, log=print) -> dict[str, Any]:
     """Train (or resume), then export fp16 weights with a card. Returns the card."""
-    from faceedit.scorers.parser import CLASSES, DEFAULT_WEIGHTS, FaceParser, ParserConfig, ParserNet, load_parser
-
     set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     pcfg = ParserConfig.from_dict(cfg.extra.get("model", {}))
@@ -102,14 +101,7 @@ def train_parser(cfg: RunConfig, raw: str | None = None, log=print) -> dict[str,
         rows = [r for r in rows if r.get("mask")]
     if not rows:
         raise FaceEditError(f"{data}: no images with parsing masks")
-    train_rows = [r for r in rows if r.get("split", "train") == "train"]
-    val_rows = [r for r in rows if r.get("split") == "val"]
-    if cfg.limit:
-        train_rows = train_rows[:cfg.limit]
-    if cfg.val_limit:
-        val_rows = val_rows[:cfg.val_limit]
-    if not train_rows or not val_rows:
-        raise FaceEditError(f"{data}: need both train and val rows (got {len(train_rows)} / {len(val_rows)})")
+    train_rows, val_rows = split_rows(rows, cfg.limit, cfg.val_limit, data)
     size = pcfg.size
     log(f"parser: {len(train_rows)} train / {len(val_rows)} val images ({how}), at {size} px")
     cache = Path(cfg.run_dir) / "cache"
@@ -133,12 +125,8 @@ def train_parser(cfg: RunConfig, raw: str | None = None, log=print) -> dict[str,
         idx = sampler.batch(step)
         x = to_float(tr_img_t[idx])
         m = tr_mask_t[idx].long()
-        flip = torch.rand(len(idx), generator=gen) < 0.5
-        theta = random_affine(len(idx), gen, scale=0.08, rotate=8.0, shift=0.04, flip=flip)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-        m = F.grid_sample(m[:, None].float(), grid, mode="nearest", padding_mode="reflection",
-                          align_corners=False)[:, 0].long()
+        flip = random_flip(len(idx), gen)
+        x, m = warp(x, random_affine(len(idx), gen, scale=0.08, rotate=8.0, shift=0.04, flip=flip), m)
         m = torch.where(flip[:, None, None], flip_labels(m), m)
         x = colour_jitter(x, gen)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):

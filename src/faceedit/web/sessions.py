@@ -15,9 +15,9 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
-import torch
+from faceedit.face import Face
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -33,16 +33,15 @@ def valid_id(text: str) -> bool:
 
 @dataclass
 class FaceSession:
-    """One face. ``ws``: w+ [1, num_ws, w_dim] on the model's device. ``source``: "seed", "photo" or "mix".
-    ``inversion``: the inversion result of a photo (``.paste`` puts edits back into the photo), else None."""
+    """One face: a :class:`~faceedit.face.Face` (its w+, generator, noise maps and, for an upload, the photo).
+    ``source``: "seed", "photo" or "mix"."""
 
     id: str
-    ws: torch.Tensor
+    face: Face
     source: str
     seed: int | None = None
     truncation: float | None = None
     parents: tuple[str, ...] = ()
-    inversion: Any = None
     note: str | None = None
     created: float = field(default_factory=time.time)
     used: float = field(default_factory=time.monotonic)
@@ -52,7 +51,7 @@ class FaceSession:
 
     def info(self) -> dict:
         return {"id": self.id, "source": self.source, "seed": self.seed, "truncation": self.truncation,
-                "parents": list(self.parents), "has_photo": self.inversion is not None, "note": self.note,
+                "parents": list(self.parents), "has_photo": self.face.photo is not None, "note": self.note,
                 "created": self.created}
 
     def newest(self, seq: int | None) -> bool:
@@ -135,7 +134,7 @@ class SessionStore:
             self._items.move_to_end(session.id)
             self._expire()
             self._evict(lambda s: True, self.max_per_client, self.max_sessions, session.owner)
-            self._evict(lambda s: s.inversion is not None, self.max_photos_per_client, self.max_photos,
+            self._evict(lambda s: s.face.photo is not None, self.max_photos_per_client, self.max_photos,
                         session.owner)
         return session
 

@@ -11,6 +11,7 @@ const state = {
   layers: "all",
   before: false,          // show the unedited face
   photoView: false,       // paste into the uploaded photo
+  style: "",              // a shipped painting style for the preview ("" none)
   seq: 0,                 // newest preview request; older answers are dropped
   controller: null,       // AbortController of the preview in flight
   blob: null,             // the image shown (for Download PNG)
@@ -77,7 +78,7 @@ async function refresh() {
   state.controller = controller;
   const body = state.before ? { amounts: {}, view: state.photoView ? "photo" : "aligned", seq }
     : { amounts: editedAmounts(), keep: [...state.keep], layers: state.layers,
-        view: state.photoView ? "photo" : "aligned", seq };
+        view: state.photoView ? "photo" : "aligned", seq, style: state.style || null };
   const t0 = performance.now();
   try {
     const response = await fetch(`/api/sessions/${state.session.id}/edit`, { ...json(body), signal: controller.signal });
@@ -299,8 +300,7 @@ async function init() {
     state.info = await (await api("/api/info")).json();
   } catch (err) { showMessage(`cannot load the model: ${err.message}`); return; }
   const { model, features, limits } = state.info;
-  $("model-info").textContent = `${model.name}: ${model.resolution} px, ${model.num_ws} w+ layers`
-    + (model.placeholder ? " (untrained placeholder)" : "");
+  $("model-info").textContent = `${model.name}: ${model.resolution} px, ${model.num_ws} w+ layers`;
   $("upload-limit").textContent = String(limits.upload_bytes / 2 ** 20);
   if (!features.upload.available) disable("upload-box", "upload-note", features.upload.reason);
   if (!features.mp4.available) { $("download-mp4").disabled = true; $("download-mp4").title = features.mp4.reason; }
@@ -341,6 +341,14 @@ async function init() {
     const on = $("face").classList.toggle("pixels");
     $("smooth").setAttribute("aria-pressed", String(on));
   });
+  for (const s of state.info.styles || []) {
+    const option = document.createElement("option");
+    option.value = s.name;
+    option.textContent = s.title ? `${s.title}, ${s.artist}` : s.name;
+    $("style").appendChild(option);
+  }
+  $("style-box").hidden = !(state.info.styles || []).length;
+  $("style").addEventListener("change", () => { state.style = $("style").value; if (!state.before) refresh(); });
   $("layers").addEventListener("change", () => { state.layers = $("layers").value; if (hasEdit()) refresh(); });
   $("reset").addEventListener("click", resetSliders);
   $("download-png").addEventListener("click", () => {
