@@ -86,6 +86,7 @@ class Samples:
             raise FaceEditError(f"cannot read samples file {path}: {exc}") from exc
 
 
+@torch.no_grad()
 def images_for_scoring(model, ws: torch.Tensor, size: int | None, dtype: torch.dtype | None = None
                        ) -> torch.Tensor:
     """w+ [N, num_ws, w_dim] → images [N, 3, s, s] in [-1, 1] on the model's device, s = min(``size``,
