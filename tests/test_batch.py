@@ -344,7 +344,10 @@ def test_ray_local_instance_retries_and_writes_to_a_file_uri(faces, tmp_path, mo
     try:
         outs = {o.task: o for o in pool.map(functools.partial(H.Square, str(tmp_path), die_on=3), range(6))}
         assert {t: o.value for t, o in outs.items()} == {i: i * i for i in range(6)}
-        assert outs[3].attempts == 2 and pool.workers == 2
+        # one retry in all: task 3's worker died once. Which task is charged with it can be task 3 or the one
+        # before it on the same actor (Ray may lose that result with the actor), never a lost task or a third try
+        assert sum(o.attempts for o in outs.values()) == 7 and pool.workers == 2
+        assert (tmp_path / "died-3").exists()
         # the photo job on 2 Ray actors into a file:// URI equals the same job in this process
         job = PhotoJob(edits=(("smiling", 2.0),), **FAST)
         tasks, _ = collect([str(faces / "face*.png")], job)

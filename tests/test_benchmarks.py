@@ -82,6 +82,7 @@ SCRIPTS: dict[str, tuple[list[str], tuple[str, ...], str]] = {
                          "--thesis-pairs", "0", "--ransac-iterations", "1000"], ("trimesh",), "HOUV_pri (tuned)"),
     "serve_load.py": (["--requests", "4", "--concurrency", "2", "--serial", "2", "--faces", "2", "--max-seconds",
                        "60"], (), "burst of 4 edits"),
+    "stylize.py": (["--parts", "fast", "--repeats", "1", "--fast-threads", "1", "--threads", "1"], (), "frames/s"),
     "train_speed.py": (["--smoke", "--threads", "1"], (), "speed-up fp32"),
 }
 
