@@ -25,7 +25,6 @@ import json
 import math
 import os
 import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 
 from faceedit.atomic import atomic_path
 from faceedit.errors import FaceEditError
+from faceedit.train.runner import Deadline, StopFlag, append_log
 from faceedit.stylize.johnson import PRESETS, TransformNet, parameter_count, save_style_model
 from faceedit.stylize.losses import JOHNSON_CONTENT, JOHNSON_STYLE, LossWeights, PerceptualLoss
 
@@ -317,12 +317,9 @@ def train_style(cfg: StyleTrainConfig, resume: bool = False, log: Callable[[str]
     log(f"style: {len(photos)} training photos, crops of {cfg.size} px, style image at {style_side} px, "
         f"{cfg.preset} network ({parameter_count(net):,} parameters)")
 
-    stop: list[int] = []
-    old = None
-    if threading.current_thread() is threading.main_thread():
-        old = signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-    t_start = time.time()
-    last_ckpt = t_start
+    stop = StopFlag((signal.SIGTERM,)).install()
+    deadline = Deadline(cfg.time_budget)
+    last_ckpt = time.time()
     bar = tqdm(total=cfg.steps, initial=min(run.step, cfg.steps), desc="train style", unit="step",
                disable=not cfg.progress, mininterval=2, dynamic_ncols=True)
     acc: dict[str, float] = {}
@@ -330,10 +327,10 @@ def train_style(cfg: StyleTrainConfig, resume: bool = False, log: Callable[[str]
     net.train()
     try:
         while run.step < cfg.steps:
-            if cfg.time_budget is not None and time.time() - t_start >= cfg.time_budget:
+            if deadline.passed():
                 reason = "time budget spent"
                 break
-            if stop:
+            if stop.signal is not None:
                 reason = "SIGTERM"
                 break
             t0, c0 = time.time(), time.process_time()
@@ -364,8 +361,7 @@ def train_style(cfg: StyleTrainConfig, resume: bool = False, log: Callable[[str]
                 rec = {"step": run.step, **{k: round(v / cfg.log_every, 5) for k, v in acc.items()},
                        "train_seconds": round(run.seconds, 1), "cpu_seconds": round(run.cpu_seconds, 1),
                        "time": round(time.time(), 1)}
-                with open(run.dir / "log.jsonl", "a") as f:
-                    f.write(json.dumps(rec) + "\n")
+                append_log(run.dir / "log.jsonl", rec)
                 bar.set_postfix({k: f"{v / cfg.log_every:.3f}" for k, v in acc.items() if k != "tv"})
                 acc = {}
             if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
@@ -373,13 +369,12 @@ def train_style(cfg: StyleTrainConfig, resume: bool = False, log: Callable[[str]
                 last_ckpt = time.time()
     finally:
         bar.close()
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
+        stop.restore()
         if run.step > 0:
             run.save(net, opt)
     net.eval()
     card = export(cfg, net, run, loss, style_path, style_sha, style_side, reason, log)
-    if stop:
+    if stop.signal is not None:
         raise FaceEditError(f"style training stopped by SIGTERM at step {run.step} (checkpoint and {cfg.out} "
                             "written; continue with --resume)")
     return card
