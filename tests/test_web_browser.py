@@ -87,7 +87,9 @@ def test_upload_drag_a_slider_and_see_the_edit(tmp_path):
             page.wait_for_function("document.getElementById('caption').textContent.includes('your photo')",
                                    timeout=60000)
             assert page.locator("#progress").get_attribute("value") == "1"
-            page.wait_for_function("document.getElementById('timing').textContent.includes('rendered')")
+            # the photo's own first rendering (the timing line may still speak of the seed face shown before)
+            page.wait_for_function("document.getElementById('face').dataset.seq === String(state.seq)",
+                                   timeout=30000)
             assert page.locator("#photo-view").is_visible()
             session = page.evaluate("state.session.id")
             before = shown_image(page)
