@@ -49,7 +49,8 @@ class Face:
     """A face to edit. ``ws``: w+ [1, num_ws, w_dim]; ``generator``: the :class:`~faceedit.model.Model` that
     draws it; ``noise``: its noise maps (``{'b8.conv0': [1, 1, 8, 8], ...}``) or None for the constant noise;
     ``photo``: the :class:`~faceedit.align.photo.Photo` it came from, or None; ``z`` [1, z_dim]: its z when it
-    came from a seed; ``label``: a short name for messages and files; ``notes``: what the inversion said."""
+    came from a seed or an inversion in z; ``truncation``: the ψ its z is mapped with (a seed's; 1 for an inverted
+    z); ``label``: a short name for messages and files; ``notes``: what the inversion said."""
 
     ws: torch.Tensor
     generator: Model
@@ -58,6 +59,7 @@ class Face:
     z: torch.Tensor | None = None
     label: str = ""
     notes: list[str] = field(default_factory=list)
+    truncation: float = 1.0
 
     def synthesize(self, ws: torch.Tensor | None = None, batch_size: int = 8) -> torch.Tensor:
         """Images [n, 3, R, R] in about [-1, 1] of ``ws`` [n, num_ws, w_dim] (default: the face's own code),
@@ -113,7 +115,8 @@ def resolve_face(spec: str | int, model: Model, truncation: float = 0.7, index: 
     seed = _seed_of(text)
     if seed is not None and not Path(text).exists():
         z = model.z_from_seeds([seed])
-        return Face(ws=model.map(z, check_truncation(truncation)), generator=model, z=z, label=f"seed{seed}")
+        psi = check_truncation(truncation)
+        return Face(ws=model.map(z, psi), generator=model, z=z, label=f"seed{seed}", truncation=psi)
     path_s, _, row = text.partition("#")
     path = Path(path_s)
     if row:
@@ -147,15 +150,33 @@ def face_from_latents(path: Path, model: Model, index: int = 0) -> Face:
         arr = arr[None]  # one w+ code; as_ws would read [num_ws, w_dim] as num_ws separate w vectors
     generator = model
     noise = None
+    z = None
     if path.suffix.lower() == ".npz":
+        z = read_z(path, index, model.z_dim)
         tuned = read_tuned(path)
         if tuned is not None:  # a latent file from 'faceedit invert --method pivotal'
             generator = tuned.model(model, index)
         maps = read_noise_maps(path)
         if maps is not None:  # a latent file from 'faceedit invert --noise'
             noise = {k: torch.from_numpy(v[index:index + 1]).to(model.device) for k, v in maps.items()}
-    return Face(ws=model.as_ws(torch.from_numpy(arr))[:1], generator=generator, noise=noise,
+    return Face(ws=model.as_ws(torch.from_numpy(arr))[:1], generator=generator, noise=noise, z=z,
                 label=path.stem + (f"#{index}" if index else ""))
+
+
+def read_z(path: Path, index: int, z_dim: int) -> torch.Tensor | None:
+    """Row ``index`` of the ``z`` array a latent file holds (written by ``faceedit invert --space z``) as
+    [1, z_dim], or None when it has none (or one of another width)."""
+    from faceedit.limits import check_latents
+
+    with np.load(path, allow_pickle=False) as data:
+        if "z" not in data.files:
+            return None
+        z = np.asarray(data["z"], dtype=np.float32)
+    if z.ndim != 2 or z.shape[1] != z_dim or not 0 <= index < z.shape[0]:
+        return None
+    out = torch.from_numpy(z[index:index + 1].copy())
+    check_latents(out, "z")
+    return out
 
 
 def face_from_photo(photo, model: Model, method: str = PHOTO_METHOD, steps: int | None = None,

@@ -153,6 +153,8 @@ def edit_cmd(
     edit: List[str] = typer.Option([], "--edit", "-e", help="NAME=AMOUNT (same as --NAME AMOUNT); repeatable"),
     keep: str = typer.Option("", "--keep", "-k", help="attributes to hold fixed (conditional editing), e.g. male,age"),
     layers: Optional[str] = typer.Option(None, *LAYERS, help=LAYERS_HELP),
+    space: str = typer.Option("w", "--space", help="w: the w / w+ directions; z: directions fitted in z "
+                              "('directions fit --space z'), for seeds and faces inverted with '--space z'"),
     out: Path = typer.Option(Path("edited.png"), *OUT, help="output image (.png/.jpg/.webp)"),
     grid: bool = typer.Option(False, "--grid", help="a row per face and attribute, columns from -amount to +amount"),
     columns: int = typer.Option(5, "--columns", help="columns of --grid"),
@@ -187,24 +189,37 @@ def edit_cmd(
     _check_image_out(out)
     if not 2 <= columns <= 15:
         raise FaceEditError("--columns must be between 2 and 15")
+    if space not in ("w", "z"):
+        raise FaceEditError(f"--space must be w or z, got {space!r}")
+    if space == "z" and layers is not None:
+        raise FaceEditError("--layers edits w+ layers; a z edit moves the whole code (leave out --layers)")
     m = on_device(_load(model), device, precision)
     dirs = _directions(m, directions, force)
     for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
-        dirs.get(name)
+        dirs.get(name, "z" if space == "z" else None)
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
     subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste)
     how = None if crop else paste
+
+    def edited(face, amounts_: dict[str, float]) -> torch.Tensor:
+        if space == "w":
+            return dirs.apply(face.ws, amounts_, keep_list, layers)
+        if face.z is None:
+            raise FaceEditError(f"{face.label}: a z edit needs the face's z: give a seed, or a latent file from "
+                                "'faceedit invert --space z'")
+        return m.map(dirs.apply_z(face.z, amounts_, keep_list), face.truncation)
+
     rows: list[list[np.ndarray]] = []
     edited_ws = []
     for face in subjects:
         if grid:
             for name, amount in amounts.items():
                 steps = np.linspace(-abs(amount), abs(amount), columns)
-                ws = torch.cat([dirs.apply(face.ws, {name: float(t)}, keep_list, layers) for t in steps])
+                ws = torch.cat([edited(face, {name: float(t)}) for t in steps])
                 rows.append(list(face.render(ws, paste=how)))
                 edited_ws.append(ws)
         else:
-            ws = dirs.apply(face.ws, amounts, keep_list, layers)
+            ws = edited(face, amounts)
             edited_ws.append(ws)
             row = list(face.render(ws, paste=how))
             rows.append((list(face.render(paste=how)) + row) if compare else row)

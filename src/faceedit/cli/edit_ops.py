@@ -189,7 +189,11 @@ def morph_cmd(
 def crossover_cmd(
     face_a: str = typer.Argument(..., help="face giving the first k w+ layers: " + FACE_HELP),
     face_b: str = typer.Argument(..., help="face giving the rest"),
-    k: str = typer.Option(..., "--k", help="crossover point (0 to num_ws), or 'all' for a strip of every k"),
+    k: Optional[str] = typer.Option(None, "--k", help="crossover point (0 to num_ws), or 'all' for a strip of "
+                                    "every k"),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="instead of --k: B's region (white in this image, "
+                                        "aligned) painted into A by a masked inversion (Image2StyleGAN++)"),
+    steps: int = typer.Option(300, "--steps", help="with --mask: optimisation steps"),
     out: Path = typer.Option(Path("crossover.png"), *OUT, help="output image"),
     trunc: TruncOpt = 0.7,
     save_latents: SaveLatentsOpt = None,
@@ -197,14 +201,31 @@ def crossover_cmd(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Crossover: the first k w+ layers from A, the rest from B (`faceedit crossover 1 2 --k 6 -o out.png`)."""
+    """Crossover: the first k w+ layers from A, the rest from B (`faceedit crossover 1 2 --k 6 -o out.png`), or
+    B's masked region in A (`faceedit crossover 1 2 --mask mouth.png -o out.png`)."""
     import torch
 
     from faceedit.edit.mixing import crossover
     from faceedit.face import resolve_face
 
     _check_image_out(out)
+    if (k is None) == (mask is None):
+        raise FaceEditError("give either --k (layer crossover) or --mask (region crossover)")
     m = on_device(_load(model), device, precision)
+    if mask is not None:
+        from faceedit.cli.masked import load_mask
+        from faceedit.invert import get_perceptual
+        from faceedit.invert.masked import crossover_by_mask
+        from faceedit.media import to_uint8
+
+        region = load_mask(mask, m.resolution)
+        a, b = resolve_face(face_a, m, trunc), resolve_face(face_b, m, trunc)
+        res = crossover_by_mask(m, a.synthesize(), b.synthesize(), region, steps=steps, init_ws=a.ws,
+                                perceptual=get_perceptual("auto")[0])
+        _save(out, to_uint8(res.images.clamp(-1, 1)))
+        print(f"wrote {b.label}'s masked region in {a.label} to {out}")
+        _save_latents(save_latents, res.ws, m)
+        return
     if k.strip().lower() == "all":
         ks = list(range(m.num_ws + 1))
     else:

@@ -53,8 +53,8 @@ def _perceptual_loss(name: str, weights: Optional[List[Path]]):
 
 
 def _check_space(space: str) -> str:
-    if space not in ("w", "w+"):
-        raise FaceEditError(f"--space must be w or w+, got {space!r}")
+    if space not in ("w", "w+", "z"):
+        raise FaceEditError(f"--space must be w, w+ or z, got {space!r}")
     return space
 
 
@@ -63,8 +63,13 @@ def invert(
     output: Path = typer.Option(..., *OUT, help="Latent file to write (.npz, one row per photo)."),
     model: ModelOpt = "default",
     method: str = typer.Option(DEFAULT_METHOD, "--method", help=METHOD_HELP),
-    space: str = typer.Option("w+", "--space", help="w+ (one w per layer) or w (one w for all layers)."),
+    space: str = typer.Option("w+", "--space", help="w+ (one w per layer), w (one w for all layers) or z (the "
+                                                     "mapping network's input; --method optimize; the z is saved "
+                                                     "too, for edits with z directions)."),
     steps: Optional[int] = typer.Option(None, "--steps", help=f"Optimisation steps ({steps_help()})."),
+    mask: Optional[Path] = typer.Option(None, "--mask", help="Only the white pixels of this image count (resized "
+                                        "to each aligned face; Image2StyleGAN++'s local embedding; optimize or "
+                                        "hybrid)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 0.1; pivotal: of the "
                                                           "weights, 0.007)."),
     noise: bool = typer.Option(False, "--noise", help="Also optimise the noise maps (saved in the .npz and used "
@@ -114,6 +119,13 @@ def invert(
         torch.set_num_threads(threads)
     loss, note = _perceptual_loss(perceptual, perceptual_weights)
     m = on_device(api.load(model), device, precision)
+    if mask is not None:
+        from faceedit.cli.masked import load_mask
+
+        mask_t = load_mask(mask, m.resolution)
+        kw_mask = {"mask": mask_t}
+    else:
+        kw_mask = {}
     # read and align everything first: a bad photo is skipped (and reported) before any long optimisation
     from faceedit.cli.batch import SKIPPED, FileBatch
 
@@ -128,7 +140,7 @@ def invert(
     photo_batch.finish("no photo was inverted")
     prev_dir = preview if preview is not None else (output.parent / f"{output.stem}_preview" if previews else None)
     kw = {} if lr is None else {"lr": lr}
-    all_ws, all_mse, all_perc, noises, tuned, quads, used = [], [], [], [], [], [], None
+    all_ws, all_mse, all_perc, noises, tuned, quads, used, zs = [], [], [], [], [], [], None, []
     for i in range(0, len(items), batch):
         part = items[i:i + batch]
         x = torch.from_numpy(np.stack([it[3] for it in part])).permute(0, 3, 1, 2).contiguous()
@@ -136,12 +148,14 @@ def invert(
             _err(f"inverting photos {i + 1}-{i + len(part)} of {len(items)}")
         inv = invert_images(m, x, method=method, space=space, steps=steps, progress=not quiet,
                             encoder=encoder, force_encoder=force_encoder, perceptual=loss,
-                            optimize_noise=noise, encoder_iterations=encoder_iterations, **kw)
+                            optimize_noise=noise, encoder_iterations=encoder_iterations, **kw, **kw_mask)
         if used is None:
             for line in ([note] if note else []) + inv.notes:
                 _err(f"note: {line}")
         used = inv.method
         all_ws.append(inv.ws)
+        if inv.z is not None:
+            zs.append(inv.z)
         all_mse.append(inv.losses["mse"])
         if "perceptual" in inv.losses:
             all_perc.append(inv.losses["perceptual"])
@@ -162,6 +176,8 @@ def invert(
              "photo_shapes": np.array([it[1].shape[:2] for it in items], dtype=np.int64)}
     if all_perc:
         extra["perceptual"] = torch.cat(all_perc).numpy()
+    if zs:
+        extra["z"] = torch.cat(zs).numpy()
     if noises:
         for k in noises[0]:
             extra[f"{NOISE_PREFIX}{k}"] = torch.cat([n[k] for n in noises]).numpy()

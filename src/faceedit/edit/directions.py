@@ -363,6 +363,27 @@ class DirectionSet:
             total = total * mask
         return torch.from_numpy(np.ascontiguousarray(total, dtype=np.float32))
 
+    def apply_z(self, z: torch.Tensor, amounts: Mapping[str, float], keep: Sequence[str] = ()) -> torch.Tensor:
+        """``z`` [N, z_dim] moved along the directions fitted in z (InterfaceGAN's original setting): Σ amount ×
+        scale × unit normal, each made orthogonal to the z directions of ``keep`` (conditional editing). Map the
+        result to w+ with the model (and the face's truncation)."""
+        from faceedit.limits import check_float
+
+        if z.ndim != 2:
+            raise FaceEditError(f"z edits take z [N, z_dim], got shape {list(z.shape)}")
+        total = np.zeros(z.shape[1], np.float32)
+        for name, amount in amounts.items():
+            amount = check_float(amount, f"the edit amount of {str(name)[:40]!r}", -1000.0, 1000.0)
+            d = self.get(name, "z")
+            v = self.vector(name, keep, "z")
+            if v.shape != total.shape:
+                raise FaceEditError(f"the {name!r} z direction has {v.shape[-1]} values; the model's z has "
+                                    f"{z.shape[1]}")
+            total = total + v * float(amount) * d.scale
+        if not amounts:
+            raise FaceEditError("no edit given: name at least one attribute and an amount (e.g. --smiling 2)")
+        return z + torch.from_numpy(total).to(z.device, z.dtype)[None]
+
     def apply(self, ws: torch.Tensor, amounts: Mapping[str, float], keep: Sequence[str] = (),
               layers: str | Sequence[int] | None = None) -> torch.Tensor:
         """``ws`` [N, num_ws, w_dim] edited by ``amounts`` (attribute → units; see the module doc)."""

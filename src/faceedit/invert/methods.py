@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 class InversionJob:
     """What a method works on: ``images`` [N, 3, R, R] in [-1, 1] at the model's size; ``init``: the encoder's
     w+ guess [N, num_ws, w_dim] (None when no encoder fits the generator; ``encoder_note`` says why); ``steps``:
-    the steps asked for (None: the method's default); ``settings``: keyword overrides for the optimiser."""
+    the steps asked for (None: the method's default); ``settings``: keyword overrides for the optimiser;
+    ``mask`` / ``second``: masked inversion (only the mask's pixels count; ``second`` = (images, mask), a second
+    masked target; see :mod:`faceedit.invert.optimize`), optimisation methods only."""
 
     model: Model
     images: torch.Tensor
@@ -46,6 +48,8 @@ class InversionJob:
     optimize_noise: bool = False
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    mask: torch.Tensor | None = None
+    second: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def steps_of(self, method: str) -> int:
         """The steps to run ``method`` with: the ones asked for, else its default."""
@@ -69,6 +73,7 @@ class MethodResult:
     losses: dict[str, torch.Tensor] = field(default_factory=dict)
     tuned: TunedSynthesis | None = None
     ran_as: str | None = None
+    z: torch.Tensor | None = None  # [N, z_dim] when inverted in z
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class Method:
     encoder: str = "none"
     settings: dict = field(default_factory=dict)
     noise: bool = True
+    masks: bool = False
 
 
 def _optimise(job: InversionJob, method: str) -> MethodResult:
@@ -96,8 +102,8 @@ def _optimise(job: InversionJob, method: str) -> MethodResult:
         return MethodResult(ws=job.start())
     res = optimize_latents(job.model, job.images, init_ws=job.init, perceptual=job.perceptual, progress=job.progress,
                            seed=job.seed, space=job.space, steps=steps, optimize_noise=job.optimize_noise,
-                           **{**METHODS[method].settings, **job.settings})
-    return MethodResult(ws=res.ws, noise=res.noise, losses=res.losses)
+                           mask=job.mask, second=job.second, **{**METHODS[method].settings, **job.settings})
+    return MethodResult(ws=res.ws, noise=res.noise, losses=res.losses, z=res.z)
 
 
 def _optimize(job: InversionJob) -> MethodResult:
@@ -144,13 +150,13 @@ def _pivotal(job: InversionJob) -> MethodResult:
 #: chosen in benchmarks/README.md.
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("hybrid", "encoder + short optimisation; falls back to optimize without an encoder", 100, _hybrid,
-           encoder="uses", settings={"lr": 0.1, "initial_noise_factor": 0.0, "lr_rampup": 0.02}),
+           encoder="uses", settings={"lr": 0.1, "initial_noise_factor": 0.0, "lr_rampup": 0.02}, masks=True),
     Method("pivotal", "encoder + pivotal tuning of the generator per photo (the photo gets its own tuned "
            "generator, stored in the .npz and used wherever the face is drawn)", 60, _pivotal,
            step_unit="tuning steps", encoder="uses", noise=False),
     Method("encoder", "one pass of the encoder (instant, rougher)", 0, _encoder, encoder="needs", noise=False),
     Method("optimize", "Adam on w+ (or w) from the average face", 500, _optimize,
-           settings={"lr": 0.1, "initial_noise_factor": 0.05}),
+           settings={"lr": 0.1, "initial_noise_factor": 0.05}, masks=True),
 )}
 #: The method ``faceedit invert`` and the web page use when none is given.
 DEFAULT_METHOD = "hybrid"

@@ -5,6 +5,15 @@ the per-layer noise maps) whose image matches a target.
     res.ws          # [N, num_ws, w_dim]
     res.noise       # {'b8.conv0': [N, 1, 8, 8], ...} when noise was optimised, else None
     res.losses      # per image: {'loss': [N], 'mse': [N], 'perceptual': [N]} at the last step
+    res.z           # [N, z_dim] with space="z" (ws is then mapping(z)), else None
+
+Spaces: ``"w+"`` (one w per layer), ``"w"`` (one w for all layers) and ``"z"`` (the mapping network's input;
+ws = mapping(z), Image2StyleGAN's comparison; starts from a seeded random z since z has no average face).
+
+Masks (Image2StyleGAN++'s local embedding): ``mask`` [N or 1, 1, H, W] in [0, 1] restricts both loss terms to
+the masked pixels (MSE over the mask's weight; the perceptual distance between the masked images
+``M ⊙ x̂`` and ``M ⊙ x``); pixels outside the mask are free. ``second=(images_b, mask_b)`` adds the same masked
+loss towards a second target (crossover by mask: A outside the region, B inside it).
 
 Loss per image: ``mse_weight · MSE(x̂, x)`` (images in [-1, 1]) ``+ perceptual_weight · d(x̂, x)`` (an image
 distance from :mod:`faceedit.metrics.distances`; the commands' default is ``resolve_perceptual("auto")``)
@@ -32,7 +41,7 @@ import torch.nn.functional as F
 from faceedit.errors import FaceEditError
 from faceedit.model import Model
 
-SPACES = ("w", "w+")
+SPACES = ("w", "w+", "z")
 ProgressFn = Callable[[int, int, dict], None]
 
 
@@ -58,7 +67,7 @@ class OptimizeConfig:
 
     def check(self) -> "OptimizeConfig":
         if self.space not in SPACES:
-            raise FaceEditError(f"latent space must be w or w+, got {self.space!r}")
+            raise FaceEditError(f"latent space must be w, w+ or z, got {self.space!r}")
         if int(self.steps) < 0:
             raise FaceEditError(f"steps must be >= 0, got {self.steps}")
         if not self.lr > 0:
@@ -76,6 +85,7 @@ class OptimizeResult:
     losses: dict[str, torch.Tensor]  # name → [N] at the last step
     history: list[dict]  # per step: mean of each loss term and the learning rate
     seconds: float
+    z: torch.Tensor | None = None  # [N, z_dim] with space="z"
 
 
 # ---------------------------------------------------------------------------------------------- noise buffers
@@ -207,15 +217,61 @@ def target_distance(perceptual, target: torch.Tensor, weight: float):
     return to_target(target) if to_target is not None else (lambda a: perceptual(a, target))
 
 
+def as_mask(model: Model, mask: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """A mask [H, W], [N or 1, H, W] or [N or 1, 1, H, W] (values in [0, 1]; uint8 0/255 allowed) → float32
+    [N or 1, 1, R, R] at the model's resolution on its device; None stays None. An empty mask is an error."""
+    if mask is None:
+        return None
+    m = torch.as_tensor(mask)
+    m = m.float() / 255.0 if m.dtype == torch.uint8 else m.float()
+    while m.ndim < 4:
+        m = m[None] if m.ndim < 3 else m[:, None]
+    if m.shape[1] != 1 or m.shape[0] not in (1, n):
+        raise FaceEditError(f"a mask must be [H, W] or [N, 1, H, W] for {n} image(s), got {list(m.shape)}")
+    if not bool(torch.isfinite(m).all()):
+        raise FaceEditError("the mask holds NaN or infinite values")
+    m = m.clamp(0, 1).to(model.device)
+    r = model.resolution
+    if m.shape[-2:] != (r, r):
+        m = F.interpolate(m, size=(r, r), mode="bilinear", align_corners=False, antialias=m.shape[-1] > r)
+    if bool((m.flatten(1).sum(1) <= 1e-6).any()):
+        raise FaceEditError("the mask is empty: mark the pixels to match (white)")
+    return m
+
+
+class MaskedTarget:
+    """One target of the loss: ``images`` [N, 3, R, R], an optional ``mask`` [N or 1, 1, R, R] and the
+    perceptual distance; ``terms(img)`` → (mse [N], perceptual [N] or None) over the masked pixels only."""
+
+    def __init__(self, images: torch.Tensor, mask: torch.Tensor | None, perceptual, weight: float):
+        self.images, self.mask = images, mask
+        self.area = None if mask is None else mask.flatten(1).mean(1)  # [N or 1]: the mask's share of the image
+        target = images if mask is None else images * mask
+        self.distance = target_distance(perceptual, target, weight)
+
+    def terms(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        err = (img - self.images).square()
+        if self.mask is None:
+            mse = err.flatten(1).mean(1)
+        else:
+            mse = (err * self.mask).flatten(1).mean(1) / self.area
+            img = img * self.mask
+        perc = None if self.distance is None else self.distance(img).reshape(img.shape[0])
+        return mse, perc
+
+
 def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = None, *,
                      init_ws: torch.Tensor | None = None, perceptual=None,
-                     progress: ProgressFn | bool | None = None, seed: int = 0, **overrides) -> OptimizeResult:
+                     progress: ProgressFn | bool | None = None, seed: int = 0, mask: torch.Tensor | None = None,
+                     second: tuple[torch.Tensor, torch.Tensor] | None = None, **overrides) -> OptimizeResult:
     """Invert ``images`` ([N, 3, H, W] in [-1, 1] or uint8; resized to the model's resolution) by optimisation.
 
     ``cfg`` (or keyword ``overrides`` of its fields). ``init_ws``: start from these w+ [N, num_ws, w_dim] (e.g. an
     encoder's guess; in ``space="w"`` their layer mean) instead of w_avg. ``perceptual``: a
     :class:`~faceedit.metrics.distances.Distance` (or any ``d(a, b) -> [N]``), or None for MSE only.
-    ``progress``: True for a tqdm bar, or ``fn(step, steps, losses)`` called after each step.
+    ``progress``: True for a tqdm bar, or ``fn(step, steps, losses)`` called after each step. ``mask``: only
+    these pixels count ([N or 1, 1, H, W] in [0, 1]); ``second``: ``(images_b, mask_b)``, a second masked target
+    (see the module doc). In ``space="z"`` the start is a random z (``seed``), ``init_ws`` is not used.
     """
     cfg = OptimizeConfig(**{**(asdict(cfg) if cfg else {}), **overrides}).check()
     G = model.G
@@ -232,13 +288,19 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
             raise FaceEditError(f"init_ws has {init.shape[0]} rows for {n} images")
     else:
         init = G.mapping.w_avg.detach()[None, None].expand(n, num_ws, w_dim)
-    if cfg.space == "w":
+    targets = [MaskedTarget(target, as_mask(model, mask, n), perceptual, cfg.perceptual_weight)]
+    if second is not None:
+        targets.append(MaskedTarget(as_images(model, second[0]), as_mask(model, second[1], n), perceptual,
+                                    cfg.perceptual_weight))
+    gen = torch.Generator().manual_seed(seed)
+    if cfg.space == "z":
+        w_opt = torch.randn(n, model.z_dim, generator=gen).to(dev).requires_grad_(True)
+    elif cfg.space == "w":
         w_opt = init.mean(dim=1, keepdim=True).clone().requires_grad_(True)
     else:
         w_opt = init.clone().contiguous().requires_grad_(True)
     params = [w_opt]
     noise = None
-    gen = torch.Generator().manual_seed(seed)
     if cfg.optimize_noise:
         noise = {name: torch.randn([n, 1, layer.resolution, layer.resolution], generator=gen).to(dev)
                  for name, layer in noise_layers(G)}
@@ -246,10 +308,9 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
             v.requires_grad_(True)
         params += list(noise.values())
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
-    std = w_std(model, cfg.w_std_samples) if cfg.initial_noise_factor > 0 else 0.0
+    std = 0.0 if not cfg.initial_noise_factor > 0 else 1.0 if cfg.space == "z" else w_std(model, cfg.w_std_samples)
     history: list[dict] = []
     last: dict[str, torch.Tensor] = {}
-    perceptual_loss = target_distance(perceptual, target, cfg.perceptual_weight)
     with frozen(G), step_progress(progress, cfg.steps, "inverting") as report:
         for step in range(cfg.steps):
             t = step / max(cfg.steps, 1)
@@ -258,12 +319,10 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
                 g["lr"] = lr
             scale = std * cfg.initial_noise_factor * max(0.0, 1.0 - t / max(cfg.noise_ramp, 1e-8)) ** 2
             w = w_opt + torch.randn(w_opt.shape, generator=gen).to(dev) * scale if scale > 0 else w_opt
-            ws = w.expand(-1, num_ws, -1) if cfg.space == "w" else w
-            img = synthesize(G, ws, noise)
-            terms = {"mse": (img - target).square().flatten(1).mean(1)}
+            img = synthesize(G, latents_to_ws(G, w, cfg.space), noise)
+            terms = target_terms(targets, img)
             loss = cfg.mse_weight * terms["mse"]
-            if perceptual_loss is not None:
-                terms["perceptual"] = perceptual_loss(img).reshape(n)
+            if "perceptual" in terms:
                 loss = loss + cfg.perceptual_weight * terms["perceptual"]
             if noise is not None and cfg.noise_reg > 0:
                 terms["noise_reg"] = noise_regularisation(noise)
@@ -279,13 +338,30 @@ def optimize_latents(model, images: torch.Tensor, cfg: OptimizeConfig | None = N
             rec["lr"] = lr
             history.append(rec)
             report(step + 1, rec)
-    ws = (w_opt.expand(-1, num_ws, -1) if cfg.space == "w" else w_opt).detach()
     # final losses at the returned latents (no latent noise), for reporting
     with torch.no_grad():
-        img = synthesize(G, ws, noise)
-        last = {"mse": (img - target).square().flatten(1).mean(1)}
-        if perceptual is not None:
-            last["perceptual"] = perceptual(img, target).reshape(n)
+        ws = latents_to_ws(G, w_opt, cfg.space).detach()
+        last = target_terms(targets, synthesize(G, ws, noise))
     out_noise = {k: v.detach().cpu() for k, v in noise.items()} if noise is not None else None
+    z = w_opt.detach().cpu().contiguous() if cfg.space == "z" else None
     return OptimizeResult(ws=ws.cpu().contiguous(), noise=out_noise, losses={k: v.cpu() for k, v in last.items()},
-                          history=history, seconds=time.time() - t0)
+                          history=history, seconds=time.time() - t0, z=z)
+
+
+def latents_to_ws(G, latent: torch.Tensor, space: str) -> torch.Tensor:
+    """The optimised variable → w+ [N, num_ws, w_dim]: z [N, z_dim] through the mapping network (no
+    truncation), w [N, 1, w_dim] repeated, w+ as it is."""
+    if space == "z":
+        return G.mapping(latent)
+    return latent.expand(-1, G.num_ws, -1) if space == "w" else latent
+
+
+def target_terms(targets: list[MaskedTarget], img: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{'mse': [N], 'perceptual': [N]}`` summed over the targets (perceptual only when they have one)."""
+    out: dict[str, torch.Tensor] = {}
+    for t in targets:
+        mse, perc = t.terms(img)
+        out["mse"] = mse if "mse" not in out else out["mse"] + mse
+        if perc is not None:
+            out["perceptual"] = perc if "perceptual" not in out else out["perceptual"] + perc
+    return out

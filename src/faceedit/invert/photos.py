@@ -59,6 +59,7 @@ class Inversion:
     noise: NoiseMaps | None = None
     notes: list[str] = field(default_factory=list)
     tuned: TunedSynthesis | None = None  # pivotal: per-image weight offsets of the synthesis network
+    z: torch.Tensor | None = None  # [N, z_dim] when inverted in z (ws = mapping(z))
 
 
 def _resolve_encoder(model: Model, encoder, force: bool) -> tuple[Encoder | None, str | None]:
@@ -89,12 +90,15 @@ def _as_batch(images) -> torch.Tensor:
 def invert_images(model: Model, images, method: str = DEFAULT_METHOD, space: str = "w+", steps: int | None = None,
                   progress=None, encoder=None, force_encoder: bool = False, perceptual: str | Any = "auto",
                   optimize_noise: bool = False, seed: int = 0, encoder_iterations: int | None = None,
-                  **opt_kw) -> Inversion:
+                  mask=None, second=None, **opt_kw) -> Inversion:
     """Invert aligned face images ([N, 3, H, W] in [-1, 1], or uint8 [N, 3, H, W] / [N, H, W, 3]; resized to the
     model's resolution).
 
     ``method``: a name in :data:`~faceedit.invert.methods.METHODS` (hybrid falls back to optimize, and pivotal to
-    an optimised pivot, with a note, when no encoder fits this generator). ``space``: ``"w+"`` or ``"w"``.
+    an optimised pivot, with a note, when no encoder fits this generator). ``space``: ``"w+"``, ``"w"`` or ``"z"``
+(z: optimize only). ``mask``: only these pixels count ([N or 1, 1, H, W] or [H, W] in [0, 1]; Image2StyleGAN++'s
+local embedding, for inpainting); ``second``: (images, mask), a second masked target (crossover by mask);
+both for optimize and hybrid.
     ``steps``: optimisation steps, for pivotal its tuning steps (default: the method's). ``encoder``: an
     :class:`Encoder`, a file, or None for the shipped one;
     ``encoder_iterations``: refinement iterations of an encoder with a ReStyle refiner (default: its own);
@@ -105,9 +109,17 @@ def invert_images(model: Model, images, method: str = DEFAULT_METHOD, space: str
     (:class:`~faceedit.invert.optimize.OptimizeConfig`, :class:`~faceedit.invert.pivotal.TuneConfig`).
     """
     spec: Method = get_method(method)
-    if space not in ("w", "w+"):
-        raise FaceEditError(f"latent space must be w or w+, got {space!r}")
+    if space not in ("w", "w+", "z"):
+        raise FaceEditError(f"latent space must be w, w+ or z, got {space!r}")
+    if space == "z" and method != "optimize":
+        raise FaceEditError("inversion in z works with the optimize method only (an encoder guesses w+, which "
+                            "has no z)")
+    if (mask is not None or second is not None) and not spec.masks:
+        masked = ", ".join(m.name for m in METHODS.values() if m.masks)
+        raise FaceEditError(f"masked inversion works with {masked}, not {method}")
     x = as_images(model, _as_batch(images))
+    if second is not None:
+        second = (as_images(model, _as_batch(second[0])), second[1])
     t0 = time.time()
     enc, why = (None, None)
     if spec.encoder != "none":
@@ -124,7 +136,7 @@ def invert_images(model: Model, images, method: str = DEFAULT_METHOD, space: str
             init = init.mean(dim=1, keepdim=True).expand(-1, model.num_ws, -1).contiguous()
     job = InversionJob(model=model, images=x, init=init, encoder_note=why, steps=steps, space=space,
                        perceptual=dist, progress=progress, seed=seed, optimize_noise=optimize_noise,
-                       settings=dict(opt_kw), notes=notes)
+                       settings=dict(opt_kw), notes=notes, mask=mask, second=second)
     res = spec.run(job)
     losses = res.losses
     with torch.no_grad():
@@ -138,7 +150,7 @@ def invert_images(model: Model, images, method: str = DEFAULT_METHOD, space: str
             if dist is not None:
                 losses["perceptual"] = dist(rec.to(x.device), x).reshape(-1).cpu()
     return Inversion(ws=res.ws, reconstruction=rec, method=res.ran_as or method, seconds=time.time() - t0,
-                     losses=losses, noise=res.noise, notes=job.notes, tuned=res.tuned)
+                     losses=losses, noise=res.noise, notes=job.notes, tuned=res.tuned, z=res.z)
 
 
 def evaluate_methods(model: Model, images: torch.Tensor, methods: list[str], steps: dict[str, int] | None = None,
