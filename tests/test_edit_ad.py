@@ -47,7 +47,9 @@ def test_local_edit_is_more_disentangled_than_a_global_one(model, ws):
     assert allr.ratio > 100 * box.ratio
     assert box.delta[0] == pytest.approx(box.ad_t) and len(box.delta) == 3
     table = ad_table(res)
-    assert table.splitlines()[0] == "edit\talpha\tAD_t\tAD_o\tratio" and len(table.splitlines()) == 3
+    assert table.splitlines()[0] == "edit\talpha\tAD_t\tAD_o\tAD_o/AD_t\tAD (thesis)" and len(table.splitlines()) == 3
+    # the thesis's AD is the inverse of the dependency ratio: higher for the local edit
+    assert allr.ad == pytest.approx(1 / allr.ratio, rel=1e-6) and box.ad > 100 * allr.ad
 
 
 def test_edit_families_run_and_alpha_zero_changes_nothing(model, ws, tmp_path):

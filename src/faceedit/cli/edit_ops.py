@@ -512,7 +512,8 @@ def eval_edits(
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Attribute Dependency (AD_t, AD_o, AD_o/|AD_t|) of channel edits and w directions, side by side."""
+    """Attribute Dependency (AD_t, AD_o, the ratio AD_o/|AD_t| and the thesis's AD = |AD_t|/AD_o) of channel
+    edits and w directions, side by side."""
     from faceedit.atomic import write_text
     from faceedit.edit.ad import ad_table, channel_edit, compare_edits, load_w_direction, w_direction_edit
     from faceedit.edit.layers import parse_channel
@@ -553,8 +554,8 @@ def eval_edits(
         results += compare_edits(m, ws, w_edits, a_w, logits, target)
     text = ad_table(results)
     sys.stdout.write(f"# target {names[target]}, {samples} samples; AD_t = mean Δlogit_t/σ_t, AD_o = mean |Δlogit_i|"
-                     f"/σ_i over the other {len(names) - 1} attributes, ratio = AD_o/|AD_t| (lower: more "
-                     "disentangled)\n" + text)
+                     f"/σ_i over the other {len(names) - 1} attributes, AD_o/AD_t = AD_o/|AD_t| (lower: more "
+                     "disentangled), AD (thesis) = |AD_t|/AD_o (higher: more disentangled)\n" + text)
     if out is not None:
         write_text(out, text)
 

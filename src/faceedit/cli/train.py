@@ -51,6 +51,9 @@ def register(app: typer.Typer) -> None:
                                               "over this many steps."),
         lr: float = typer.Option(0.0025, "--lr", help="Learning rate of G and D."),
         gamma: Optional[float] = typer.Option(None, "--gamma", help="R1 weight (default (res/256)^2)."),
+        loss: str = typer.Option("logistic", "--loss", help="logistic (StyleGAN2's non-saturating loss + R1) or "
+                                 "wgan-gp (Wasserstein loss; gradient penalty λ 10 every --r1-interval steps "
+                                 "instead of R1)."),
         r1_interval: int = typer.Option(16, "--r1-interval", help="Lazy R1 every N steps (0: off)."),
         pl_weight: float = typer.Option(0.0, "--pl-weight", help="Path-length regularisation weight (0: off)."),
         style_mixing: float = typer.Option(0.9, "--style-mixing", help="Style-mixing probability."),
@@ -102,7 +105,7 @@ def register(app: typer.Typer) -> None:
             channel_base=channel_base, channel_max=channel_max, mapping_layers=mapping_layers,
             d_channel_base=d_channel_base, d_channel_max=d_channel_max, d_features=d_features,
             aided_weight=aided_weight, ada_target=ada_target, ada_kimg=ada_kimg, warmup_steps=warmup_steps,
-            g_lr=lr, d_lr=lr, r1_gamma=gamma,
+            g_lr=lr, d_lr=lr, r1_gamma=gamma, loss=loss,
             r1_interval=max(r1_interval, 1), pl_weight=pl_weight, style_mixing=style_mixing, ema_kimg=ema_kimg,
             ema_rampup=ema_rampup or None, augment=augment, mirror=mirror, precision=precision,
             channels_last=channels_last, compile=compile_, device=device, threads=threads, seed=seed, kimg=kimg,
@@ -111,6 +114,12 @@ def register(app: typer.Typer) -> None:
             sample_minutes=sample_minutes, log_seconds=log_seconds,
             resume_from=str(resume_from) if resume_from else None, init_from=str(init_from) if init_from else None,
             nice=nice, progress=not no_progress, data_limit=data_limit, split=split, snapshot_kimg=snapshot_kimg)
+        from faceedit.train.losses import GAN_LOSSES
+
+        if loss not in GAN_LOSSES:
+            raise FaceEditError(f"--loss must be one of {', '.join(GAN_LOSSES)}, got {loss!r}")
+        if loss == "wgan-gp" and d_features == "projected":
+            raise FaceEditError("--loss wgan-gp trains D; --d-features projected replaces it (hinge loss)")
         if split not in ("train", "val", "all"):
             raise FaceEditError("--split must be train, val or all")
         if snapshot_kimg < 0:

@@ -6,7 +6,11 @@ For an edit aimed at attribute t, on N sample faces, with classifier logits l_i 
 * ``AD_t`` = mean_n (Δl_t) / σ_t — the (signed) change of the target, in σ units;
 * ``AD_o`` = mean_{i≠t} mean_n |Δl_i| / σ_i — the mean absolute change of every other attribute (the paper's
   mean-AD);
-* ``ratio`` = AD_o / |AD_t| — lower means a more disentangled edit (compare edits at matched AD_t).
+* ``ratio`` = AD_o / |AD_t| — the *dependency ratio*: lower means a more disentangled edit (compare edits at
+  matched AD_t);
+* ``ad`` = |AD_t| / AD_o — the thesis's AD (ch. 6): how many σ the target moves per σ of mean change of the
+  other attributes; higher means a more disentangled edit. It is the inverse of ``ratio``; both are kept, under
+  their own names.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ class ADResult:
     alpha: float
     ad_t: float
     ad_o: float
-    ratio: float
+    ratio: float  # AD_o / |AD_t|: the dependency ratio (lower: more disentangled)
     delta: list[float]  # mean Δl_i / σ_i per attribute (signed)
+    ad: float = float("nan")  # |AD_t| / AD_o: the thesis's AD (higher: more disentangled)
 
 
 def logits_of(model, images: torch.Tensor, logits: LogitsFn, batch_size: int = 16) -> torch.Tensor:
@@ -57,11 +62,19 @@ def attribute_dependency(model, ws: torch.Tensor, edit: EditFn, logits: LogitsFn
         sigma = base_logits.std(0)
     sigma = sigma.clamp_min(1e-6)
     imgs = torch.cat([edit(ws[i:i + batch_size]).cpu() for i in range(0, ws.shape[0], batch_size)])
-    d = (logits_of(model, imgs, logits) - base_logits) / sigma
-    others = [i for i in range(A) if i != target]
+    return dependency(base_logits, logits_of(model, imgs, logits), target, sigma, name, alpha)
+
+
+def dependency(base_logits: torch.Tensor, edited_logits: torch.Tensor, target: int, sigma: torch.Tensor,
+               name: str = "edit", alpha: float = float("nan"), ignore: tuple[int, ...] = ()) -> ADResult:
+    """AD from logits [n, A] before and after an edit of the same n faces, with σ [A] (see the module doc).
+    ``ignore``: attribute indices left out of AD_o besides the target (e.g. ones held fixed on purpose)."""
+    d = (edited_logits - base_logits) / sigma.clamp_min(1e-6)
+    others = [i for i in range(d.shape[1]) if i != target and i not in ignore]
     ad_t = float(d[:, target].mean())
     ad_o = float(d[:, others].abs().mean()) if others else 0.0
-    return ADResult(name, float(alpha), ad_t, ad_o, ad_o / max(abs(ad_t), 1e-12), d.mean(0).tolist())
+    return ADResult(name, float(alpha), ad_t, ad_o, ad_o / max(abs(ad_t), 1e-12), d.mean(0).tolist(),
+                    ad=abs(ad_t) / max(ad_o, 1e-12))
 
 
 def compare_edits(model, ws: torch.Tensor, edits: dict[str, Callable[[float], EditFn]], alphas: Sequence[float],
@@ -79,8 +92,8 @@ def compare_edits(model, ws: torch.Tensor, edits: dict[str, Callable[[float], Ed
 
 
 def ad_table(results: Sequence[ADResult]) -> str:
-    rows = ["edit\talpha\tAD_t\tAD_o\tratio"]
-    rows += [f"{r.edit}\t{r.alpha:g}\t{r.ad_t:+.4f}\t{r.ad_o:.4f}\t{r.ratio:.4f}" for r in results]
+    rows = ["edit\talpha\tAD_t\tAD_o\tAD_o/AD_t\tAD (thesis)"]
+    rows += [f"{r.edit}\t{r.alpha:g}\t{r.ad_t:+.4f}\t{r.ad_o:.4f}\t{r.ratio:.4f}\t{r.ad:.3f}" for r in results]
     return "\n".join(rows) + "\n"
 
 

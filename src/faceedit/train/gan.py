@@ -71,6 +71,7 @@ class TrainConfig:
     beta1: float = 0.0
     beta2: float = 0.99
     r1_gamma: float | None = None  # None: (res / 256)^2
+    loss: str = "logistic"  # or "wgan-gp": Wasserstein loss, gradient penalty instead of R1 (losses.GAN_LOSSES)
     r1_interval: int = 16
     pl_weight: float = 0.0
     pl_interval: int = 4
@@ -442,6 +443,8 @@ class Trainer:
             fake_aug = aug(fake)
             if cfg.d_features == "projected":
                 loss_g = g_loss_hinge(self.FD(fake_aug))
+            elif cfg.loss == "wgan-gp":
+                loss_g = losses.g_loss_wgan(self.D_main(fake_aug))
             else:
                 loss_g = losses.g_loss_nonsaturating(self.D_main(fake_aug))
                 if cfg.d_features == "aided":
@@ -489,7 +492,7 @@ class Trainer:
         with self._autocast():
             lf = self.D_main(aug(fake.float()))
             lr = self.D_main(aug(real))
-            loss_d = losses.d_loss_logistic(lr, lf)
+            loss_d = losses.d_loss_wgan(lr, lf) if cfg.loss == "wgan-gp" else losses.d_loss_logistic(lr, lf)
         self.scaler_D.scale(loss_d).backward()
         stats["loss_D"] = loss_d.item()
         stats["D_real"] = lr.float().mean().item()
@@ -499,8 +502,13 @@ class Trainer:
         stats["D_fake"] = lf.float().mean().item()
         params_d = self._phase_params(self.D)
         self._d_step(params_d)
-        # Dreg: lazy R1
-        if self.r1_gamma > 0 and self.step % cfg.r1_interval == 0:
+        # Dreg: lazy R1, or WGAN-GP's gradient penalty
+        if cfg.loss == "wgan-gp" and self.step % cfg.r1_interval == 0:
+            pen = losses.gradient_penalty(self.D, real, fake.float())
+            self.scaler_D.scale(pen.mean() * losses.WGAN_GP_LAMBDA * cfg.r1_interval).backward()
+            stats["gp"] = pen.mean().item()
+            self._d_step(params_d)
+        elif self.r1_gamma > 0 and self.step % cfg.r1_interval == 0:
             real_r = real.detach().requires_grad_(True)
             with self._autocast() if cfg.precision == "bf16" else torch.autocast(dev.type, enabled=False):
                 lr = self.D(aug(real_r))

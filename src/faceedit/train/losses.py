@@ -1,4 +1,6 @@
-"""StyleGAN2 losses (NVIDIA's ``StyleGAN2Loss``): non-saturating logistic loss, lazy R1, optional path length.
+"""StyleGAN2 losses (NVIDIA's ``StyleGAN2Loss``): non-saturating logistic loss, lazy R1, optional path length;
+and the Wasserstein loss with gradient penalty (WGAN-GP, Gulrajani et al. 2017; the thesis's comparison), chosen
+with ``TrainConfig.loss = "wgan-gp"``.
 
 Generation for training uses style mixing: with probability ``p`` the w+ of a second z replaces the layers from a
 random cutoff on (one cutoff per batch, as NVIDIA does).
@@ -65,3 +67,32 @@ def path_length_penalty(img: torch.Tensor, ws: torch.Tensor, pl_mean: torch.Tens
 def default_r1_gamma(resolution: int) -> float:
     """γ scaled with the image area from the paper's γ = 1 at 256 px (0.0625 at 64 px, 0.25 at 128 px)."""
     return (resolution / 256.0) ** 2
+
+
+#: The GAN losses ``train gan --loss`` takes: NVIDIA's non-saturating logistic loss with R1 (the default), or
+#: WGAN-GP (critic output as a score, gradient penalty on real/fake interpolates, ProGAN's small drift term).
+GAN_LOSSES = ("logistic", "wgan-gp")
+#: WGAN-GP's penalty weight λ and ProGAN's drift weight (E[D(x)²] keeps the critic's output near 0).
+WGAN_GP_LAMBDA = 10.0
+WGAN_DRIFT = 1e-3
+
+
+def g_loss_wgan(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-E[D(G(z))]."""
+    return -fake_logits.float().mean()
+
+
+def d_loss_wgan(real_logits: torch.Tensor, fake_logits: torch.Tensor, drift: float = WGAN_DRIFT) -> torch.Tensor:
+    """E[D(G(z))] - E[D(x)] + drift · E[D(x)²]."""
+    real = real_logits.float()
+    return fake_logits.float().mean() - real.mean() + drift * real.square().mean()
+
+
+def gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP's penalty per sample [N]: (‖∇_x̂ D(x̂)‖₂ − 1)² at x̂ = ε·real + (1 − ε)·fake, ε ~ U(0, 1) per
+    sample (images [N, C, H, W], fake detached)."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mixed = (eps * real.detach() + (1 - eps) * fake.detach().to(real.dtype)).requires_grad_(True)
+    (grad,) = torch.autograd.grad(outputs=[D(mixed).float().sum()], inputs=[mixed], create_graph=True,
+                                  only_inputs=True)
+    return (grad.float().flatten(1).norm(dim=1) - 1).square()
