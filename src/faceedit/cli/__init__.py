@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "batch_jobs",
     "stylize",
     "masked",
+    "analysis",
 ]
 
 app = typer.Typer(

@@ -82,3 +82,22 @@ def mixing_grid(model, row_ws: torch.Tensor, col_ws: torch.Tensor, layers: str |
         out.append(rows_img[r])
         out.extend(cells_img[r * C:(r + 1) * C])
     return np.stack(out)
+
+
+#: How :func:`layerwise` replaces styles: ``cumulative`` (layers 0..k−1 replaced) or ``single`` (layer k alone).
+LAYERWISE_MODES = ("cumulative", "single")
+
+
+def layerwise(ws_face: torch.Tensor, ws_other: torch.Tensor, mode: str = "cumulative",
+              layers: str | list[int] = "all") -> torch.Tensor:
+    """The thesis's layer-wise decoding (its Fig. 5-4): one face [1, num_ws, w_dim] with its styles replaced by
+    another code's (e.g. the average face) layer by layer, over ``layers`` (default all, in order).
+    ``cumulative``: K + 1 codes for K layers, code k with the first k of them replaced (k = 0: the face itself);
+    ``single``: K codes, code k with only the k-th of them replaced. Returns [codes, num_ws, w_dim]."""
+    a, b = _check_pair(ws_face[:1], ws_other[:1])
+    idx = parse_layers(layers, a.shape[1])
+    if mode == "cumulative":
+        return torch.cat([a] + [mix(a, b, idx[:k + 1]) for k in range(len(idx))])
+    if mode == "single":
+        return torch.cat([mix(a, b, [k]) for k in idx])
+    raise FaceEditError(f"layer-wise mode must be {' or '.join(LAYERWISE_MODES)}, got {mode!r}")
