@@ -372,18 +372,16 @@ def score_images(model, ws: torch.Tensor, score: ImageFn, batch_size: int = 8) -
     return torch.cat(out)
 
 
-def find_channels_attribute(model, ws: torch.Tensor, score: ImageFn, k: int = 5, stats: StyleStats | None = None,
-                            positive_fraction: float = 0.5, include_torgb: bool = False,
-                            layers: Sequence[int] | None = None, target: str = "attribute", batch_size: int = 4,
-                            progress: bool = False) -> ChannelSearch:
-    """Attribute mode: ``score(images) -> [N]`` is a differentiable logit of the attribute. The positive samples
-    (the top ``positive_fraction`` of ``ws`` by score) give the averaged gradient of the BCE loss towards the
-    attribute, ×σ; the layer with the largest top-k |gradient| is chosen (see module doc)."""
+def attribute_gradients(model, ws: torch.Tensor, score: ImageFn, stats: StyleStats, positive_fraction: float,
+                        use: Sequence[bool], batch_size: int = 4, progress: bool = False, target: str = "attribute"
+                        ) -> tuple[list[torch.Tensor | None], int]:
+    """The mean gradient, over the positive samples (the top ``positive_fraction`` of ``ws`` by ``score``), of the
+    BCE loss towards the attribute with respect to each StyleSpace channel, negated (the direction that raises
+    the attribute) and scaled by the channel's σ: per layer [C] (None where ``use`` is False), and the number of
+    positive samples."""
     ws = model.as_ws(ws)
     if not 0 < positive_fraction <= 1:
         raise FaceEditError(f"positive fraction must be in (0, 1], got {positive_fraction}")
-    stats = stats or style_stats(model)
-    use = _layer_filter(model, include_torgb, layers)
     logits = score_images(model, ws, score, batch_size=max(batch_size, 8))
     n_pos = max(1, int(round(positive_fraction * ws.shape[0])))
     pos = logits.topk(n_pos).indices.sort().values
@@ -403,9 +401,21 @@ def find_channels_attribute(model, ws: torch.Tensor, score: ImageFn, k: int = 5,
                 if g[j] is not None:
                     grads[li] -= g[j].detach().double().cpu().sum(0)  # minus: the direction that lowers the loss
                 j += 1
-    per_channel: list[torch.Tensor | None] = []
-    for li, u in enumerate(use):
-        per_channel.append((grads[li] / n_pos * stats.std[li].double()).float() if u else None)
+    return [(grads[li] / n_pos * stats.std[li].double()).float() if u else None
+            for li, u in enumerate(use)], n_pos
+
+
+def find_channels_attribute(model, ws: torch.Tensor, score: ImageFn, k: int = 5, stats: StyleStats | None = None,
+                            positive_fraction: float = 0.5, include_torgb: bool = False,
+                            layers: Sequence[int] | None = None, target: str = "attribute", batch_size: int = 4,
+                            progress: bool = False) -> ChannelSearch:
+    """Attribute mode: ``score(images) -> [N]`` is a differentiable logit of the attribute. The positive samples
+    (the top ``positive_fraction`` of ``ws`` by score) give the averaged gradient of the BCE loss towards the
+    attribute, ×σ; the layer with the largest top-k |gradient| is chosen (see module doc)."""
+    stats = stats or style_stats(model)
+    per_channel, n_pos = attribute_gradients(model, ws, score, stats, positive_fraction,
+                                             _layer_filter(model, include_torgb, layers), batch_size, progress,
+                                             target)
     best, top, layer_scores = _pick_layer(per_channel, k, key=lambda v: v.abs())
     ch = [int(c) for c in top]
     vals = [float(per_channel[best][c]) for c in ch]
