@@ -213,12 +213,11 @@ def crossover_cmd(
         raise FaceEditError("give either --k (layer crossover) or --mask (region crossover)")
     m = on_device(_load(model), device, precision)
     if mask is not None:
-        from faceedit.cli.masked import load_mask
         from faceedit.invert import get_perceptual
-        from faceedit.invert.masked import crossover_by_mask
+        from faceedit.invert.masked import crossover_by_mask, read_mask
         from faceedit.media import to_uint8
 
-        region = load_mask(mask, m.resolution)
+        region = read_mask(mask, m.resolution)
         a, b = resolve_face(face_a, m, trunc), resolve_face(face_b, m, trunc)
         res = crossover_by_mask(m, a.synthesize(), b.synthesize(), region, steps=steps, init_ws=a.ws,
                                 perceptual=get_perceptual("auto")[0])

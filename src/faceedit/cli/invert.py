@@ -120,9 +120,9 @@ def invert(
     loss, note = _perceptual_loss(perceptual, perceptual_weights)
     m = on_device(api.load(model), device, precision)
     if mask is not None:
-        from faceedit.cli.masked import load_mask
+        from faceedit.invert.masked import read_mask
 
-        mask_t = load_mask(mask, m.resolution)
+        mask_t = read_mask(mask, m.resolution)
         kw_mask = {"mask": mask_t}
     else:
         kw_mask = {}

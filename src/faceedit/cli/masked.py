@@ -1,7 +1,7 @@
 """``faceedit inpaint``: fill a hole in aligned faces from the generator (Image2StyleGAN++'s masked embedding).
 
-The masked forms of ``invert`` (``--mask``) and ``crossover`` (``--mask``) live with those commands; this module
-holds the inpainting command and the mask reading they share.
+The masked forms of ``invert`` (``--mask``) and ``crossover`` (``--mask``) live with those commands; all read
+their mask with :func:`faceedit.invert.masked.read_mask`.
 """
 
 from __future__ import annotations
@@ -17,16 +17,6 @@ from faceedit.cli.options import ModelOpt, OUT, QUIET
 from faceedit.errors import FaceEditError
 
 MASK_STEPS_HELP = "optimisation steps of the masked inversion (default 300)"
-
-
-def load_mask(path: Path, size: int):
-    """``--mask FILE`` → float [1, 1, size, size] in [0, 1] (white = 1), with a one-line error when unusable."""
-    from faceedit.invert.masked import read_mask
-
-    m = read_mask(path, size)
-    if float(m.max()) <= 0.0:
-        raise FaceEditError(f"the mask {path} is all black: paint the region white")
-    return m
 
 
 def inpaint_cmd(
@@ -54,7 +44,7 @@ def inpaint_cmd(
     from faceedit.cli.batch import SKIPPED, FileBatch
     from faceedit.cli.edit_ops import _check_image_out, _save_latents
     from faceedit.invert import get_perceptual
-    from faceedit.invert.masked import inpaint
+    from faceedit.invert.masked import inpaint, read_mask
     from faceedit.media import save_image, to_uint8
 
     several = len(images) > 1
@@ -62,7 +52,7 @@ def inpaint_cmd(
         _check_image_out(out)
     if threads:
         torch.set_num_threads(threads)
-    load_mask(mask, 64)  # a bad mask fails before the model loads
+    read_mask(mask, 64)  # a bad mask fails before the model loads
     dist, note = get_perceptual(perceptual)
     if note:
         print(f"note: {note}", file=sys.stderr)
@@ -75,7 +65,7 @@ def inpaint_cmd(
             if img.shape[0] != img.shape[1]:
                 raise FaceEditError(f"an aligned face must be square, got {img.shape[1]}x{img.shape[0]} (align "
                                     "it with 'faceedit align')")
-            hole = load_mask(mask, img.shape[0])
+            hole = read_mask(mask, img.shape[0])
             x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
             return inpaint(m, x, hole, steps=steps, perceptual=dist, progress=not quiet)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,15 +40,12 @@ class MaskedResult:
 
 
 def read_mask(path: str | Path, size: int | None = None) -> torch.Tensor:
-    """A mask image (white = 1, black = 0; colour images are averaged, an alpha channel is ignored) →
-    float32 [1, 1, H, W] in [0, 1], resized to ``size`` × ``size`` when given."""
-    from faceedit.align import load_image
+    """A square mask image in the aligned-face frame (white = 1; grey soft; alpha used when present) → float32
+    [1, 1, H, W] in [0, 1], resized to ``size`` × ``size`` when given; an empty mask is an error (the reader of
+    the channel commands' ``--mask``, :func:`faceedit.edit.scoring.load_mask`)."""
+    from faceedit.edit.scoring import load_mask
 
-    img = load_image(path)
-    m = torch.from_numpy(np.asarray(img, dtype=np.float32)[..., :3].mean(-1) / 255.0)[None, None]
-    if size is not None and m.shape[-2:] != (size, size):
-        m = F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False, antialias=m.shape[-1] > size)
-    return m.clamp(0, 1)
+    return load_mask(path, size)[None, None]
 
 
 def _at_size(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
