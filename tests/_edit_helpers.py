@@ -15,6 +15,13 @@ def tiny_model(resolution: int = 32, seed: int = 0, channel_max: int = 32) -> ap
     return api.Model(G=Generator(cfg).eval(), name=f"tiny{resolution}")
 
 
+def use_tiny_default(monkeypatch, resolution: int = 32) -> api.Model:
+    """Make ``api.load`` (what every command loads) return a tiny random generator; returns it."""
+    m = tiny_model(resolution)
+    monkeypatch.setattr(api, "load", lambda *a, **k: m)
+    return m
+
+
 def random_model() -> api.Model:
     """A 64-px generator with random weights (seed 0): z and w of 128, two mapping layers."""
     torch.manual_seed(0)

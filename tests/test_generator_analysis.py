@@ -10,14 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from faceedit import api
 from faceedit.cli import main
 from faceedit.edit.mixing import layerwise
 from faceedit.errors import FaceEditError
 from faceedit.metrics.ppl import face_crop, perceptual_path_length, slerp
 from faceedit.metrics.style_codes import code_accuracy, linear_accuracy
 
-from _edit_helpers import tiny_model
+from _edit_helpers import tiny_model, use_tiny_default
 
 RES = 32
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -25,9 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture()
 def tiny(monkeypatch):
-    m = tiny_model(RES)
-    monkeypatch.setattr(api, "load", lambda *a, **k: m)
-    return m
+    return use_tiny_default(monkeypatch, RES)
 
 
 def mse(a, b):

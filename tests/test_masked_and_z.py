@@ -3,7 +3,6 @@ edits along z directions, conditional ones included)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from faceedit import api
 from faceedit.cli import main
 from faceedit.edit.directions import Direction, DirectionSet
 from faceedit.errors import FaceEditError
@@ -20,7 +18,7 @@ from faceedit.invert.optimize import optimize_latents
 from faceedit.invert.photos import invert_images
 from faceedit.media import to_uint8
 
-from _edit_helpers import box_mask, tiny_model
+from _edit_helpers import box_mask, use_tiny_default
 
 RES = 32
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -28,9 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture()
 def tiny(monkeypatch):
-    m = tiny_model(RES)
-    monkeypatch.setattr(api, "load", lambda *a, **k: m)
-    return m
+    return use_tiny_default(monkeypatch, RES)
 
 
 def _faces(model, seeds=(3, 4)):
