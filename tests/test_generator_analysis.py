@@ -122,3 +122,11 @@ def test_eval_ppl_cli_refuses_bad_settings(tiny, capsys):
     assert main(["eval", "ppl", "--distance", "mse"]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 3
+
+
+def test_ppl_reports_the_standard_error_of_its_mean(tiny):
+    res = perceptual_path_length(tiny, mse, "w", n=40, seed=2, crop=False)
+    kept = res.per_pair[(res.per_pair >= np.percentile(res.per_pair, 1, method="lower"))
+                        & (res.per_pair <= np.percentile(res.per_pair, 99, method="higher"))]
+    assert res.ppl == pytest.approx(kept.mean()) and res.sem == pytest.approx(kept.std(ddof=1) / np.sqrt(len(kept)))
+    assert res.as_dict()["sem"] == res.sem

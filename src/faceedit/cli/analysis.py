@@ -71,7 +71,7 @@ def ppl_cmd(
                                      batch_size=batch, seed=seed, progress=not quiet)
         record["results"][s] = res.as_dict()
         print(f"PPL in {s} ({sampling}, ε {epsilon:g}, {n} pairs, {distance}{', face crop' if crop else ''}): "
-              f"{res.ppl:.2f} (median {float(res.as_dict()['median']):.2f})")
+              f"{res.ppl:.2f} ± {res.sem:.2f} (standard error; median {float(res.as_dict()['median']):.2f})")
     _write_json(json_out, record)
 
 

@@ -32,9 +32,11 @@ Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass
 class PPLResult:
-    """``ppl``: the filtered mean; ``per_pair`` [n]: d / ε² per pair; the settings it ran with."""
+    """``ppl``: the filtered mean; ``sem``: its standard error; ``per_pair`` [n]: d / ε² per pair; the settings it
+    ran with."""
 
     ppl: float
+    sem: float
     per_pair: np.ndarray
     space: str
     epsilon: float
@@ -42,7 +44,7 @@ class PPLResult:
     crop: bool
 
     def as_dict(self) -> dict:
-        return {"ppl": self.ppl, "space": self.space, "epsilon": self.epsilon, "sampling": self.sampling,
+        return {"ppl": self.ppl, "sem": self.sem, "space": self.space, "epsilon": self.epsilon, "sampling": self.sampling,
                 "crop": self.crop, "n": int(len(self.per_pair)), "median": float(np.median(self.per_pair))}
 
 
@@ -113,7 +115,8 @@ def perceptual_path_length(model: Model, distance: Distance, space: str = "w", n
     per_pair = np.concatenate(out).astype(np.float64)
     lo, hi = np.percentile(per_pair, 1, method="lower"), np.percentile(per_pair, 99, method="higher")
     kept = per_pair[(per_pair >= lo) & (per_pair <= hi)]
-    return PPLResult(float(kept.mean()), per_pair, space, float(epsilon), sampling, crop)
+    sem = float(kept.std(ddof=1) / np.sqrt(len(kept))) if len(kept) > 1 else float("nan")
+    return PPLResult(float(kept.mean()), sem, per_pair, space, float(epsilon), sampling, crop)
 
 
 __all__ = ["PPLResult", "PPL_SPACES", "SAMPLINGS", "face_crop", "path_endpoints", "perceptual_path_length", "slerp"]
