@@ -16,10 +16,11 @@ import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.edit_ops import _load
-from faceedit.cli.options import FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, TruncOpt
+from faceedit.cli.options import FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, ThreadsOpt, TruncOpt
 from faceedit.errors import FaceEditError
 from faceedit.invert.methods import PHOTO_METHOD, get_method, methods_help, steps_help
 from faceedit.limits import MAX_ANIMATION_PIXELS, MAX_FRAMES, check_pixels
+from faceedit.threads import set_threads
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 PHOTO_METHOD_HELP = f"photo inversion (default {PHOTO_METHOD}): {methods_help()}"
@@ -170,6 +171,7 @@ def edit_cmd(
     model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
+    threads: ThreadsOpt = None,
 ) -> None:
     """Edit attributes: `faceedit edit --seed 3 --smiling 2 --age -1.5 --keep male -o out.png`;
     `faceedit edit photo.jpg --smiling 1.5 -o out.jpg` (aligns, inverts, edits, pastes back);
@@ -179,6 +181,8 @@ def edit_cmd(
     from faceedit.cli.edit_ops import _check_image_out, _save_latents
     from faceedit.media import save_image
 
+    if threads is not None:
+        set_threads(threads)
     faces, extra = split_amount_args(list(faces or []) + list(ctx.args))
     amounts = parse_amounts(extra, edit)
     if not amounts:
@@ -246,12 +250,15 @@ def animate_cmd(
     model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
+    threads: ThreadsOpt = None,
 ) -> None:
     """Animate an edit: `faceedit animate --seed 3 --attr smiling --range -3 3 --frames 48 -o smile.gif`;
     `--attr smiling,age` plays one sweep after the other (`--combine`: together); `--pingpong` loops back."""
     from faceedit.media import ANIMATION_SUFFIXES, save_animation
     from tqdm import tqdm
 
+    if threads is not None:
+        set_threads(threads)
     if out.suffix.lower() not in ANIMATION_SUFFIXES:
         raise FaceEditError(f"--out {out}: use .gif or .mp4")
     if fps <= 0 or fps > 120:
