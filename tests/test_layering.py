@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, ...]] = [
     ("faceedit.errors", "faceedit.atomic", "faceedit.limits", "faceedit.device",  # base (+ device choice,
      "faceedit.threads"),                                                            # CPU threads)
-    ("faceedit.media", "faceedit.latents"),                       # image / latent files
+    ("faceedit.media", "faceedit.latents", "faceedit.figure"),    # image / latent files, labelled figures
     ("faceedit.nn", "faceedit.geometry"),                         # the networks; point clouds and head pose
     ("faceedit.io",),                                             # checkpoint formats, weights files, registry
     ("faceedit.features",),                                       # ImageNet VGG features

@@ -61,11 +61,15 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
                                        help="Print the version and exit."),
           threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for any command (default: the "
                                       "cores not busy, 1 on a loaded machine; or $FACEEDIT_THREADS); a command's "
-                                      "own --threads wins")) -> None:
+                                      "own --threads wins"),
+          quiet: bool = typer.Option(False, "--quiet", "-q", "--no-progress", help="no progress on stderr from any command (progress "
+                                     "shows only on a terminal anyway)")) -> None:
     """Edit faces with StyleGAN2: generate, align, invert, edit, animate. Works offline on the embedded model."""
+    from faceedit.cli.progress import QUIET_ALL
     from faceedit.threads import set_threads
 
     set_threads(threads)
+    QUIET_ALL["on"] = quiet
 
 
 def _register_all() -> None:
