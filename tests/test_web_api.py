@@ -231,6 +231,24 @@ def test_examples_favicon_and_example_photos(client):
     assert 'rel="icon"' in client.get("/").text
 
 
+def test_mix_preview_for_the_gallery_is_the_mix_without_a_session(client):
+    a, b = new_face(client, 1), new_face(client, 2)
+    store = client.app.state.faceedit.sessions
+    n_sessions = len(store._items)
+    r = client.get(f"/api/sessions/{a}/mix/2.png?layers=coarse&truncation=0.7")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    mixed = client.post("/api/mix", json={"a": a, "b": b, "layers": "coarse"}).json()["id"]
+    assert np.array_equal(decode(r), decode(edit(client, mixed)))
+    assert client.get(f"/api/sessions/{a}/mix/2.png?layers=coarse&truncation=0.7").content == r.content
+    other = client.get(f"/api/sessions/{a}/mix/2.png?layers=fine&truncation=0.7")
+    assert not np.array_equal(decode(other), decode(r))
+    assert len(store._items) == n_sessions + 1  # the previews made no session, only the explicit mix did
+    for bad in ("truncation=nan", "truncation=2", "layers=40-50"):
+        assert client.get(f"/api/sessions/{a}/mix/2.png?{bad}").status_code == 422, bad
+    assert client.get(f"/api/sessions/{a}/mix/-1.png").status_code == 422
+    assert client.get("/api/sessions/" + "0" * 32 + "/mix/2.png").status_code == 404
+
+
 def test_missing_directions_grey_out_edits(model):
     with TestClient(create_app(model, directions=False, inverter=False)) as c:
         info = c.get("/api/info").json()

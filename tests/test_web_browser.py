@@ -218,6 +218,13 @@ def test_groups_reset_views_shortcuts_and_phone_layout():
             assert value(page) == 0 and shown_image(page) == server_image(url, sid, {})
             page.keyboard.press("2")
             assert page.locator("#panel-mix").is_visible() and not page.locator("#panel-edit").is_visible()
+            # the mixing gallery: this face with each example face; a click keeps that mix as the new face
+            page.wait_for_function("[...document.querySelectorAll('#mix-gallery img')].length >= 4 && "
+                                   "[...document.querySelectorAll('#mix-gallery img')].every((i) => i.complete "
+                                   "&& i.naturalWidth > 0)", timeout=30000)
+            page.click("#mix-gallery button:nth-child(1)")
+            page.wait_for_function("state.session.source === 'mix'")
+            page.wait_for_function(SHOWN)
             page.keyboard.press("3")
             assert page.locator("#panel-style").is_visible()
             page.keyboard.press("?")

@@ -22,6 +22,7 @@ const state = {
   url: null,
   beforeUrl: null,
   morphBlob: null,
+  exampleSeeds: null,     // seeds of the example faces (the mixing gallery)
 };
 
 // ---------------------------------------------------------------------------------------------- helpers
@@ -177,6 +178,7 @@ function setSession(session) {
   if (!$("keep-edits").checked) clearSliders();        // a new face starts unedited unless asked otherwise
   refresh();
   refreshBefore();
+  updateGallery();
 }
 
 // ---------------------------------------------------------------------------------------------- faces
@@ -252,12 +254,11 @@ function thumbButton(src, alt, title, onClick) {
 async function buildExamples() {
   let ex;
   try { ex = await (await api("/api/examples")).json(); } catch (_) { return; }
+  state.exampleSeeds = ex.seeds.map((s) => s.seed);
   for (const { seed, thumbnail } of ex.seeds) {
     $("example-seeds").appendChild(thumbButton(thumbnail, `seed ${seed}`, `example face: seed ${seed}`, () => generate(seed)));
-    $("other-seeds").appendChild(thumbButton(thumbnail, `seed ${seed}`, `mix or morph with seed ${seed}`, () => {
-      $("other-seed").value = String(seed);
-    }));
   }
+  updateGallery();
   for (const { name, url } of ex.photos) {
     $("example-photos").appendChild(thumbButton(url, `example photo ${name}`,
       "example photo (a generated face in a synthetic scene): found, aligned and inverted like an upload",
@@ -381,6 +382,7 @@ function selectTab(id) {
     tab.tabIndex = on ? 0 : -1;
     $(tab.getAttribute("aria-controls")).hidden = !on;
   }
+  updateGallery();
 }
 
 function buildStyles() {
@@ -447,6 +449,24 @@ async function morphFaces() {
     $("morph-figure").hidden = false;
     showMessage("");
   } catch (err) { showMessage(err.message); }
+}
+
+// The Mix & morph tab's gallery: the face mixed with each example seed (rendered only while the tab is shown).
+function updateGallery() {
+  const box = $("mix-gallery");
+  if (!state.session || $("panel-mix").hidden || !state.exampleSeeds) return;
+  const layers = $("mix-layers").value, psi = parseFloat($("truncation").value);
+  const key = `${state.session.id}/${layers}/${psi}`;
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.textContent = "";
+  for (const seed of state.exampleSeeds) {
+    const url = `/api/sessions/${state.session.id}/mix/${seed}.png?layers=${encodeURIComponent(layers)}&truncation=${psi}`;
+    box.appendChild(thumbButton(url, `mixed with seed ${seed}`, `keep this mix (${layers} layers of seed ${seed})`, () => {
+      $("other-seed").value = String(seed);
+      mixFaces();
+    }));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- keyboard
@@ -563,6 +583,7 @@ async function init() {
   $("download-gif").addEventListener("click", () => downloadAnimation("gif"));
   $("download-mp4").addEventListener("click", () => downloadAnimation("mp4"));
   $("mix").addEventListener("click", mixFaces);
+  $("mix-layers").addEventListener("change", updateGallery);
   $("morph").addEventListener("click", morphFaces);
   $("download-morph").addEventListener("click", () => { if (state.morphBlob) saveBlob(state.morphBlob, `${baseName()}-morph.gif`); });
   $("help-button").addEventListener("click", () => $("help").showModal());
