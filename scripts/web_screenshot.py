@@ -4,7 +4,7 @@
 
 Serves the default model on a free loopback port and writes three palette PNGs into the folder ``-o``:
 ``web.png`` (desktop: an example photo uploaded, found, aligned and inverted, two sliders moved, the split view),
-``web_side.png`` (a seed face with an edit, side by side, the Mix & morph tab) and ``web_mobile.png`` (a phone-sized
+``web_side.png`` (a seed face with an edit, side by side, the Mix & morph tab with its gallery) and ``web_mobile.png`` (a phone-sized
 window scrolled down to the sliders, the face still in view at the top). ``--photo`` uploads another photo instead
 of the first example photo.
 """
@@ -75,7 +75,10 @@ def main() -> int:
             move(page, "age", 2)
         page.click(".modes [data-mode=side]")
         page.click("#tab-mix")
+        page.select_option("#mix-layers", "coarse")
+        page.wait_for_function("document.getElementById('mix-gallery').dataset.key.includes('/coarse/')")
         page.wait_for_function("document.getElementById('face-before').dataset.session === state.session.id")
+        page.wait_for_function("[...document.querySelectorAll('#mix-gallery img')].every((i) => i.complete)")
         page.wait_for_timeout(300)
         save_palette(page.screenshot(), args.out / "web_side.png")
 
