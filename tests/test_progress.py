@@ -1,10 +1,13 @@
 """Progress of long commands: stage names on stderr when it is a terminal, nothing in a pipe or with --quiet."""
 
+import fcntl
 import io
 import os
 import pty
+import struct
 import subprocess
 import sys
+import termios
 
 import numpy as np
 from PIL import Image
@@ -40,11 +43,13 @@ def test_stages_and_steps_only_on_a_terminal():
 def _run(args, cwd, terminal: bool) -> tuple[int, str]:
     """Run the CLI with stderr on a pseudo-terminal (``terminal``) or a pipe; returns (status, stderr)."""
     env = dict(os.environ, FACEEDIT_THREADS="1")
+    env.pop("TQDM_DISABLE", None)  # an in-process CLI call of an earlier test may have set it for this process
     cmd = [sys.executable, "-m", "faceedit", *args]
     if not terminal:
         r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
         return r.returncode, r.stderr
     main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 0 columns: tqdm draws nothing
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=child, env=env)
     os.close(child)
     chunks = []
@@ -90,3 +95,13 @@ def test_animate_and_invert_show_stages(tmp_path):
     save_image(tmp_path / "p.png", api.load("default").generate(seeds=[2]).images[0])
     rc, err = _run(["invert", "p.png", "--aligned", "--steps", "2", "-o", "p.npz"], tmp_path, True)
     assert rc == 0 and "reading 1 photo(s)" in err and "inverting p.png (" in err and "writing p.npz" in err, err
+
+
+def test_tqdm_bars_only_on_a_terminal(tmp_path):
+    args = ["generate", "--seeds", "0-31", "-o", "out"]
+    rc, err = _run(args, tmp_path, terminal=False)
+    assert rc == 0 and "%|" not in err, err
+    rc, err = _run(args, tmp_path, terminal=True)
+    assert rc == 0 and "generating" in err and "%|" in err, err
+    rc, err = _run(["--quiet", *args], tmp_path, terminal=True)
+    assert rc == 0 and "%|" not in err, err

@@ -65,11 +65,12 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
           quiet: bool = typer.Option(False, "--quiet", "-q", "--no-progress", help="no progress on stderr from any command (progress "
                                      "shows only on a terminal anyway)")) -> None:
     """Edit faces with StyleGAN2: generate, align, invert, edit, animate. Works offline on the embedded model."""
-    from faceedit.cli.progress import QUIET_ALL
+    from faceedit.cli.progress import QUIET_ALL, quiet_bars
     from faceedit.threads import set_threads
 
     set_threads(threads)
     QUIET_ALL["on"] = quiet
+    quiet_bars(quiet)
 
 
 def _register_all() -> None:

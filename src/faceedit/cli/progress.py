@@ -29,6 +29,18 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
+def quiet_bars(quiet: bool = False, stream: TextIO | None = None) -> bool:
+    """Switch off the tqdm progress bars of this process (and of the workers it starts) when ``quiet`` or when
+    ``stream`` (stderr) is not a terminal, through tqdm's ``TQDM_DISABLE`` (read when tqdm is first imported:
+    commands import it lazily, after this runs). Returns whether bars are off."""
+    import os
+
+    off = quiet or QUIET_ALL["on"] or not _is_terminal(stream if stream is not None else sys.stderr)
+    if off and "tqdm" not in sys.modules:
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    return off
+
+
 class Progress:
     """Stage lines and step counts of one command on ``stream`` (default stderr), shown only when that is a
     terminal and neither ``quiet`` nor ``faceedit --quiet`` was given."""
