@@ -89,6 +89,7 @@ SCRIPTS: dict[str, tuple[list[str], tuple[str, ...], str]] = {
     "stylespace_ad.py": (["--attrs", "Smiling", "--faces", "4", "--search-samples", "4", "--stat-samples", "20",
                           "--alphas", "5", "--w-alphas", "1", "--ks", "1", "--real", "{build}"], (), "interfacegan"),
     "stylize.py": (["--parts", "fast", "--repeats", "1", "--fast-threads", "1", "--threads", "1"], (), "frames/s"),
+    "threads.py": (["--steps", "1", "--repeats", "1"], (), "faceedit default"),
     "train_speed.py": (["--smoke", "--threads", "1"], (), "speed-up fp32"),
 }
 
