@@ -42,7 +42,9 @@ SKIP: list[tuple[str, str]] = [
     (r"\bregister\b|\.ply\b|\.obj\b|\.xyz\b", "needs 3-D meshes and the geometry extra (tests/test_geometry.py)"),
     (r"--k 8\b|k=8\b", "needs photos of at least 8 people (k = 8 clusters; tests/test_cluster.py)"),
     (r"\bbatch\b|run_photo_job", "inverts every photo of a folder (tests/test_batch.py covers it)"),
-    (r"^faceedit (inpaint|crossover .*--mask|decode|eval ppl)\b", "a newer command with its own tests"),
+    (r"^faceedit (inpaint|crossover .*--mask|decode|eval ppl|eval style-codes)\b", "a newer command with its own "
+                                                                                 "tests"),
+    (r"--directions dirs/", "uses directions fitted by a long command above (`directions fit --samples 20000`)"),
 ]
 
 #: Options whose value is a file the command writes (so it need not exist beforehand).
