@@ -223,7 +223,7 @@ def crossover_cmd(
         from faceedit.media import to_uint8
 
         region = read_mask(mask, m.resolution)
-        a, b = resolve_face(face_a, m, trunc), resolve_face(face_b, m, trunc)
+        a, b = (resolve_shown(x, m, trunc, Progress()) for x in (face_a, face_b))
         res = crossover_by_mask(m, a.synthesize(), b.synthesize(), region, steps=steps, init_ws=a.ws,
                                 perceptual=get_perceptual("auto")[0])
         _save(out, to_uint8(res.images.clamp(-1, 1)))
