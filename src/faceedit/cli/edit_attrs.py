@@ -156,7 +156,8 @@ def edit_cmd(
     out: Path = typer.Option(Path("edited.png"), *OUT, help="output image (.png/.jpg/.webp)"),
     grid: bool = typer.Option(False, "--grid", help="a row per face and attribute, columns from -amount to +amount"),
     columns: int = typer.Option(5, "--columns", help="columns of --grid"),
-    compare: bool = typer.Option(False, "--compare", help="show the original beside each edit"),
+    compare: bool = typer.Option(False, "--compare", help="show the original beside each edit (an adapted --model: "
+                                 "the source and the adapted generator's reconstructions)"),
     crop: bool = typer.Option(False, "--crop", help="photos: write the aligned face only (no paste-back)"),
     paste: str = typer.Option("change", "--paste", help=PASTE_HELP),
     method: str = typer.Option(PHOTO_METHOD, "--method", help=PHOTO_METHOD_HELP),
@@ -176,6 +177,7 @@ def edit_cmd(
     `faceedit edit 0-3 --smiling 3 --age 3 --grid -o grid.png`. Attributes: `faceedit directions list`."""
     import torch
 
+    from faceedit.adapt.faces import art_method, art_source, drawn_by, reconstructions
     from faceedit.cli.edit_ops import _check_image_out, _save_latents
     from faceedit.media import save_image
 
@@ -188,11 +190,18 @@ def edit_cmd(
     if not 2 <= columns <= 15:
         raise FaceEditError("--columns must be between 2 and 15")
     m = on_device(_load(model), device, precision)
-    dirs = _directions(m, directions, force)
+    art = art_source(m)  # an adapted generator: invert with its source G_A, draw with m (same latent space)
+    if art is not None:
+        method, note = art_method(method)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    dirs = _directions(art or m, directions, force)
     for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
         dirs.get(name)
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
-    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste)
+    subjects = _subjects(faces, seed, latent, art or m, trunc, method, aligned, steps, paste)
+    if art is not None:
+        subjects = [drawn_by(face, m) for face in subjects]
     how = None if crop else paste
     rows: list[list[np.ndarray]] = []
     edited_ws = []
@@ -207,7 +216,8 @@ def edit_cmd(
             ws = dirs.apply(face.ws, amounts, keep_list, layers)
             edited_ws.append(ws)
             row = list(face.render(ws, paste=how))
-            rows.append((list(face.render(paste=how)) + row) if compare else row)
+            first = reconstructions(face, m, art) if art is not None else list(face.render(paste=how))
+            rows.append((first + row) if compare else row)
     if len(rows) == 1 and len(rows[0]) == 1:
         save_image(out, rows[0][0])
     elif not grid and not compare:
