@@ -59,9 +59,9 @@ class AdaptConfig:
     source: str = "default"
     run_dir: str = "runs/adapt"
     blocks: str = "all"
-    iterations: int = 300
+    iterations: int = 100
     batch: int = 4
-    lr: float = 2e-3
+    lr: float = 0.01
     method: str = "difa"
     global_weight: float = 1.0
     local_weight: float = 1.0

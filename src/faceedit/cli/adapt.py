@@ -25,11 +25,11 @@ def adapt_command(
                                                            "name or a checkpoint path."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Checkpoint and log (default runs/adapt-NAME)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir."),
-    iterations: int = typer.Option(200, "--iterations", min=1, max=100_000, help="Planned steps."),
+    iterations: int = typer.Option(100, "--iterations", min=1, max=100_000, help="Planned steps."),
     time_budget: Optional[str] = typer.Option(None, "--time-budget", help="Stop this run after e.g. 5m, 1h "
                                                                           "(resume later)."),
     batch: int = typer.Option(4, "--batch", help="Latents per step."),
-    lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
+    lr: float = typer.Option(0.01, "--lr", help="Adam learning rate."),
     blocks: str = typer.Option("all", "--blocks", help="Synthesis blocks to train: all, or resolutions e.g. "
                                                        "16,32,64 (the mapping network never trains)."),
     method: str = typer.Option("difa", "--method", help="difa (global + local + consistency losses) | nada (the "
