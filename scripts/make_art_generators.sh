@@ -20,6 +20,7 @@ make_one() {  # name, file, title
     --time-budget "${BUDGET}s" --threads 1 --seed 0 --title "$3" \
     --note "public domain worldwide (artist died more than 100 years ago; see art_portraits/SOURCES.md)" \
     --quiet > ".cache/adapt-$1.log" 2>&1
+  chmod 644 "$OUT/$1.safetensors"
   echo "$1: $(tail -n 12 ".cache/adapt-$1.log" | tr -d '\n' | tr -s ' ')"
 }
 mkdir -p .cache

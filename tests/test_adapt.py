@@ -96,7 +96,7 @@ def _cfg(root: Path, src: Path, name: str, **kw) -> AdaptConfig:
     base = dict(target=str(root / "art.png"), out=str(root / f"{name}.safetensors"), source=str(src),
                 run_dir=str(root / f"run-{name}"), iterations=3, batch=2, aligned=True, invert_steps=2,
                 source_samples=4, vgg_weights=str(root / "vgg.safetensors"), vgg_global=("relu3_3",),
-                vgg_local="relu2_2", bf16=False, progress=False, log_every=1, blocks="16,32")
+                vgg_local="relu2_2", vgg_side=32, bf16=False, progress=False, log_every=1, blocks="16,32")
     base.update(kw)
     return AdaptConfig(**base)
 
@@ -240,7 +240,7 @@ def test_edit_with_an_adapted_default_generator(tmp_path, capsys):
     out = tmp_path / "g.safetensors"
     adapt(AdaptConfig(target=str(tmp_path / "art.png"), out=str(out), run_dir=str(tmp_path / "run"), iterations=2,
                       batch=1, lr=0.05, aligned=True, invert_steps=1, source_samples=2,
-                      vgg_weights=str(tmp_path / "vgg.safetensors"), bf16=False, progress=False),
+                      vgg_weights=str(tmp_path / "vgg.safetensors"), vgg_side=64, bf16=False, progress=False),
           log=lambda s: None)
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     assert main(["edit", "--seed", "3", "--smiling", "1", "-o", str(a)]) == 0

@@ -91,12 +91,13 @@ class CLIPEmbedding(Embedding):
 
 
 def make_embedding(spec: str = "vgg16", global_layers: Sequence[str] = VGG_GLOBAL, local_layer: str = VGG_LOCAL,
-                   vgg_weights: str | None = None, clip_act: str = "quick_gelu", bf16: bool = True) -> Embedding:
+                   vgg_weights: str | None = None, clip_act: str = "quick_gelu", bf16: bool = True,
+                   vgg_side: int | None = None) -> Embedding:
     """``"vgg16"`` (the fetched VGG16, or ``vgg_weights``) or the path of a CLIP / open_clip weights file."""
     if spec in ("vgg", "vgg16"):
         from faceedit.features import load_vgg
 
-        return VGGEmbedding(load_vgg(vgg_weights), global_layers, local_layer, bf16=bf16)
+        return VGGEmbedding(load_vgg(vgg_weights), global_layers, local_layer, side=vgg_side, bf16=bf16)
     from faceedit.adapt.clip import load_clip
 
     return CLIPEmbedding(load_clip(spec, act=clip_act), source=str(spec))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from faceedit.adapt.losses import directional_loss, scc_loss, scc_mask, token_lo
 from faceedit.adapt.source import adapted_card
 from faceedit.errors import FaceEditError
 from faceedit.model import Model
-from faceedit.train.runner import Deadline, StopFlag, append_log
+from faceedit.train.runner import StepGuard, append_log
 
 METHODS = ("difa", "nada")
 MAX_ITERATIONS = 100_000
@@ -49,7 +48,8 @@ class AdaptConfig:
     resolutions to train ("all" or e.g. "16,32,64"); ``iterations``: planned steps of ``batch`` latents;
     ``global_weight``, ``local_weight`` (λ1), ``scc_weight`` (λ2), ``alpha``: the fraction of W+ entries held
     consistent; ``method``: "difa" (all three losses) or "nada" (the directional loss only, a baseline);
-    ``embedding``: "vgg16" or a CLIP weights file; ``truncation``: ψ of the training latents; ``source_samples``:
+    ``embedding``: "vgg16" or a CLIP weights file (``vgg_side``: the side VGG reads images at, None: at least
+    128 px); ``truncation``: ψ of the training latents; ``source_samples``:
     G_A images that give the source domain's mean embedding; ``invert_steps``: refinement steps of the target's
     inversion; ``time_budget``: seconds of this invocation (None: none); ``face_index``: which face when the
     image has several (None: refuse several)."""
@@ -71,6 +71,7 @@ class AdaptConfig:
     vgg_global: tuple = VGG_GLOBAL
     vgg_local: str = VGG_LOCAL
     vgg_weights: str | None = None
+    vgg_side: int | None = None
     clip_act: str = "quick_gelu"
     truncation: float = 0.7
     source_samples: int = 64
@@ -298,7 +299,7 @@ def adapt(cfg: AdaptConfig, resume: bool = False, log: Callable[[str], None] = p
     elif cfg.weights["scc"] > 0:
         log(f"note: no encoder for {source.name}: the consistency loss is off ({why})")
     embedding = embedding or make_embedding(cfg.embedding, cfg.vgg_global, cfg.vgg_local, cfg.vgg_weights,
-                                            cfg.clip_act, cfg.bf16)
+                                            cfg.clip_act, cfg.bf16, cfg.vgg_side)
     loss = DifaLoss(cfg, source, target, embedding, encoder)
     G_B = copy.deepcopy(source.G).float().train()
     G_B.requires_grad_(False)
@@ -313,59 +314,50 @@ def adapt(cfg: AdaptConfig, resume: bool = False, log: Callable[[str], None] = p
         log(f"adapt: resuming {run.dir} at step {run.step}/{cfg.iterations}")
     log(f"adapt: {cfg.method} on {target.path.name}, training {', '.join(blocks)} "
         f"({sum(p.numel() for p in params):,} parameters), {embedding.name} embedding, batch {cfg.batch}")
-    stop = StopFlag((signal.SIGTERM,)).install()
-    deadline = Deadline(cfg.time_budget)
-    last_ckpt = time.time()
     bar = tqdm(total=cfg.iterations, initial=min(run.step, cfg.iterations), desc="adapt", unit="step",
                disable=not cfg.progress, mininterval=2, dynamic_ncols=True)
     acc: dict[str, float] = {}
     n_acc = 0
-    reason = "planned iterations done"
+    guard = StepGuard(cfg.iterations, cfg.time_budget, cfg.checkpoint_minutes)
     try:
-        while run.step < cfg.iterations:
-            if deadline.passed():
-                reason = "time budget spent"
-                break
-            if stop.signal is not None:
-                reason = "SIGTERM"
-                break
-            t0, c0 = time.time(), time.process_time()
-            terms = loss(G_B, loss.sample_ws(cfg.batch, run.gen))
-            total = terms["total"]
-            if not math.isfinite(float(total.detach())):
-                raise FaceEditError(f"adaptation diverged at step {run.step} (loss {float(total.detach())}); "
-                                    "try a smaller --lr")
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            run.step += 1
-            run.seconds += time.time() - t0
-            run.cpu_seconds += time.process_time() - c0
-            for k, v in terms.items():
-                acc[k] = acc.get(k, 0.0) + float(v.detach())
-            n_acc += 1
-            bar.update(1)
-            if run.step % cfg.log_every == 0 or run.step == cfg.iterations:
-                run.last = {k: round(v / n_acc, 5) for k, v in acc.items()}
-                append_log(run.dir / "log.jsonl", {"step": run.step, **run.last,
-                                                   "train_seconds": round(run.seconds, 1),
-                                                   "cpu_seconds": round(run.cpu_seconds, 1)})
-                bar.set_postfix({k: f"{v:.3f}" for k, v in run.last.items()})
-                acc, n_acc = {}, 0
-            if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
-                run.save(G_B.synthesis, opt)
-                last_ckpt = time.time()
+        with guard:
+            while not guard.stop_before(run.step):
+                t0, c0 = time.time(), time.process_time()
+                terms = loss(G_B, loss.sample_ws(cfg.batch, run.gen))
+                total = terms["total"]
+                if not math.isfinite(float(total.detach())):
+                    raise FaceEditError(f"adaptation diverged at step {run.step} (loss {float(total.detach())}); "
+                                        "try a smaller --lr")
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                run.step += 1
+                run.seconds += time.time() - t0
+                run.cpu_seconds += time.process_time() - c0
+                for k, v in terms.items():
+                    acc[k] = acc.get(k, 0.0) + float(v.detach())
+                n_acc += 1
+                bar.update(1)
+                if run.step % cfg.log_every == 0 or run.step == cfg.iterations:
+                    run.last = {k: round(v / n_acc, 5) for k, v in acc.items()}
+                    append_log(run.dir / "log.jsonl", {"step": run.step, **run.last,
+                                                       "train_seconds": round(run.seconds, 1),
+                                                       "cpu_seconds": round(run.cpu_seconds, 1)})
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in run.last.items()})
+                    acc, n_acc = {}, 0
+                if guard.checkpoint_due():
+                    run.save(G_B.synthesis, opt)
     finally:
         bar.close()
-        stop.restore()
         if run.step > 0:
             run.save(G_B.synthesis, opt)
     if acc:
         run.last = {k: round(v / n_acc, 5) for k, v in acc.items()}
+    reason = guard.reason.replace("steps", "iterations")
     card = export(cfg, G_B.eval(), source, target, embedding, loss, run, blocks, reason, encoder is not None)
     log(f"adapt: wrote {cfg.out} (step {run.step}/{cfg.iterations}, {reason}; {run.seconds:.0f} s; losses "
         + ", ".join(f"{k} {v:.3f}" for k, v in run.last.items()) + ")")
-    if stop.signal is not None:
+    if guard.signalled:
         raise FaceEditError(f"adaptation stopped by SIGTERM at step {run.step} (checkpoint and {cfg.out} written; "
                             "continue with --resume)")
     return card
