@@ -27,8 +27,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,2,4,5,6,9")
     ap.add_argument("--side", type=int, default=128)
     ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--smile", type=float, default=2.0)
-    ap.add_argument("--age", type=float, default=2.0)
+    ap.add_argument("--smile", type=float, default=3.0)
+    ap.add_argument("--age", type=float, default=3.0)
     ap.add_argument("--art", default=str(ART))
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -64,7 +64,7 @@ def main() -> None:
     pad_rows = []
     for r in range(len(adapted)):
         pad_rows += bottom[r * 5:(r + 1) * 5] + [blank] * (cols - 5)
-    grid = make_grid(np.stack(cells + [blank] * cols + pad_rows), cols=cols, pad=2)
+    grid = make_grid(np.stack(cells + pad_rows), cols=cols, pad=2)
     save_image(args.out, grid)
     print(f"wrote {args.out}: rows G_A, {', '.join(shipped_names())}; then per portrait: painting, G_A, G_B, "
           f"smile {args.smile:+g}, age {args.age:+g}")
