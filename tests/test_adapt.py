@@ -258,3 +258,8 @@ def test_edit_with_an_adapted_default_generator(tmp_path, capsys):
     cells = [img[-r:, i * (r + 2) + 2 - 2 * (i == 0): i * (r + 2) + 2 + r - 2 * (i == 0)].astype(int)
              for i in range(2)]
     assert np.abs(cells[0] - cells[1]).mean() > 0.5
+    from faceedit.adapt.faces import reconstructions
+    from faceedit.face import resolve_face
+
+    big = reconstructions(resolve_face("3", default), load(str(out)), default, side=100)  # beside a large paste
+    assert big[0].shape == big[1].shape == (100, 100, 3) and np.abs(big[0].astype(int) - big[1]).mean() > 0.5

@@ -39,10 +39,16 @@ def drawn_by(face: Face, model: Model) -> Face:
     return replace(face, generator=model, notes=list(face.notes))
 
 
-def reconstructions(face: Face, adapted: Model, source: Model) -> list[np.ndarray]:
-    """The face's code drawn by G_A and by G_B: two uint8 [R, R, 3] images (aligned, not pasted)."""
-    return [replace(face, generator=source).render(paste=None)[0],
-            replace(face, generator=adapted).render(paste=None)[0]]
+def reconstructions(face: Face, adapted: Model, source: Model, side: int | None = None) -> list[np.ndarray]:
+    """The face's code drawn by G_A and by G_B: two uint8 [R, R, 3] images (aligned, not pasted), resized to
+    ``side`` px when given (to stand beside edits pasted into a large painting)."""
+    images = [replace(face, generator=source).render(paste=None)[0],
+              replace(face, generator=adapted).render(paste=None)[0]]
+    if side is None or side == images[0].shape[0]:
+        return images
+    from PIL import Image
+
+    return [np.asarray(Image.fromarray(im).resize((side, side), Image.LANCZOS)) for im in images]
 
 
 __all__ = ["ART_METHOD", "art_method", "art_source", "drawn_by", "reconstructions"]

@@ -216,7 +216,10 @@ def edit_cmd(
             ws = dirs.apply(face.ws, amounts, keep_list, layers)
             edited_ws.append(ws)
             row = list(face.render(ws, paste=how))
-            first = reconstructions(face, m, art) if art is not None else list(face.render(paste=how))
+            if art is not None:  # G_A's and G_B's reconstructions, as tall as the edits
+                first = reconstructions(face, m, art, side=min(row[0].shape[:2]))
+            else:
+                first = list(face.render(paste=how))
             rows.append((first + row) if compare else row)
     if len(rows) == 1 and len(rows[0]) == 1:
         save_image(out, rows[0][0])
