@@ -247,6 +247,9 @@ def test_edit_with_an_adapted_default_generator(tmp_path, capsys):
     assert main(["edit", "--seed", "3", "--smiling", "1", "--model", str(out), "-o", str(b)]) == 0
     ia, ib = np.asarray(Image.open(a)).astype(int), np.asarray(Image.open(b)).astype(int)
     assert ia.shape == ib.shape and np.abs(ia - ib).mean() > 0.5  # same code, another generator
+    gif = tmp_path / "smile.gif"
+    assert main(["animate", "--seed", "3", "--attr", "smiling", "--frames", "2", "--model", str(out), "-o",
+                 str(gif)]) == 0 and gif.stat().st_size > 0
     cmp_ = tmp_path / "cmp.png"
     capsys.readouterr()
     assert main(["edit", str(tmp_path / "art.png"), "--aligned", "--steps", "2", "--smiling", "1", "--compare",

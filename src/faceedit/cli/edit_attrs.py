@@ -82,10 +82,26 @@ def split_amount_args(tokens: List[str]) -> tuple[list[str], list[str]]:
     return faces, extra
 
 
+def _generators(model: str, device: str, precision: str, method: str):
+    """``(m, art, method)``: the model to draw with; for an adapted generator (``faceedit adapt``) also its source
+    G_A, which inverts the faces (same latent space), and the inversion method for it (else None, ``method``)."""
+    from faceedit.adapt.faces import art_method, art_source
+
+    m = on_device(_load(model), device, precision)
+    art = art_source(m)
+    if art is not None:
+        method, note = art_method(method)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    return m, art, method
+
+
 def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, trunc: float,
-              method: str, aligned: bool = False, steps: Optional[int] = None, paste: str = "change"):
+              method: str, aligned: bool = False, steps: Optional[int] = None, paste: str = "change", art=None):
     """The faces to edit (:class:`~faceedit.face.Face`, at most :data:`MAX_FACES`): seeds, seed ranges, latent
-    files and photos; photos are aligned and inverted with ``method`` (their notes go to stderr)."""
+    files and photos; photos are aligned and inverted with ``method`` (their notes go to stderr). ``art``: the
+    source generator of an adapted ``m``: faces are resolved with it and drawn by ``m``."""
+    from faceedit.adapt.faces import drawn_by
     from faceedit.align.photo import check_paste_mode
     from faceedit.cli.options import parse_seeds
     from faceedit.face import resolve_face
@@ -114,10 +130,10 @@ def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, 
     get_method(method)
     out = []
     for spec in specs:
-        face = resolve_face(spec, m, trunc, method=method, aligned=aligned, steps=steps)
+        face = resolve_face(spec, art or m, trunc, method=method, aligned=aligned, steps=steps)
         for note in face.notes:
             print(f"note: {note}", file=sys.stderr)
-        out.append(face)
+        out.append(face if art is None else drawn_by(face, m))
     return out
 
 
@@ -177,7 +193,7 @@ def edit_cmd(
     `faceedit edit 0-3 --smiling 3 --age 3 --grid -o grid.png`. Attributes: `faceedit directions list`."""
     import torch
 
-    from faceedit.adapt.faces import art_method, art_source, drawn_by, reconstructions
+    from faceedit.adapt.faces import reconstructions
     from faceedit.cli.edit_ops import _check_image_out, _save_latents
     from faceedit.media import save_image
 
@@ -189,19 +205,12 @@ def edit_cmd(
     _check_image_out(out)
     if not 2 <= columns <= 15:
         raise FaceEditError("--columns must be between 2 and 15")
-    m = on_device(_load(model), device, precision)
-    art = art_source(m)  # an adapted generator: invert with its source G_A, draw with m (same latent space)
-    if art is not None:
-        method, note = art_method(method)
-        if note:
-            print(f"note: {note}", file=sys.stderr)
+    m, art, method = _generators(model, device, precision, method)
     dirs = _directions(art or m, directions, force)
     for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
         dirs.get(name)
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
-    subjects = _subjects(faces, seed, latent, art or m, trunc, method, aligned, steps, paste)
-    if art is not None:
-        subjects = [drawn_by(face, m) for face in subjects]
+    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste, art)
     how = None if crop else paste
     rows: list[list[np.ndarray]] = []
     edited_ws = []
@@ -282,11 +291,11 @@ def animate_cmd(
     if total > MAX_FRAMES:
         raise FaceEditError(f"the animation would have {total:,} frames; at most {MAX_FRAMES:,} (fewer --frames or "
                             "attributes)")
-    m = on_device(_load(model), device, precision)
-    dirs = _directions(m, directions, force)
+    m, art, method = _generators(model, device, precision, method)
+    dirs = _directions(art or m, directions, force)
     for name in names + keep_list:
         dirs.get(name)
-    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps, paste)
+    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps, paste, art)
     how = None if crop else paste
     per_frame = sum(f.frame_pixels(how) for f in subjects) * (2 if side_by_side else 1)
     check_pixels(total * per_frame, MAX_ANIMATION_PIXELS, "the animation", "fewer frames or faces, or --crop")
