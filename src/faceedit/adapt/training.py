@@ -23,9 +23,10 @@ import copy
 import hashlib
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -193,6 +194,15 @@ class _Run:
         self.gen = torch.Generator().manual_seed(int(cfg.seed))
         self.last: dict[str, float] = {}
 
+    @contextmanager
+    def timed_step(self) -> Iterator[None]:
+        """One training step: counted, with its wall and CPU seconds, when the block ends without an error."""
+        t0, c0 = time.time(), time.process_time()
+        yield
+        self.step += 1
+        self.seconds += time.time() - t0
+        self.cpu_seconds += time.process_time() - c0
+
     def save(self, synthesis: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
         from faceedit.train.checkpoint import save_checkpoint
 
@@ -221,6 +231,15 @@ class _Run:
             self.last = dict(st.get("last") or {})
         except Exception as exc:  # noqa: BLE001 - any mismatch inside the file is the file's fault
             raise FaceEditError(f"cannot resume from {self.ckpt}: {type(exc).__name__}: {exc}") from None
+
+
+def _descend(opt: torch.optim.Optimizer, total: torch.Tensor, step: int) -> None:
+    """One optimiser step on ``total``; a NaN or infinite loss is a one-line error."""
+    if not math.isfinite(float(total.detach())):
+        raise FaceEditError(f"adaptation diverged at step {step} (loss {float(total.detach())}); try a smaller --lr")
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    opt.step()
 
 
 class DifaLoss:
@@ -322,18 +341,9 @@ def adapt(cfg: AdaptConfig, resume: bool = False, log: Callable[[str], None] = p
     try:
         with guard:
             while not guard.stop_before(run.step):
-                t0, c0 = time.time(), time.process_time()
-                terms = loss(G_B, loss.sample_ws(cfg.batch, run.gen))
-                total = terms["total"]
-                if not math.isfinite(float(total.detach())):
-                    raise FaceEditError(f"adaptation diverged at step {run.step} (loss {float(total.detach())}); "
-                                        "try a smaller --lr")
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                opt.step()
-                run.step += 1
-                run.seconds += time.time() - t0
-                run.cpu_seconds += time.process_time() - c0
+                with run.timed_step():
+                    terms = loss(G_B, loss.sample_ws(cfg.batch, run.gen))
+                    _descend(opt, terms["total"], run.step)
                 for k, v in terms.items():
                     acc[k] = acc.get(k, 0.0) + float(v.detach())
                 n_acc += 1
