@@ -2,7 +2,7 @@
 adapted G_B (top), then each G_B's own portrait inverted with G_A and edited with G_B (bottom: the painting
 aligned, G_A's and G_B's reconstructions, G_B with a smile, G_B older).
 
-    PYTHONPATH=src python scripts/art_figure.py -o docs/art_adaptation.png
+    PYTHONPATH=src python scripts/art_figure.py -o docs/art_adaptation.jpg
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def up(img: np.ndarray, side: int) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("-o", "--out", default="docs/art_adaptation.png")
+    ap.add_argument("-o", "--out", default="docs/art_adaptation.jpg")
     ap.add_argument("--seeds", default="0,2,4,5,6,9")
     ap.add_argument("--side", type=int, default=128)
     ap.add_argument("--steps", type=int, default=100)

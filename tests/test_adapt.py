@@ -266,3 +266,21 @@ def test_edit_with_an_adapted_default_generator(tmp_path, capsys):
 
     big = reconstructions(resolve_face("3", default), load(str(out)), default, side=100)  # beside a large paste
     assert big[0].shape == big[1].shape == (100, 100, 3) and np.abs(big[0].astype(int) - big[1]).mean() > 0.5
+
+
+def test_step_guard_stops_for_the_plan_the_budget_and_sigterm():
+    import os
+    import signal
+    import time
+
+    from faceedit.train.runner import StepGuard
+
+    with StepGuard(3, None, 1e-4) as guard:
+        assert not guard.stop_before(2) and guard.stop_before(3) and guard.reason == "planned steps done"
+        time.sleep(0.01)
+        assert guard.checkpoint_due() and not guard.checkpoint_due()  # due again only after the interval
+        os.kill(os.getpid(), signal.SIGTERM)  # caught: the loop stops at the next boundary
+        assert guard.stop_before(0) and guard.reason == "SIGTERM" and guard.signalled
+    with StepGuard(10, 1e-9, 1.0) as guard:
+        time.sleep(0.001)
+        assert guard.stop_before(0) and guard.reason == "time budget spent"
