@@ -284,3 +284,20 @@ def test_step_guard_stops_for_the_plan_the_budget_and_sigterm():
     with StepGuard(10, 1e-9, 1.0) as guard:
         time.sleep(0.001)
         assert guard.stop_before(0) and guard.reason == "time budget spent"
+
+
+def test_a_clip_embedding_drives_the_adaptation(setup):
+    """The paper's embedding: a CLIP ViT (random weights in OpenAI's layout) gives the global and token losses."""
+    from faceedit.adapt.clip import load_clip
+    from faceedit.adapt.embed import CLIPEmbedding
+
+    from test_adapt_clip import clip_state
+
+    root, src = setup
+    emb = CLIPEmbedding(load_clip(clip_state()), source="clip.pt")
+    card = adapt(_cfg(root, src, "clip", iterations=2, lr=0.01), log=lambda s: None, embedding=emb)
+    assert card["adapted"]["embedding"]["name"] == "clip" and card["adapted"]["embedding"]["image_size"] == 32
+    assert set(card["adapted"]["losses"]) >= {"global", "local"}
+    source, G_B = load(str(src)), load(str(root / "clip.safetensors"))
+    ws = source.map(source.z_from_seeds([1]), 0.7)
+    assert not torch.allclose(source.synthesize(ws), G_B.synthesize(ws), atol=1e-4)
