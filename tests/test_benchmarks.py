@@ -86,6 +86,7 @@ SCRIPTS: dict[str, tuple[list[str], tuple[str, ...], str]] = {
     "serve_load.py": (["--requests", "4", "--concurrency", "2", "--serial", "2", "--faces", "2", "--max-seconds",
                        "60"], (), "burst of 4 edits"),
     "stylize.py": (["--parts", "fast", "--repeats", "1", "--fast-threads", "1", "--threads", "1"], (), "frames/s"),
+    "threads.py": (["--steps", "1", "--repeats", "1"], (), "faceedit default"),
     "train_speed.py": (["--smoke", "--threads", "1"], (), "speed-up fp32"),
 }
 

@@ -258,7 +258,13 @@ def test_invert_cli_writes_latents_and_previews(tiny, tmp_path, capsys):
     with np.load(out) as z:
         assert list(z["paths"]) == [str(p) for p in paths] and str(z["method"]) == "optimize"
     prev = np.asarray(Image.open(tmp_path / "lat_preview" / "face00.png"))
-    assert prev.shape == (RES, 2 * RES + 2, 3)
+    # readable: the aligned input and the reconstruction scaled up (whole factor) to 256 px, labelled above
+    k = -(-256 // RES)
+    side = RES * k
+    assert prev.shape[0] > side and prev.shape[1] >= 2 * side
+    y0 = prev.shape[0] - 4 - side  # the cells sit on the bottom edge, 4 px in (faceedit.figure)
+    assert np.array_equal(prev[y0:y0 + side:k, 4:4 + side:k], faces[0])
+    assert not np.array_equal(prev[:y0 - 2], np.full_like(prev[:y0 - 2], 255))  # the labels
     # the hybrid default without an encoder for this generator falls back with a note
     rc = main(["invert", str(paths[0]), "--aligned", "-o", str(out), "--steps", "3", "--perceptual", "none",
                "--space", "w", "--quiet"])

@@ -218,3 +218,58 @@ def test_registry_config_is_checked_on_load(tmp_path, monkeypatch):
     save_native(dest, G_ema, dtype=torch.float32)  # a 32-px file where the 256-px model should be
     with pytest.raises(FaceEditError, match=r"has resolution=32, but the registry expects 256"):
         load_checkpoint("ffhq-256", cache_dir=cache)
+
+
+def test_offline_fetch_says_where_to_put_the_file_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    with socket.socket() as s:  # a port with nothing listening: as good as offline
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    entry = reg.ModelEntry(name="tiny-offline", description="test", url=f"http://127.0.0.1:{port}/t.pkl",
+                           sha256=None, size=None, format="nvidia-pkl", resolution=32, licence="test",
+                           filename="t.pkl")
+    monkeypatch.setitem(reg.REGISTRY, "tiny-offline", entry)
+    cache = tmp_path / "cache"
+    assert main(["models", "fetch", "tiny-offline", "--cache", str(cache), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    dest = cache / "tiny-offline" / "t.pkl"
+    assert err.startswith("error: cannot download tiny-offline: no network connection")
+    assert f"download {entry.url} by hand and put it at {dest}" in err and err.count("\n") == 1
+    assert not (cache / "tiny-offline").exists()
+
+
+def test_models_list_shows_size_sha256_licence_and_place(tmp_path, monkeypatch, capsys):
+    import json
+
+    from faceedit.io.model_files import estimated_size
+
+    cache = tmp_path / "cache"
+    data = b"x" * 4096
+    entry = reg.ModelEntry(name="tiny-here", description="test", url="https://example.invalid/t.pkl",
+                           sha256=_sha(data), size=None, format="native", resolution=32, licence="a test licence",
+                           filename="t.bin")
+    monkeypatch.setitem(reg.REGISTRY, "tiny-here", entry)
+    (cache / "tiny-here").mkdir(parents=True)
+    (cache / "tiny-here" / "t.bin").write_bytes(data)
+    assert main(["models", "list", "--cache", str(cache), "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    here = rows["tiny-here"]
+    assert here["size"] == 4096 and here["size_source"] == "file" and here["sha256"] == _sha(data)
+    assert here["sha256_source"] == "of the file, matches the published one"
+    assert here["path"] == str(cache / "tiny-here" / "t.bin") and here["licence"] == "a test licence"
+    assert rows["default"]["sha256"] and rows["default"]["size"] > 1e6 and rows["default"]["status"] == "embedded"
+    # every registry entry has a size, except encoders whose architecture does not tell
+    for name, row in rows.items():
+        assert row["licence"] and row["path"]
+        if row["format"] != "psp" and name in ("ffhq-1024-pt", "ffhq-1024-tf", "ffhq-1024-rosinality"):
+            assert row["size"] and row["size"] > 3e8, name
+    assert rows["ffhq-1024-rosinality"]["size"] == 381462551  # published beats estimated
+    # the estimate is the float32 parameters of G, D and G_ema: within 10 % of the one published config-f size
+    assert abs(estimated_size(reg.REGISTRY["ffhq-1024-rosinality"]) / 381462551 - 1) < 0.1
+    # the digest is remembered beside the file and refreshed when the file changes
+    side = cache / "tiny-here" / "t.bin.sha256"
+    assert side.read_text().split()[0] == _sha(data)
+    (cache / "tiny-here" / "t.bin").write_bytes(b"y" * 10)
+    assert main(["models", "list", "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert f"{_sha(b'y' * 10)} (of the file, DIFFERS" in out and "licence  a test licence" in out
+    assert f"cache: {cache}" in out and "goes to " in out

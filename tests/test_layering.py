@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The layers, lowest first. A module may import from its own layer and the layers below; a new package or
 #: top-level module gets a place here (the test fails until it has one).
 LAYERS: list[tuple[str, ...]] = [
-    ("faceedit.errors", "faceedit.atomic", "faceedit.limits", "faceedit.device"),  # base (+ device choice)
-    ("faceedit.media", "faceedit.latents"),                       # image / latent files
+    ("faceedit.errors", "faceedit.atomic", "faceedit.limits", "faceedit.device",  # base (+ device choice,
+     "faceedit.threads"),                                                            # CPU threads)
+    ("faceedit.media", "faceedit.latents", "faceedit.figure"),    # image / latent files, labelled figures
     ("faceedit.nn", "faceedit.geometry"),                         # the networks; point clouds and head pose
     ("faceedit.io",),                                             # checkpoint formats, weights files, registry
     ("faceedit.features",),                                       # ImageNet VGG features

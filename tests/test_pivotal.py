@@ -158,7 +158,10 @@ def test_cli_invert_pivotal_and_edit_its_latent_file(tmp_path, monkeypatch, caps
 
     face = resolve_face(f"{lat}#1", m)  # how every command draws a face given as a latent file row
     img = face.render()[0]
-    preview = np.asarray(Image.open(tmp_path / "lat_preview" / "f1.png"))[:, RES + 2:]
+    shown = np.asarray(Image.open(tmp_path / "lat_preview" / "f1.png"))
+    k = -(-256 // RES)  # the preview's cells: scaled up by k to 256 px, on the bottom edge, 4 px apart
+    y0, x1 = shown.shape[0] - 4 - RES * k, 4 + RES * k + 4
+    preview = shown[y0:y0 + RES * k:k, x1:x1 + RES * k:k]  # the reconstruction, back at RES px
     plain = to_uint8(m.synthesize(torch.from_numpy(np.load(lat)["ws"][1:2])))[0]
     assert np.abs(img.astype(int) - preview).max() <= 2  # the tuned generator's drawing, as in the preview
     assert np.abs(img.astype(int) - plain).max() > 10  # not the base generator's

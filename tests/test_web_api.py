@@ -189,6 +189,66 @@ def test_attributes_and_info(client):
     assert info["limits"]["upload_bytes"] == 20 * 1024 * 1024
 
 
+def test_attributes_have_human_labels_groups_and_reliability(client):
+    attrs = client.get("/api/attributes").json()
+    groups = [g["id"] for g in attrs["groups"]]
+    assert groups[:5] == ["expression", "age_gender", "pose", "hair", "accessories"]
+    rows = {a["attribute"]: a for a in attrs["attributes"]}
+    assert rows["smiling"]["label"] == "Smile" and rows["smiling"]["group"] == "expression"
+    assert rows["male"]["group"] == rows["age"]["group"] == "age_gender"
+    # in page order: by group (expression before age & gender), whatever the fitted set's order
+    assert [a["attribute"] for a in attrs["attributes"]] == ["smiling", "age", "male"]
+    assert rows["smiling"]["reliability"] == "good" and "90 of 100" in rows["smiling"]["reliability_note"]
+
+
+def test_labels_cover_unknown_attributes_and_every_accuracy():
+    from faceedit.web.labels import attribute_group, attribute_label, reliability
+
+    assert attribute_label("double_chin") == "Double chin" and attribute_group("double_chin") == "other"
+    assert [reliability(a)[0] for a in (1.0, 0.95, 0.93, 0.85, 0.5, 0.0)] == [
+        "reliable", "reliable", "good", "fair", "rough", "rough"]
+    assert reliability(None) is None
+
+
+def test_examples_favicon_and_example_photos(client):
+    ex = client.get("/api/examples").json()
+    assert len(ex["seeds"]) >= 4 and len(ex["photos"]) >= 1
+    thumb = client.get(ex["seeds"][0]["thumbnail"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/png"
+    model = client.app.state.faceedit.model
+    seed = ex["seeds"][0]["seed"]
+    assert np.array_equal(decode(thumb), model.generate(seeds=[seed], truncation=0.7).images[0])
+    assert client.get(ex["seeds"][0]["thumbnail"]).content == thumb.content  # cached, same bytes
+    assert_error(client.get("/api/examples/seed/123456.png"), 404, "example seed")
+    photo = client.get(ex["photos"][0]["url"])
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(photo.content)).size == (320, 256)
+    assert client.get("/static/examples/../app.py").status_code == 404
+    assert client.get("/static/examples/nothing.jpg").status_code == 404
+    for url in ("/favicon.ico", "/static/favicon.svg"):
+        r = client.get(url)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml") and b"<svg" in r.content
+    assert 'rel="icon"' in client.get("/").text
+
+
+def test_mix_preview_for_the_gallery_is_the_mix_without_a_session(client):
+    a, b = new_face(client, 1), new_face(client, 2)
+    store = client.app.state.faceedit.sessions
+    n_sessions = len(store._items)
+    r = client.get(f"/api/sessions/{a}/mix/2.png?layers=coarse&truncation=0.7")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    mixed = client.post("/api/mix", json={"a": a, "b": b, "layers": "coarse"}).json()["id"]
+    assert np.array_equal(decode(r), decode(edit(client, mixed)))
+    assert client.get(f"/api/sessions/{a}/mix/2.png?layers=coarse&truncation=0.7").content == r.content
+    other = client.get(f"/api/sessions/{a}/mix/2.png?layers=fine&truncation=0.7")
+    assert not np.array_equal(decode(other), decode(r))
+    assert len(store._items) == n_sessions + 1  # the previews made no session, only the explicit mix did
+    for bad in ("truncation=nan", "truncation=2", "layers=40-50"):
+        assert client.get(f"/api/sessions/{a}/mix/2.png?{bad}").status_code == 422, bad
+    assert client.get(f"/api/sessions/{a}/mix/-1.png").status_code == 422
+    assert client.get("/api/sessions/" + "0" * 32 + "/mix/2.png").status_code == 404
+
+
 def test_missing_directions_grey_out_edits(model):
     with TestClient(create_app(model, directions=False, inverter=False)) as c:
         info = c.get("/api/info").json()

@@ -59,8 +59,19 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
-                                       help="Print the version and exit.")) -> None:
+                                       help="Print the version and exit."),
+          threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for any command (default: the "
+                                      "cores not busy, 1 on a loaded machine; or $FACEEDIT_THREADS); a command's "
+                                      "own --threads wins"),
+          quiet: bool = typer.Option(False, "--quiet", "-q", "--no-progress", help="no progress on stderr from any command (progress "
+                                     "shows only on a terminal anyway)")) -> None:
     """Edit faces with StyleGAN2: generate, align, invert, edit, animate. Works offline on the embedded model."""
+    from faceedit.cli.progress import QUIET_ALL, quiet_bars
+    from faceedit.threads import set_threads
+
+    set_threads(threads)
+    QUIET_ALL["on"] = quiet
+    quiet_bars(quiet)
 
 
 def _register_all() -> None:

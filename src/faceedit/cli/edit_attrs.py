@@ -16,10 +16,13 @@ import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.edit_ops import _load
-from faceedit.cli.options import FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, TruncOpt
+from faceedit.cli.options import FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, QUIET, ThreadsOpt, TruncOpt
+from faceedit.cli.progress import Progress, resolve_shown
+from faceedit.figure import labelled_grid
 from faceedit.errors import FaceEditError
 from faceedit.invert.methods import PHOTO_METHOD, get_method, methods_help, steps_help
 from faceedit.limits import MAX_ANIMATION_PIXELS, MAX_FRAMES, check_pixels
+from faceedit.threads import set_threads
 
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 PHOTO_METHOD_HELP = f"photo inversion (default {PHOTO_METHOD}): {methods_help()}"
@@ -97,14 +100,15 @@ def _generators(model: str, device: str, precision: str, method: str):
 
 
 def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, trunc: float,
-              method: str, aligned: bool = False, steps: Optional[int] = None, paste: str = "change", art=None):
+              method: str, aligned: bool = False, steps: Optional[int] = None, paste: str = "change",
+              progress: Progress | None = None, art=None):
     """The faces to edit (:class:`~faceedit.face.Face`, at most :data:`MAX_FACES`): seeds, seed ranges, latent
-    files and photos; photos are aligned and inverted with ``method`` (their notes go to stderr). ``art``: the
-    source generator of an adapted ``m``: faces are resolved with it and drawn by ``m``."""
+    files and photos; photos are aligned and inverted with ``method`` (their notes go to stderr, their stages to
+    ``progress``). ``art``: the source generator of an adapted ``m``: faces are resolved with it and drawn by
+    ``m``."""
     from faceedit.adapt.faces import drawn_by
     from faceedit.align.photo import check_paste_mode
     from faceedit.cli.options import parse_seeds
-    from faceedit.face import resolve_face
 
     specs: list[str] = []
     if seed is not None:
@@ -130,7 +134,8 @@ def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, 
     get_method(method)
     out = []
     for spec in specs:
-        face = resolve_face(spec, art or m, trunc, method=method, aligned=aligned, steps=steps)
+        face = resolve_shown(spec, art or m, trunc, progress or Progress(quiet=True), method=method, aligned=aligned,
+                             steps=steps)
         for note in face.notes:
             print(f"note: {note}", file=sys.stderr)
         out.append(face if art is None else drawn_by(face, m))
@@ -187,6 +192,8 @@ def edit_cmd(
     model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
+    threads: ThreadsOpt = None,
+    quiet: bool = typer.Option(False, *QUIET, help="no progress on stderr (it shows only on a terminal)"),
 ) -> None:
     """Edit attributes: `faceedit edit --seed 3 --smiling 2 --age -1.5 --keep male -o out.png`;
     `faceedit edit photo.jpg --smiling 1.5 -o out.jpg` (aligns, inverts, edits, pastes back);
@@ -197,6 +204,8 @@ def edit_cmd(
     from faceedit.cli.edit_ops import _check_image_out, _save_latents
     from faceedit.media import save_image
 
+    if threads is not None:
+        set_threads(threads)
     faces, extra = split_amount_args(list(faces or []) + list(ctx.args))
     amounts = parse_amounts(extra, edit)
     if not amounts:
@@ -210,9 +219,13 @@ def edit_cmd(
     for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
         dirs.get(name)
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
-    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste, art)
+    progress = Progress(quiet)
+    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste, progress, art)
     how = None if crop else paste
+    progress.stage("rendering" + (" and pasting into the photo" if any(f.photo is not None for f in subjects)
+                                  and how else ""))
     rows: list[list[np.ndarray]] = []
+    row_labels: list[str] = []
     edited_ws = []
     for face in subjects:
         if grid:
@@ -220,6 +233,7 @@ def edit_cmd(
                 steps = np.linspace(-abs(amount), abs(amount), columns)
                 ws = torch.cat([dirs.apply(face.ws, {name: float(t)}, keep_list, layers) for t in steps])
                 rows.append(list(face.render(ws, paste=how)))
+                row_labels.append(f"{face.label}: {name}")
                 edited_ws.append(ws)
         else:
             ws = dirs.apply(face.ws, amounts, keep_list, layers)
@@ -230,14 +244,27 @@ def edit_cmd(
             else:
                 first = list(face.render(paste=how))
             rows.append((first + row) if compare else row)
+            row_labels.append(face.label)
+    what = ", ".join(f"{k} {v:+g}" for k, v in amounts.items())
     if len(rows) == 1 and len(rows[0]) == 1:
         save_image(out, rows[0][0])
     elif not grid and not compare:
         save_image(out, _tile([[r[0] for r in rows]]))
+    elif grid:  # a labelled figure: face and attribute on the left, the amount over each column
+        spans = {abs(v) for v in amounts.values()}
+        if len(spans) == 1:
+            span = spans.pop()
+            cols = [f"{t:+.1f}" for t in np.linspace(-span, span, columns)]
+            header = "amount (standard deviations along the direction)"
+        else:  # each row has its own range: the columns are fractions of it, the rows say the range
+            cols = [f"{t:+.2g}" for t in np.linspace(-1, 1, columns)]
+            row_labels = [f"{lab} (±{abs(amounts[lab.rsplit(': ', 1)[1]]):g})" for lab in row_labels]
+            header = "amount, as a fraction of each row's (±A on the left)"
+        held = f", {', '.join(keep_list)} held fixed" if keep_list else ""
+        save_image(out, labelled_grid(rows, rows=row_labels, cols=cols, col_title=header + held))
     else:
         save_image(out, _tile(rows))
     _save_latents(save_latents, torch.cat(edited_ws), m)
-    what = ", ".join(f"{k} {v:+g}" for k, v in amounts.items())
     extra = f" keeping {', '.join(keep_list)} fixed" if keep_list else ""
     print(f"edited {len(subjects)} face(s) ({what}{extra}) → {out}")
 
@@ -268,12 +295,15 @@ def animate_cmd(
     model: ModelOpt = "default",
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
+    threads: ThreadsOpt = None,
+    quiet: bool = typer.Option(False, *QUIET, help="no progress on stderr (it shows only on a terminal)"),
 ) -> None:
     """Animate an edit: `faceedit animate --seed 3 --attr smiling --range -3 3 --frames 48 -o smile.gif`;
     `--attr smiling,age` plays one sweep after the other (`--combine`: together); `--pingpong` loops back."""
     from faceedit.media import ANIMATION_SUFFIXES, save_animation
-    from tqdm import tqdm
 
+    if threads is not None:
+        set_threads(threads)
     if out.suffix.lower() not in ANIMATION_SUFFIXES:
         raise FaceEditError(f"--out {out}: use .gif or .mp4")
     if fps <= 0 or fps > 120:
@@ -295,7 +325,8 @@ def animate_cmd(
     dirs = _directions(art or m, directions, force)
     for name in names + keep_list:
         dirs.get(name)
-    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps, paste, art)
+    progress = Progress(quiet)
+    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps, paste, progress, art)
     how = None if crop else paste
     per_frame = sum(f.frame_pixels(how) for f in subjects) * (2 if side_by_side else 1)
     check_pixels(total * per_frame, MAX_ANIMATION_PIXELS, "the animation", "fewer frames or faces, or --crop")
@@ -303,12 +334,16 @@ def animate_cmd(
                        layers=layers) for f in subjects]
     originals = [f.render(paste=how)[0] for f in subjects] if side_by_side else None
     out_frames = []
-    for t in tqdm(range(seqs[0].shape[0]), desc="rendering", unit="frame", disable=seqs[0].shape[0] < 8):
+    n_frames = seqs[0].shape[0]
+    for t in range(n_frames):
+        progress.step("rendering frames", t, n_frames)
         cells = []
         for k, face in enumerate(subjects):
             img = face.render(seqs[k][t], paste=how)[0]
             cells += [originals[k], img] if originals else [img]
         out_frames.append(cells[0] if len(cells) == 1 else _tile([cells]))
+    progress.step("rendering frames", n_frames, n_frames)
+    progress.stage(f"writing {out.name}")
     save_animation(out, out_frames, fps=fps)
     print(f"wrote a {len(out_frames)}-frame animation of {', '.join(names)} ({lo:+g} → {hi:+g}) to {out}")
 

@@ -15,6 +15,7 @@ from typing import List, Optional
 import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
+from faceedit.cli.progress import Progress, resolve_shown
 from faceedit.cli.options import (FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, SaveLatentsOpt, TRUNC, TRUNC_HELP,
                                   TruncOpt, command_group, parse_seeds)
 from faceedit.errors import FaceEditError
@@ -43,7 +44,7 @@ def _faces(text: str, m, trunc: float, max_count: int = 400):
         parts = [part for part in text.split(",") if part.strip()]
         if len(parts) > max_count:
             raise FaceEditError(f"too many faces in {text[:60]!r} (at most {max_count})") from None
-        return [resolve_face(part, m, trunc) for part in parts]
+        return [resolve_shown(part, m, trunc, Progress()) for part in parts]
     return [resolve_face(str(s), m, trunc) for s in seeds]
 
 
@@ -100,8 +101,9 @@ def mix_cmd(
     """Style mixing: face A with the LAYERS of face B (`faceedit mix 1 2 --layers fine -o out.png`), or the
     classic grid (`faceedit mix --rows 0-3 --cols 4-7 --layers coarse -o grid.png`)."""
     from faceedit.edit.layers import parse_layers
-    from faceedit.face import mix_faces, mixing_grid, resolve_face
-    from faceedit.media import make_grid, save_image
+    from faceedit.face import mix_faces, mixing_grid
+    from faceedit.figure import labelled_grid
+    from faceedit.media import save_image
 
     _check_image_out(out)
     grid_mode = rows is not None or cols is not None
@@ -116,11 +118,15 @@ def mix_cmd(
         if len(row_faces) * len(col_faces) > 400:
             raise FaceEditError("the grid would have more than 400 cells; use fewer rows or columns")
         grid = mixing_grid(row_faces, col_faces, idx)
-        save_image(out, make_grid(grid, cols=len(col_faces) + 1, pad=2))
+        n = len(col_faces) + 1
+        cells = [list(grid[r * n:(r + 1) * n]) for r in range(len(row_faces) + 1)]
+        save_image(out, labelled_grid(cells, rows=["", *(f.label for f in row_faces)],
+                                      cols=["", *(f.label for f in col_faces)],
+                                      title=f"each row face with w+ layers {_fmt(idx)} ({layers}) of the column face"))
         print(f"wrote a {len(row_faces)}x{len(col_faces)} mixing grid (w+ layers {_fmt(idx)} from the columns) "
               f"to {out}")
         return
-    a, b = resolve_face(face_a, m, trunc), resolve_face(face_b, m, trunc)
+    a, b = (resolve_shown(x, m, trunc, Progress()) for x in (face_a, face_b))
     mixed = mix_faces(a, b, idx)
     imgs = [f.render(paste=None)[0] for f in ((a, b, mixed) if strip else (mixed,))]
     _save(out, imgs)
@@ -158,7 +164,7 @@ def morph_cmd(
     """Morph between two faces: `faceedit morph 1 2 -o morph.gif --frames 30 --space z`. Each frame is drawn with
     the two faces' generators and noise maps blended like their codes (a pivotal photo keeps its tuned generator)."""
     from faceedit.edit.morph import morph_latents, morph_times
-    from faceedit.face import morph_images, resolve_face
+    from faceedit.face import morph_images
     from faceedit.media import ANIMATION_SUFFIXES, IMAGE_SUFFIXES, make_grid, save_animation, save_image
 
     suffix = out.suffix.lower()
@@ -170,7 +176,7 @@ def morph_cmd(
     m = on_device(_load(model), device, precision)
     check_pixels((2 * frames if bounce else frames) * m.resolution ** 2, MAX_ANIMATION_PIXELS, "the morph",
                  "fewer --frames")
-    a, b = resolve_face(face_a, m, trunc), resolve_face(face_b, m, trunc)
+    a, b = (resolve_shown(x, m, trunc, Progress()) for x in (face_a, face_b))
     ws = morph_latents(m, a.ws, b.ws, steps=frames, space=space, z_a=a.z, z_b=b.z, truncation=trunc, ease=ease)
     from tqdm import tqdm
 
@@ -201,7 +207,6 @@ def crossover_cmd(
     import torch
 
     from faceedit.edit.mixing import crossover
-    from faceedit.face import resolve_face
 
     _check_image_out(out)
     m = on_device(_load(model), device, precision)
@@ -212,7 +217,7 @@ def crossover_cmd(
             ks = [int(k)]
         except ValueError:
             raise FaceEditError(f"--k must be a number 0-{m.num_ws} or 'all', got {k!r}") from None
-    a, b = resolve_face(face_a, m, trunc), resolve_face(face_b, m, trunc)
+    a, b = (resolve_shown(x, m, trunc, Progress()) for x in (face_a, face_b))
     ws = torch.cat([crossover(a.ws, b.ws, kk) for kk in ks])
     _save(out, a.render(ws, paste=None), cols=min(len(ks), 10))
     print(f"wrote crossover of {a.label} (first {k} layers) and {b.label} to {out}")
@@ -237,12 +242,11 @@ def transfer_cmd(
     import torch
 
     from faceedit.edit.mixing import expression_transfer
-    from faceedit.face import resolve_face
 
     _check_image_out(out)
     lambdas = _floats(strength, "--strength")
     m = on_device(_load(model), device, precision)
-    t, f, s = resolve_face(target, m, trunc), resolve_face(from_face, m, trunc), resolve_face(to_face, m, trunc)
+    t, f, s = (resolve_shown(x, m, trunc, Progress()) for x in (target, from_face, to_face))
     ws = torch.cat([expression_transfer(t.ws, f.ws, s.ws, lam, layers) for lam in lambdas])
     _save(out, t.render(ws, paste=None), cols=min(len(lambdas), 10))
     print(f"wrote {t.label} + λ·({s.label} − {f.label}) for λ = {', '.join(f'{x:g}' for x in lambdas)} to {out}")
@@ -376,7 +380,6 @@ def channels_edit(
     """Edit StyleSpace channels: s + α·σ·e (`faceedit channels edit 12 --channel 6:501 --alpha 5`)."""
     from faceedit.edit.layers import parse_channel
     from faceedit.edit.stylespace import StyleDirection, edit_images, read_channels_json, style_stats
-    from faceedit.face import resolve_face
     from faceedit.media import to_uint8
 
     _check_image_out(out)
@@ -400,7 +403,7 @@ def channels_edit(
             ids.append(parse_channel(c.strip().lstrip("-"), m.style_layers))
             signs.append(-1.0 if neg else 1.0)
         direction = StyleDirection(ids, signs)
-    f = resolve_face(face, m, trunc)
+    f = resolve_shown(face, m, trunc, Progress())
     stats = style_stats(m, sigma_samples, truncation=trunc)
     imgs = to_uint8(edit_images(f.generator, f.ws, direction, alphas, stats, noise=f.noise))
     _save(out, imgs, cols=min(len(alphas), 10))
@@ -434,7 +437,6 @@ def local_cmd(
     from faceedit.atomic import write_text
     from faceedit.edit.local import change_share, diff_heatmap, local_edit, score_local_channels
     from faceedit.edit.stylespace import region_masks
-    from faceedit.face import resolve_face
     from faceedit.media import make_grid, save_image, to_uint8
 
     _check_image_out(out)
@@ -448,7 +450,7 @@ def local_cmd(
         from faceedit.edit.scoring import classifier_score
 
         positives = classifier_score(attr, m.device)
-    f = resolve_face(face, m, trunc)
+    f = resolve_shown(face, m, trunc, Progress())
     ws = _sample_ws(m, samples, seed, trunc)
     chans = score_local_channels(m, ws, mask=fixed, region=region_fn, layer=layer, k=top_k, positives=positives)
     before = f.synthesize()

@@ -12,6 +12,7 @@ import typer
 
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import ModelOpt, OUT, QUIET, command_group
+from faceedit.cli.progress import Progress
 from faceedit.errors import FaceEditError
 from faceedit.invert.methods import DEFAULT_METHOD, METHODS, get_method, methods_help, steps_help
 
@@ -86,7 +87,7 @@ def invert(
     perceptual_weights: Optional[List[Path]] = typer.Option(None, "--perceptual-weights", help=WEIGHTS_HELP),
     batch: int = typer.Option(8, "--batch", help="Photos inverted together."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
-    quiet: bool = typer.Option(False, *QUIET, help="No progress bar."),
+    quiet: bool = typer.Option(False, *QUIET, help="No progress on stderr (it shows only on a terminal)."),
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
 ) -> None:
@@ -97,6 +98,7 @@ def invert(
 
     from faceedit import api
     from faceedit.invert.photos import invert_images, prepare_photo
+    from faceedit.figure import readable_pair
     from faceedit.latents import NOISE_PREFIX, save_latents
     from faceedit.media import save_image, to_uint8
 
@@ -118,13 +120,17 @@ def invert(
     from faceedit.cli.batch import SKIPPED, FileBatch
 
     items = []
+    progress = Progress(quiet)
     photo_batch = FileBatch(len(photos))
-    for p in photos:
+    progress.stage(f"{'reading' if aligned else 'finding and aligning the faces of'} {len(photos)} photo(s)")
+    for k, p in enumerate(photos):
+        progress.step("aligning", k, len(photos))
         got = photo_batch.run(p, prepare_photo, p, m, aligned=aligned, detector=detector, face_index=face_index,
                               name=str(p))
         if got is not SKIPPED:
             photo_batch.ok()
             items.append((p, *got))
+    progress.step("aligning", len(photos), len(photos))
     photo_batch.finish("no photo was inverted")
     prev_dir = preview if preview is not None else (output.parent / f"{output.stem}_preview" if previews else None)
     kw = {} if lr is None else {"lr": lr}
@@ -132,9 +138,9 @@ def invert(
     for i in range(0, len(items), batch):
         part = items[i:i + batch]
         x = torch.from_numpy(np.stack([it[3] for it in part])).permute(0, 3, 1, 2).contiguous()
-        if len(items) > batch:
-            _err(f"inverting photos {i + 1}-{i + len(part)} of {len(items)}")
-        inv = invert_images(m, x, method=method, space=space, steps=steps, progress=not quiet,
+        progress.stage(f"inverting photos {i + 1}-{i + len(part)} of {len(items)} ({method})" if len(items) > 1
+                       else f"inverting {part[0][0].name} ({method})")
+        inv = invert_images(m, x, method=method, space=space, steps=steps, progress=progress.steps("steps"),
                             encoder=encoder, force_encoder=force_encoder, perceptual=loss,
                             optimize_noise=noise, encoder_iterations=encoder_iterations, **kw)
         if used is None:
@@ -155,7 +161,7 @@ def invert(
             if prev_dir is not None:
                 prev_dir.mkdir(parents=True, exist_ok=True)
                 gap = np.full((small.shape[0], 2, 3), 255, np.uint8)
-                save_image(prev_dir / f"{p.stem}.png", np.concatenate([small, gap, r], 1))
+                save_image(prev_dir / f"{p.stem}.png", readable_pair(small, r, "photo (aligned)", "reconstruction"))
     ws = torch.cat(all_ws).numpy()
     extra = {"paths": np.array([str(p) for p, *_ in items]), "method": np.array(used), "space": np.array(space),
              "mse": torch.cat(all_mse).numpy(), "quads": np.stack(quads),
@@ -168,6 +174,7 @@ def invert(
     if tuned:
         for k in tuned[0]:
             extra[k] = np.concatenate([t[k] for t in tuned]) if tuned[0][k].ndim else tuned[0][k]
+    progress.stage(f"writing {output.name}")
     save_latents(output, ws, model=m, **extra)
     mse = extra["mse"]
     _err(f"wrote {output}: {len(items)} latent(s) ({space}, {used}), reconstruction MSE mean {mse.mean():.4f}"

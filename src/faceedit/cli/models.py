@@ -17,10 +17,10 @@ models_app = typer.Typer(help="List, download, convert and inspect StyleGAN2 che
                          add_completion=False)
 
 
-def _human(n: int | None) -> str:
-    if not n:
-        return "?"
-    return f"{n / 1e6:.0f} MB"
+def _short_sha(sha: str | None, how: str) -> str:
+    if not sha:
+        return "none published (printed by 'models fetch')"
+    return f"{sha} ({how})"
 
 
 @models_app.command("list")
@@ -29,32 +29,47 @@ def list_models(
                                                                   "~/.cache/faceedit)"),
     as_json: bool = typer.Option(False, "--json", help="print the registry as JSON"),
 ) -> None:
-    """Show the named models, their source, size and whether they are downloaded."""
-    from faceedit.io.registry import REGISTRY, DEFAULT_ASSET, default_model_path, model_path
+    """Show the named models: size, sha256, licence, and where each is (or would be) cached."""
+    from faceedit.io.model_files import describe_size, file_sha256, human_size
+    from faceedit.io.registry import REGISTRY, DEFAULT_ASSET, default_cache_dir, default_model_path, model_path
 
     rows = []
     try:
-        default_path = str(default_model_path())
+        default_file = default_model_path()
         default_state = "embedded"
     except FaceEditError:
-        default_path, default_state = None, "missing"
-    rows.append({"name": "default", "resolution": None, "format": "native", "size": None, "status": default_state,
-                 "path": default_path, "description": f"embedded model (faceedit/assets/{DEFAULT_ASSET})",
-                 "url": None, "sha256": None, "licence": "see README (research-only training data)"})
+        default_file, default_state = None, "missing"
+    size, how = describe_size(None, default_file)
+    rows.append({"name": "default", "resolution": None, "format": "native", "size": size, "size_source": how,
+                 "status": default_state, "path": str(default_file) if default_file else None,
+                 "description": f"embedded model (faceedit/assets/{DEFAULT_ASSET})", "url": None,
+                 "sha256": file_sha256(default_file, remember=False) if default_file else None, "sha256_source": "of the file",
+                 "licence": "faceedit's own weights, trained on CelebA/CelebAMask-HQ/UTKFace faces: non-commercial "
+                            "research use (README, Models and licences)"})
     for e in REGISTRY.values():
         p = model_path(e.name, cache)
-        rows.append({"name": e.name, "resolution": e.resolution, "format": e.format, "size": e.size,
-                     "status": "downloaded" if p.is_file() else "not downloaded",
-                     "path": str(p) if p.is_file() else None, "description": e.description, "url": e.url,
-                     "sha256": e.sha256, "licence": e.licence})
+        here = p.is_file()
+        size, how = describe_size(e, p)
+        sha, sha_how = (file_sha256(p), "of the file") if here else (e.sha256, "published")
+        if here and e.sha256:
+            sha_how = "of the file, matches the published one" if sha == e.sha256 else "of the file, DIFFERS from " \
+                      "the published one: fetch again with --force"
+        rows.append({"name": e.name, "resolution": e.resolution, "format": e.format, "size": size,
+                     "size_source": how, "status": "downloaded" if here else "not downloaded", "path": str(p),
+                     "description": e.description, "url": e.url, "sha256": sha, "sha256_source": sha_how,
+                     "licence": e.licence})
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'name':<22} {'res':>5} {'format':<11} {'size':>7}  {'status':<15} description")
+    root = Path(cache).expanduser() if cache else default_cache_dir()
+    print(f"cache: {root}  ($FACEEDIT_CACHE or --cache to change)\n")
     for r in rows:
-        res = str(r["resolution"] or "")
-        print(f"{r['name']:<22} {res:>5} {r['format']:<11} {_human(r['size']):>7}  {r['status']:<15} "
-              f"{r['description']}")
+        res = f"{r['resolution']} px, " if r["resolution"] else ""
+        print(f"{r['name']}  [{r['status']}]  {res}{r['format']}, {human_size(r['size'], r['size_source'])}")
+        print(f"    {r['description']}")
+        print(f"    sha256   {_short_sha(r['sha256'], r['sha256_source'])}")
+        print(f"    licence  {r['licence']}")
+        print(f"    {'file    ' if r['status'] != 'not downloaded' else 'goes to '} {r['path']}")
 
 
 @models_app.command("fetch")

@@ -38,6 +38,10 @@ LAYERS = ("--layers", "-l")
 TRUNC = ("--trunc", "-t")
 #: ``trunc: TruncOpt = 0.7``: truncation ψ of faces given as seeds.
 TruncOpt = Annotated[float, typer.Option(*TRUNC, help=TRUNC_HELP)]
+#: ``threads: ThreadsOpt = None``: torch CPU threads (None: the default of :mod:`faceedit.threads`, which the
+#: root command already applied; pass a given count to :func:`faceedit.threads.set_threads`).
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: the cores not "
+                                                   "busy, 1 on a loaded machine; or $FACEEDIT_THREADS)")]
 #: ``save_latents: SaveLatentsOpt = None``: also write the result's w+ to an .npz.
 SaveLatentsOpt = Annotated[Optional[Path], typer.Option("--save-latents", help="write the result's w+ (one row per "
                                                                                  "image) to an .npz")]

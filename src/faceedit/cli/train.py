@@ -156,6 +156,24 @@ def register(app: typer.Typer) -> None:
              f"{card['cpu_hours']:.2f} CPU h, {card['gpu_minutes']:.1f} GPU min")
         print(json.dumps(card, indent=1))
 
+    @sub.command("plot")
+    def plot(
+        run_dir: Path = typer.Argument(..., help="Run folder (with log.jsonl; realism.jsonl when measured)."),
+        output: Optional[Path] = typer.Option(None, *OUT, help="PNG to write (default: RUN/progress.png)."),
+    ) -> None:
+        """Plot a training run's progress over kimg: losses, discriminator outputs and overfitting gap, augmentation,
+        speed, and the realism figures `faceedit eval realism --model RUN` recorded. Reads the run; never stops it."""
+        from faceedit.media import save_image
+        from faceedit.train.plot import progress_figure
+
+        if not run_dir.is_dir():
+            raise FaceEditError(f"run folder not found: {run_dir}")
+        out = output if output is not None else run_dir / "progress.png"
+        if out.suffix.lower() != ".png":
+            raise FaceEditError(f"-o {out}: the plot is a .png")
+        save_image(out, progress_figure(run_dir))
+        _err(f"wrote {out}")
+
     @sub.command("save-state")
     def save_state(
         run_dir: Path = typer.Argument(..., help="Run folder with checkpoint.pt."),

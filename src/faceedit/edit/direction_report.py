@@ -1,6 +1,7 @@
 """How good a set of attribute directions is: cosine similarities between them, what an edit along each does to
 every score (efficacy on its own attribute, leak into the others), and how the attribute scores correlate in
-generated faces compared with real ones. Tables as dicts, pictures as heat maps (drawn with PIL).
+generated faces compared with real ones. Tables as dicts, pictures as heat maps (matplotlib, colour bars and
+labels; a PIL drawing when matplotlib is missing).
 """
 
 from __future__ import annotations
@@ -136,8 +137,60 @@ def heatmap(matrix: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[
     return np.asarray(img)
 
 
+def _panels(rep: DirectionReport) -> list[tuple[np.ndarray, str, float | None, str]]:
+    """(matrix, title, symmetric colour limit or None for the data's, colour-bar label) of each heat map."""
+    out = [(rep.cosine, "cosine between directions", 1.0, "cosine"),
+           (rep.effect, "score change per unit edit", None, "change of the column's score (σ)")]
+    if rep.corr_generated is not None:
+        out.append((rep.corr_generated, "score correlation: generated faces", 1.0, "Pearson r"))
+    if rep.corr_real is not None:
+        out.append((rep.corr_real, "score correlation: real faces", 1.0, "Pearson r"))
+    return out
+
+
+def report_figure(rep: DirectionReport, dpi: int = 110) -> np.ndarray:
+    """The report's heat maps drawn with matplotlib (a 2-column grid of panels, each with its colour bar, the
+    attribute names on both axes, the value in each cell when there are at most 24 attributes) as RGB uint8."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = _panels(rep)
+    n = len(rep.names)
+    cols = min(2, len(panels))
+    rows = -(-len(panels) // cols)
+    side = max(4.5, 0.32 * n + 2.2)
+    fig = Figure(figsize=(cols * (side + 1.4), rows * side), dpi=dpi, layout="constrained")
+    canvas = FigureCanvasAgg(fig)  # draws off screen, whatever backend pyplot would use
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, (m, title, vmax, unit) in zip(axes.flat, panels):
+        m = np.asarray(m, dtype=np.float64)
+        lim = vmax or float(np.nanmax(np.abs(m))) or 1.0
+        im = ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        ax.set_title(title, fontsize=11)
+        ax.set_xticks(range(n), [s.replace("_", " ") for s in rep.names], rotation=60, ha="right", fontsize=8,
+                      rotation_mode="anchor")
+        ax.set_yticks(range(n), [s.replace("_", " ") for s in rep.names], fontsize=8)
+        if title.startswith("score change"):
+            ax.set_ylabel("edited attribute (one unit)", fontsize=9)
+            ax.set_xlabel("score", fontsize=9)
+        if n <= 24:
+            for (i, j), v in np.ndenumerate(m):
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=5,
+                            color="white" if abs(v) > 0.6 * lim else "black")
+        fig.colorbar(im, ax=ax, shrink=0.8, label=unit)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
 def report_picture(rep: DirectionReport) -> np.ndarray:
-    """The report's heat maps side by side: cosine, edit effects, and score correlations (generated, real)."""
+    """The report's heat maps (:func:`report_figure` with matplotlib; without it, simpler ones drawn with PIL)."""
+    try:
+        return report_figure(rep)
+    except ImportError:
+        pass
     panels = [heatmap(rep.cosine, rep.names, rep.names, "cosine between directions", 1.0),
               heatmap(rep.effect, rep.names, rep.names, "score change per unit edit (row: edit, col: score, σ)")]
     if rep.corr_generated is not None:

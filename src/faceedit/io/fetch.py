@@ -160,4 +160,15 @@ def fetch_model(name: str, cache_dir: str | os.PathLike | None = None, progress:
             if other.exists():
                 other.unlink()
         return dest
-    raise FaceEditError(errors[0] if len(errors) == 1 else f"{errors[0]} (and {len(errors) - 1} mirror(s) failed)")
+    _remove_if_empty(dest.parent)
+    message = errors[0] if len(errors) == 1 else f"{errors[0]} (and {len(errors) - 1} mirror(s) failed)"
+    raise FaceEditError(f"{message}; or download {entry.url} by hand and put it at {dest} "
+                        "('faceedit models list' then shows it)")
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove the model's cache folder when a failed fetch left nothing in it (no partial file to resume)."""
+    try:
+        folder.rmdir()  # only succeeds when empty
+    except OSError:
+        pass

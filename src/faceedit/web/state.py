@@ -36,7 +36,6 @@ FORMATS = {"gif": "image/gif", "mp4": "video/mp4"}
 Inverter = Callable[..., Face]
 
 
-
 def shipped_styles() -> list[dict]:
     """The shipped style networks for the page's style picker: name, title and artist of each."""
     return [{"name": s["name"], "title": s["title"], "artist": s["artist"]} for s in list_styles()]
@@ -47,6 +46,7 @@ def stylize_shipped(image: np.ndarray, name: str) -> np.ndarray:
     if name not in {s["name"] for s in list_styles()}:
         raise FaceEditError(f"unknown style {name!r}: see GET /api/info → styles")
     return stylize_fast(image, load_style(name))
+
 
 class NotFound(Exception):
     """An unknown or expired session or job id."""
@@ -117,6 +117,7 @@ class WebState:
         self.lock = threading.Lock()
         self.tmp = Path(tempfile.mkdtemp(prefix="faceedit-web-"))
         self.have_mp4 = importlib.util.find_spec("imageio_ffmpeg") is not None  # an optional extra
+        self.thumbnails: dict[tuple, bytes] = {}  # example thumbnails (a fixed, small set of keys)
 
     # ---- sessions
     def session(self, sid: str) -> FaceSession:

@@ -5,6 +5,7 @@ blends the two faces' generators and noise maps (:func:`~faceedit.face.morph_ima
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -13,7 +14,7 @@ from faceedit.face import Face, mix_faces, morph_images
 from faceedit.web.routes import client, web_state
 from faceedit.web.schemas import Generate, MixBody, MorphBody, SessionInfo
 from faceedit.web.sessions import FaceSession, new_id, valid_id
-from faceedit.web.state import FORMATS, NotFound, WebState
+from faceedit.web.state import FORMATS, NotFound, WebState, png_bytes
 from faceedit.web.uploads import check_upload, read_upload
 from faceedit.web.work import Busy
 
@@ -98,6 +99,28 @@ async def mix(body: MixBody, request: Request, state: WebState = Depends(web_sta
                                        parents=(a.id, b.id), note=f"layers {body.layers} from the second face"),
                            client(request))
     return session_info(s)
+
+
+@router.get("/sessions/{sid}/mix/{seed}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "PNG image"}},
+            summary="Preview of a style mix with a seed (for a gallery): no new session")
+async def mix_preview(sid: str, seed: int = PathParam(ge=0, lt=2 ** 32),
+                      layers: str = Query("fine", max_length=200, description="coarse, middle, fine, all or a range"),
+                      truncation: float = Query(0.7, ge=0.0, le=1.5, allow_inf_nan=False),
+                      state: WebState = Depends(web_state)) -> Response:
+    s = state.session(sid)
+    key = ("mix", seed, layers, round(truncation, 4))
+    data = s.cache.get(key)
+    if data is None:
+        def work() -> bytes:
+            z = state.model.z_from_seeds([seed])
+            other = Face(ws=state.model.map(z, truncation)[:1], generator=state.model, z=z, label=f"seed{seed}")
+            return png_bytes(mix_faces(s.face, other, layers).render(paste=None)[0])
+
+        data = await state.render.run(work)
+        if len(s.cache) < 64:  # a gallery's worth per face, never more
+            s.cache[key] = data
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/morph", responses=ANIMATION, response_class=Response, summary="Morph face A into face B (GIF or MP4)")

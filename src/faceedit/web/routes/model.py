@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from faceedit.limits import MIN_DETECT_SIDE
+from faceedit.web.labels import GROUPS, describe, display_order
 from faceedit.web.routes import web_state
 from faceedit.web.schemas import MAX_AMOUNT
 from faceedit.web.state import WebState, shipped_styles
@@ -31,8 +32,13 @@ def info(state: WebState = Depends(web_state)) -> dict:
     }
 
 
-@router.get("/attributes", tags=["edit"], summary="Attributes that can be edited, with their accuracies")
+@router.get("/attributes", tags=["edit"], summary="Attributes that can be edited, with their accuracies",
+            description="Each attribute with its fit (space, held-out accuracy, units) and what the page shows: "
+                        "a label, the slider group (one of `groups`) and the reliability in words.")
 def attributes(state: WebState = Depends(web_state)) -> dict:
+    groups = [{"id": g, "title": t} for g, t in GROUPS]
     if state.directions is None:
-        return {"available": False, "reason": state.directions_note, "attributes": []}
-    return {"available": True, "reason": None, "attributes": state.directions.table()}
+        return {"available": False, "reason": state.directions_note, "attributes": [], "groups": groups}
+    return {"available": True, "reason": None, "groups": groups,
+            "attributes": [describe(row) for row in sorted(state.directions.table(),
+                                                           key=lambda r: display_order(r["attribute"]))]}

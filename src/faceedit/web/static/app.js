@@ -2,20 +2,27 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const VIEW_CYCLE = ["after", "side", "split"];   // the V shortcut (B toggles original / edited)
 const state = {
   info: null,
   session: null,          // {id, source, seed, has_photo, ...}
-  attributes: [],         // [{attribute, val_accuracy, ...}]
+  attributes: [],         // [{attribute, label, group, reliability, ...}]
+  groups: [],             // [{id, title}]
   amounts: {},            // attribute -> units
   keep: new Set(),
   layers: "all",
-  before: false,          // show the unedited face
+  mode: "after",          // after | before | side | split
   photoView: false,       // paste into the uploaded photo
   style: "",              // a shipped painting style for the preview ("" none)
   seq: 0,                 // newest preview request; older answers are dropped
   controller: null,       // AbortController of the preview in flight
-  blob: null,             // the image shown (for Download PNG)
+  beforeController: null, // ... and of the unedited image (side by side, split)
+  blob: null,             // the edited image shown (for Download PNG)
+  beforeBlob: null,       // the unedited image
   url: null,
+  beforeUrl: null,
+  morphBlob: null,
+  exampleSeeds: null,     // seeds of the example faces (the mixing gallery)
 };
 
 // ---------------------------------------------------------------------------------------------- helpers
@@ -69,16 +76,19 @@ function baseName() {
   return s.source === "seed" ? `seed${s.seed}` : s.source;
 }
 
+const viewName = () => (state.photoView ? "photo" : "aligned");
+
 // ---------------------------------------------------------------------------------------------- preview
+// #face shows the edit; #face-before the unedited face (instead of it, beside it or under the split).
+// Each slider move aborts the request before it: the newest answer wins.
 async function refresh() {
   if (!state.session) return;
   const seq = ++state.seq;
-  if (state.controller) state.controller.abort();       // the newest frame wins
+  if (state.controller) state.controller.abort();
   const controller = new AbortController();
   state.controller = controller;
-  const body = state.before ? { amounts: {}, view: state.photoView ? "photo" : "aligned", seq }
-    : { amounts: editedAmounts(), keep: [...state.keep], layers: state.layers,
-        view: state.photoView ? "photo" : "aligned", seq, style: state.style || null };
+  const body = { amounts: editedAmounts(), keep: [...state.keep], layers: state.layers, view: viewName(), seq,
+    style: state.style || null };
   const t0 = performance.now();
   try {
     const response = await fetch(`/api/sessions/${state.session.id}/edit`, { ...json(body), signal: controller.signal });
@@ -92,7 +102,7 @@ async function refresh() {
     }
     const blob = await response.blob();
     if (seq !== state.seq) return;
-    setImage(blob);
+    setImage(blob, seq);
     $("timing").textContent = `rendered in ${Math.round(performance.now() - t0)} ms`;
     showMessage("");
   } catch (err) {
@@ -101,13 +111,57 @@ async function refresh() {
   }
 }
 
-function setImage(blob) {
+function setImage(blob, seq) {
   const img = $("face");
   if (state.url) URL.revokeObjectURL(state.url);
   state.blob = blob;
   state.url = URL.createObjectURL(blob);
   img.src = state.url;
-  img.dataset.seq = String(state.seq);
+  img.dataset.seq = String(seq);
+}
+
+// The unedited face for side by side and split (the server caches it: one render per face and view).
+async function refreshBefore() {
+  if (!state.session || state.mode === "after") return;
+  if (state.beforeController) state.beforeController.abort();
+  const controller = new AbortController();
+  state.beforeController = controller;
+  const sid = state.session.id, view = viewName();
+  try {
+    const response = await fetch(`/api/sessions/${sid}/edit`, { ...json({ amounts: {}, view }), signal: controller.signal });
+    if (!response.ok) { showMessage(await errorText(response)); return; }
+    const blob = await response.blob();
+    if (!state.session || state.session.id !== sid || viewName() !== view) return;
+    const img = $("face-before");
+    state.beforeBlob = blob;
+    if (state.beforeUrl) URL.revokeObjectURL(state.beforeUrl);
+    state.beforeUrl = URL.createObjectURL(blob);
+    img.src = state.beforeUrl;
+    img.dataset.session = sid;
+    img.dataset.view = view;
+  } catch (err) {
+    if (err.name !== "AbortError") showMessage(`cannot reach the server: ${err.message}`);
+  }
+}
+
+function beforeIsCurrent() {
+  const img = $("face-before");
+  return state.session && img.dataset.session === state.session.id && img.dataset.view === viewName();
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  $("frame").dataset.mode = mode;
+  for (const b of document.querySelectorAll(".modes button")) b.setAttribute("aria-checked", String(b.dataset.mode === mode));
+  $("split").hidden = mode !== "split";
+  $("divider").hidden = mode !== "split";
+  if (mode !== "after" && !beforeIsCurrent()) refreshBefore();
+}
+
+function setSplit(percent) {
+  const p = Math.max(0, Math.min(100, percent));
+  $("frame").style.setProperty("--split", `${p}%`);
+  $("split").value = String(Math.round(p));
 }
 
 function setSession(session) {
@@ -121,12 +175,16 @@ function setSession(session) {
     : session.source === "photo" ? "your photo (inverted)" : `mix: ${session.note || ""}`;
   if (session.note && session.source === "photo") caption += ` — ${session.note}`;
   $("caption").textContent = caption;
+  if (!$("keep-edits").checked) clearSliders();        // a new face starts unedited unless asked otherwise
   refresh();
+  refreshBefore();
+  updateGallery();
 }
 
 // ---------------------------------------------------------------------------------------------- faces
 async function generate(seed) {
   const truncation = parseFloat($("truncation").value);
+  $("seed").value = String(seed);
   try {
     const response = await api("/api/generate", json({ seed, truncation }));
     setSession(await response.json());
@@ -142,7 +200,7 @@ function checkFile(file) {
   return null;
 }
 
-async function upload(file) {
+async function upload(file, aligned = $("aligned").checked) {
   const problem = checkFile(file);
   if (problem) { showMessage(problem); return; }
   showMessage("");
@@ -153,7 +211,7 @@ async function upload(file) {
   form.append("file", file);
   $("upload-box").disabled = true;
   try {
-    const url = $("aligned").checked ? "/api/upload?aligned=true" : "/api/upload";
+    const url = aligned ? "/api/upload?aligned=true" : "/api/upload";
     let job = await (await api(url, { method: "POST", body: form })).json();
     while (job.state === "queued" || job.state === "running") {
       progress.value = job.progress;
@@ -175,66 +233,177 @@ async function upload(file) {
   }
 }
 
+async function uploadExample(url, name) {
+  try {
+    const blob = await (await api(url)).blob();
+    await upload(new File([blob], name, { type: blob.type || "image/jpeg" }), false);
+  } catch (err) { showMessage(err.message); }
+}
+
+function thumbButton(src, alt, title, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.title = title;
+  const img = document.createElement("img");
+  Object.assign(img, { src, alt, loading: "lazy" });
+  b.appendChild(img);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+async function buildExamples() {
+  let ex;
+  try { ex = await (await api("/api/examples")).json(); } catch (_) { return; }
+  state.exampleSeeds = ex.seeds.map((s) => s.seed);
+  for (const { seed, thumbnail } of ex.seeds) {
+    $("example-seeds").appendChild(thumbButton(thumbnail, `seed ${seed}`, `example face: seed ${seed}`, () => generate(seed)));
+  }
+  updateGallery();
+  for (const { name, url } of ex.photos) {
+    $("example-photos").appendChild(thumbButton(url, `example photo ${name}`,
+      "example photo (a generated face in a synthetic scene): found, aligned and inverted like an upload",
+      () => { if (!$("upload-box").disabled) uploadExample(url, `${name}.jpg`); }));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------- sliders
+function slider(row) {
+  const name = row.attribute;
+  const div = document.createElement("div");
+  div.className = "attr";
+  div.dataset.attr = name;
+  const label = document.createElement("label");
+  label.className = "name";
+  label.htmlFor = `slider-${name}`;
+  label.textContent = row.label || name;
+  if (row.reliability) {
+    const fit = document.createElement("span");
+    fit.className = `fit ${row.reliability}`;
+    fit.textContent = row.reliability;
+    fit.title = row.reliability_note || "";
+    label.appendChild(fit);
+  }
+  const out = document.createElement("output");
+  out.textContent = "0";
+  const range = document.createElement("input");
+  Object.assign(range, { type: "range", min: "-5", max: "5", step: "0.1", value: "0", id: `slider-${name}` });
+  range.dataset.attr = name;
+  range.setAttribute("aria-valuetext", "0");
+  const set = (v) => {
+    state.amounts[name] = v;
+    range.value = String(v);
+    showAmount(range, v);
+    if (state.mode === "before") setMode("after");
+    refresh();
+  };
+  range.addEventListener("input", () => set(parseFloat(range.value)));
+  range.addEventListener("dblclick", () => set(0));
+  const keep = document.createElement("label");
+  keep.className = "keep";
+  keep.title = "hold this attribute fixed while the others move";
+  const box = document.createElement("input");
+  box.type = "checkbox";
+  box.addEventListener("change", () => {
+    if (box.checked) state.keep.add(name); else state.keep.delete(name);
+    if (hasEdit()) refresh();
+  });
+  keep.append(box, " hold");
+  div.append(label, out, keep, range);
+  return div;
+}
+
+function showAmount(range, v) {
+  const out = range.parentElement.querySelector("output");
+  out.textContent = v === 0 ? "0" : (v > 0 ? "+" : "") + v.toFixed(1);
+  out.classList.toggle("moved", v !== 0);
+  range.setAttribute("aria-valuetext", out.textContent);
+}
+
 function buildSliders() {
   const box = $("sliders");
   box.textContent = "";
+  const seen = new Set();
+  const byGroup = new Map(state.groups.map((g) => [g.id, []]));
   for (const row of state.attributes) {
-    const name = row.attribute;
-    if (box.querySelector(`[data-attr="${name}"]`)) continue;   // one slider per attribute (several spaces)
-    const div = document.createElement("div");
-    div.className = "attr";
-    div.dataset.attr = name;
-    const label = document.createElement("label");
-    label.className = "name";
-    label.htmlFor = `slider-${name}`;
-    label.textContent = name.replace(/_/g, " ");
-    if (row.val_accuracy != null) {
-      const acc = document.createElement("span");
-      acc.className = "acc";
-      acc.textContent = ` acc ${(100 * row.val_accuracy).toFixed(0)}%`;
-      acc.title = `validation accuracy of the ${row.space} boundary`;
-      label.appendChild(acc);
-    }
-    const out = document.createElement("output");
-    out.textContent = "0.0";
-    const slider = document.createElement("input");
-    Object.assign(slider, { type: "range", min: "-5", max: "5", step: "0.1", value: "0", id: `slider-${name}` });
-    slider.dataset.attr = name;
-    slider.addEventListener("input", () => {
-      state.amounts[name] = parseFloat(slider.value);
-      out.textContent = state.amounts[name].toFixed(1);
-      if (state.before) setBefore(false);
-      refresh();
-    });
-    const keep = document.createElement("label");
-    keep.className = "keep";
-    const box2 = document.createElement("input");
-    box2.type = "checkbox";
-    box2.addEventListener("change", () => {
-      if (box2.checked) state.keep.add(name); else state.keep.delete(name);
-      if (hasEdit()) refresh();
-    });
-    keep.append(box2, " keep fixed");
-    div.append(label, out, slider, keep);
-    box.appendChild(div);
+    if (seen.has(row.attribute)) continue;              // one slider per attribute (several spaces)
+    seen.add(row.attribute);
+    if (!byGroup.has(row.group)) byGroup.set(row.group, []);
+    byGroup.get(row.group).push(row);
+  }
+  let first = true;
+  for (const [id, rows] of byGroup) {
+    if (!rows.length) continue;
+    const group = state.groups.find((g) => g.id === id);
+    const details = document.createElement("details");
+    details.className = "group";
+    details.dataset.group = id;
+    details.open = first || id === "age_gender";         // the rest open with a click (the page stays short)
+    first = false;
+    const summary = document.createElement("summary");
+    summary.textContent = group ? group.title : id;
+    const count = document.createElement("span");
+    count.className = "count";
+    summary.append(" ", count);
+    const body = document.createElement("div");
+    body.className = "group-body";
+    for (const row of rows) body.appendChild(slider(row));
+    details.append(summary, body);
+    box.appendChild(details);
+  }
+  updateCounts();
+}
+
+function updateCounts() {
+  for (const details of document.querySelectorAll("details.group")) {
+    const moved = [...details.querySelectorAll("input[type=range]")].filter((r) => parseFloat(r.value) !== 0).length;
+    details.querySelector(".count").textContent = moved ? `(${moved} changed)` : "";
   }
 }
 
-function resetSliders() {
+function clearSliders() {
   state.amounts = {};
   for (const s of document.querySelectorAll("#sliders input[type=range]")) {
     s.value = "0";
-    s.parentElement.querySelector("output").textContent = "0.0";
+    showAmount(s, 0);
   }
+  updateCounts();
+}
+
+function resetSliders() {
+  clearSliders();
   refresh();
 }
 
-function setBefore(on) {
-  state.before = on;
-  const b = $("before-after");
-  b.setAttribute("aria-pressed", String(on));
-  b.textContent = on ? "Showing: before" : "Showing: after";
+// ---------------------------------------------------------------------------------------------- tabs, styles
+function selectTab(id) {
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const on = tab.id === id;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !on;
+  }
+  updateGallery();
+}
+
+function buildStyles() {
+  const styles = state.info.styles || [];
+  $("style-note").hidden = styles.length > 0;
+  const choices = [{ name: "", text: "No style (the face as drawn)" },
+    ...styles.map((s) => ({ name: s.name, text: s.title ? `${s.title} — ${s.artist}` : s.name }))];
+  for (const c of choices) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.setAttribute("role", "radio");
+    b.dataset.style = c.name;
+    b.textContent = c.text;
+    b.setAttribute("aria-checked", String(c.name === state.style));
+    b.addEventListener("click", () => {
+      state.style = c.name;
+      for (const o of $("styles").children) o.setAttribute("aria-checked", String(o.dataset.style === c.name));
+      refresh();
+    });
+    $("styles").appendChild(b);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- animations
@@ -244,7 +413,7 @@ async function downloadAnimation(format) {
   showMessage(`rendering the ${format.toUpperCase()}…`, "info");
   try {
     const body = { amounts: editedAmounts(), keep: [...state.keep], layers: state.layers, frames: 24,
-      format, view: state.photoView ? "photo" : "aligned" };
+      format, view: viewName() };
     const response = await api(`/api/sessions/${state.session.id}/animate`, json(body));
     saveBlob(await response.blob(), `${baseName()}-edit.${format}`);
     showMessage("");
@@ -263,7 +432,6 @@ async function mixFaces() {
     const other = await otherFace();
     const mixed = await (await api("/api/mix", json({ a: state.session.id, b: other.id,
       layers: $("mix-layers").value }))).json();
-    resetSlidersQuiet();
     setSession(mixed);
   } catch (err) { showMessage(err.message); }
 }
@@ -274,17 +442,59 @@ async function morphFaces() {
   try {
     const other = await otherFace();
     const response = await api("/api/morph", json({ a: state.session.id, b: other.id, frames: 30, pingpong: true }));
-    saveBlob(await response.blob(), `${baseName()}-morph.gif`);
+    state.morphBlob = await response.blob();
+    const img = $("morph-image");
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(state.morphBlob);
+    $("morph-figure").hidden = false;
     showMessage("");
   } catch (err) { showMessage(err.message); }
 }
 
-function resetSlidersQuiet() {
-  state.amounts = {};
-  for (const s of document.querySelectorAll("#sliders input[type=range]")) {
-    s.value = "0";
-    s.parentElement.querySelector("output").textContent = "0.0";
+// The Mix & morph tab's gallery: the face mixed with each example seed (rendered only while the tab is shown).
+function updateGallery() {
+  const box = $("mix-gallery");
+  if (!state.session || $("panel-mix").hidden || !state.exampleSeeds) return;
+  const layers = $("mix-layers").value, psi = parseFloat($("truncation").value);
+  const key = `${state.session.id}/${layers}/${psi}`;
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.textContent = "";
+  for (const seed of state.exampleSeeds) {
+    const url = `/api/sessions/${state.session.id}/mix/${seed}.png?layers=${encodeURIComponent(layers)}&truncation=${psi}`;
+    box.appendChild(thumbButton(url, `mixed with seed ${seed}`, `keep this mix (${layers} layers of seed ${seed})`, () => {
+      $("other-seed").value = String(seed);
+      mixFaces();
+    }));
   }
+}
+
+// ---------------------------------------------------------------------------------------------- keyboard
+function typing(target) {
+  if (!target || !target.tagName) return false;
+  const tag = target.tagName;
+  return tag === "SELECT" || tag === "TEXTAREA" || (tag === "INPUT" && !["range", "checkbox", "radio", "button"].includes(target.type));
+}
+
+function onKey(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || $("help").open) return;
+  const key = e.key;
+  const seed = parseInt($("seed").value, 10) || 0;
+  const actions = {
+    b: () => setMode(state.mode === "before" ? "after" : "before"),
+    v: () => setMode(VIEW_CYCLE[(VIEW_CYCLE.indexOf(state.mode) + 1) % VIEW_CYCLE.length]),
+    r: () => resetSliders(),
+    n: () => $("random").click(),
+    "[": () => generate(Math.max(0, seed - 1)),
+    "]": () => generate(seed + 1),
+    d: () => $("download-png").click(),
+    1: () => selectTab("tab-edit"),
+    2: () => selectTab("tab-mix"),
+    3: () => selectTab("tab-style"),
+    "?": () => $("help").showModal(),
+  };
+  const action = actions[key.length === 1 ? key.toLowerCase() : key];
+  if (action) { e.preventDefault(); action(); }
 }
 
 // ---------------------------------------------------------------------------------------------- start
@@ -295,12 +505,31 @@ function disable(boxId, noteId, reason) {
   note.hidden = false;
 }
 
+function wireSplit() {
+  const frame = $("frame");
+  const fromPointer = (e) => {
+    const r = frame.getBoundingClientRect();
+    setSplit((100 * (e.clientX - r.left)) / r.width);
+  };
+  let dragging = false;
+  frame.addEventListener("pointerdown", (e) => {
+    if (state.mode !== "split") return;
+    dragging = true; frame.setPointerCapture(e.pointerId); fromPointer(e);
+  });
+  frame.addEventListener("pointermove", (e) => { if (dragging) fromPointer(e); });
+  frame.addEventListener("pointerup", () => { dragging = false; });
+  frame.addEventListener("pointercancel", () => { dragging = false; });
+  $("split").addEventListener("input", () => setSplit(parseFloat($("split").value)));
+  setSplit(50);
+}
+
 async function init() {
   try {
     state.info = await (await api("/api/info")).json();
   } catch (err) { showMessage(`cannot load the model: ${err.message}`); return; }
   const { model, features, limits } = state.info;
-  $("model-info").textContent = `${model.name}: ${model.resolution} px, ${model.num_ws} w+ layers`;
+  $("model-info").textContent = `${model.name} model, ${model.resolution} px`;
+  $("model-info").title = `${model.num_ws} w+ layers of ${model.w_dim}`;
   $("upload-limit").textContent = String(limits.upload_bytes / 2 ** 20);
   if (!features.upload.available) disable("upload-box", "upload-note", features.upload.reason);
   if (!features.mp4.available) { $("download-mp4").disabled = true; $("download-mp4").title = features.mp4.reason; }
@@ -309,19 +538,20 @@ async function init() {
     $("download-gif").disabled = true; $("download-mp4").disabled = true;
     $("download-gif").title = features.edit.reason;
   } else {
-    state.attributes = (await (await api("/api/attributes")).json()).attributes;
+    const attrs = await (await api("/api/attributes")).json();
+    state.attributes = attrs.attributes;
+    state.groups = attrs.groups || [];
     buildSliders();
   }
+  buildStyles();
+  buildExamples();
+  wireSplit();
 
   $("truncation").addEventListener("input", () => {
     $("truncation-value").textContent = parseFloat($("truncation").value).toFixed(2);
   });
   $("seed-form").addEventListener("submit", (e) => { e.preventDefault(); generate(parseInt($("seed").value, 10)); });
-  $("random").addEventListener("click", () => {
-    const seed = Math.floor(Math.random() * 100000);
-    $("seed").value = String(seed);
-    generate(seed);
-  });
+  $("random").addEventListener("click", () => generate(Math.floor(Math.random() * 100000)));
   $("file").addEventListener("change", () => { if ($("file").files.length) upload($("file").files[0]); });
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
@@ -330,34 +560,34 @@ async function init() {
     e.preventDefault(); drop.classList.remove("over");
     if (!$("upload-box").disabled && e.dataTransfer.files.length) upload(e.dataTransfer.files[0]);
   });
-  $("before-after").addEventListener("click", () => { setBefore(!state.before); refresh(); });
+  for (const b of document.querySelectorAll(".modes button")) b.addEventListener("click", () => setMode(b.dataset.mode));
   $("photo-view").addEventListener("click", () => {
     state.photoView = !state.photoView;
     $("photo-view").setAttribute("aria-pressed", String(state.photoView));
     $("photo-view").textContent = state.photoView ? "Show aligned face" : "Show in photo";
     refresh();
+    refreshBefore();
   });
   $("smooth").addEventListener("click", () => {
-    const on = $("face").classList.toggle("pixels");
+    const on = $("frame").classList.toggle("pixels");
     $("smooth").setAttribute("aria-pressed", String(on));
   });
-  for (const s of state.info.styles || []) {
-    const option = document.createElement("option");
-    option.value = s.name;
-    option.textContent = s.title ? `${s.title}, ${s.artist}` : s.name;
-    $("style").appendChild(option);
-  }
-  $("style-box").hidden = !(state.info.styles || []).length;
-  $("style").addEventListener("change", () => { state.style = $("style").value; if (!state.before) refresh(); });
+  for (const tab of document.querySelectorAll("[role=tab]")) tab.addEventListener("click", () => selectTab(tab.id));
   $("layers").addEventListener("change", () => { state.layers = $("layers").value; if (hasEdit()) refresh(); });
   $("reset").addEventListener("click", resetSliders);
+  $("sliders").addEventListener("input", updateCounts);
   $("download-png").addEventListener("click", () => {
-    if (state.blob) saveBlob(state.blob, `${baseName()}${hasEdit() && !state.before ? "-edited" : ""}.png`);
+    if (state.mode === "before" && state.beforeBlob) saveBlob(state.beforeBlob, `${baseName()}.png`);
+    else if (state.blob) saveBlob(state.blob, `${baseName()}${hasEdit() ? "-edited" : ""}.png`);
   });
   $("download-gif").addEventListener("click", () => downloadAnimation("gif"));
   $("download-mp4").addEventListener("click", () => downloadAnimation("mp4"));
   $("mix").addEventListener("click", mixFaces);
+  $("mix-layers").addEventListener("change", updateGallery);
   $("morph").addEventListener("click", morphFaces);
+  $("download-morph").addEventListener("click", () => { if (state.morphBlob) saveBlob(state.morphBlob, `${baseName()}-morph.gif`); });
+  $("help-button").addEventListener("click", () => $("help").showModal());
+  document.addEventListener("keydown", onKey);
 
   await generate(parseInt($("seed").value, 10));
   document.body.dataset.ready = "1";
