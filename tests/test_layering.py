@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("faceedit.invert",),                                         # photos → latents (+ tuned generators)
     ("faceedit.face",),                                           # the face being edited, one resolver
     ("faceedit.train", "faceedit.cluster", "faceedit.stylize"),  # the training framework, trainers; clustering; style transfer
+    ("faceedit.adapt",),                                          # one-shot art adaptation (DIFA), art faces
     ("faceedit.api",),                                            # the Python API
     ("faceedit.batch",),                                          # many photos / seeds on workers or Ray
     ("faceedit.web",),                                            # the web app

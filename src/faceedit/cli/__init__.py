@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "cluster",
     "batch_jobs",
     "stylize",
+    "adapt",
     "masked",
     "analysis",
 ]

@@ -85,12 +85,28 @@ def split_amount_args(tokens: List[str]) -> tuple[list[str], list[str]]:
     return faces, extra
 
 
+def _generators(model: str, device: str, precision: str, method: str):
+    """``(m, art, method)``: the model to draw with; for an adapted generator (``faceedit adapt``) also its source
+    G_A, which inverts the faces (same latent space), and the inversion method for it (else None, ``method``)."""
+    from faceedit.adapt.faces import art_method, art_source
+
+    m = on_device(_load(model), device, precision)
+    art = art_source(m)
+    if art is not None:
+        method, note = art_method(method)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    return m, art, method
+
+
 def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, trunc: float,
               method: str, aligned: bool = False, steps: Optional[int] = None, paste: str = "change",
-              progress: Progress | None = None):
+              progress: Progress | None = None, art=None):
     """The faces to edit (:class:`~faceedit.face.Face`, at most :data:`MAX_FACES`): seeds, seed ranges, latent
     files and photos; photos are aligned and inverted with ``method`` (their notes go to stderr, their stages to
-    ``progress``)."""
+    ``progress``). ``art``: the source generator of an adapted ``m``: faces are resolved with it and drawn by
+    ``m``."""
+    from faceedit.adapt.faces import drawn_by
     from faceedit.align.photo import check_paste_mode
     from faceedit.cli.options import parse_seeds
 
@@ -118,11 +134,11 @@ def _subjects(faces: List[str], seed: Optional[str], latent: Optional[Path], m, 
     get_method(method)
     out = []
     for spec in specs:
-        face = resolve_shown(spec, m, trunc, progress or Progress(quiet=True), method=method, aligned=aligned,
+        face = resolve_shown(spec, art or m, trunc, progress or Progress(quiet=True), method=method, aligned=aligned,
                              steps=steps)
         for note in face.notes:
             print(f"note: {note}", file=sys.stderr)
-        out.append(face)
+        out.append(face if art is None else drawn_by(face, m))
     return out
 
 
@@ -163,7 +179,8 @@ def edit_cmd(
     out: Path = typer.Option(Path("edited.png"), *OUT, help="output image (.png/.jpg/.webp)"),
     grid: bool = typer.Option(False, "--grid", help="a row per face and attribute, columns from -amount to +amount"),
     columns: int = typer.Option(5, "--columns", help="columns of --grid"),
-    compare: bool = typer.Option(False, "--compare", help="show the original beside each edit"),
+    compare: bool = typer.Option(False, "--compare", help="show the original beside each edit (an adapted --model: "
+                                 "the source and the adapted generator's reconstructions)"),
     crop: bool = typer.Option(False, "--crop", help="photos: write the aligned face only (no paste-back)"),
     paste: str = typer.Option("change", "--paste", help=PASTE_HELP),
     method: str = typer.Option(PHOTO_METHOD, "--method", help=PHOTO_METHOD_HELP),
@@ -185,6 +202,7 @@ def edit_cmd(
     `faceedit edit 0-3 --smiling 3 --age 3 --grid -o grid.png`. Attributes: `faceedit directions list`."""
     import torch
 
+    from faceedit.adapt.faces import reconstructions
     from faceedit.cli.edit_ops import _check_image_out, _save_latents
     from faceedit.media import save_image
 
@@ -202,13 +220,13 @@ def edit_cmd(
         raise FaceEditError(f"--space must be w or z, got {space!r}")
     if space == "z" and layers is not None:
         raise FaceEditError("--layers edits w+ layers; a z edit moves the whole code (leave out --layers)")
-    m = on_device(_load(model), device, precision)
-    dirs = _directions(m, directions, force)
+    m, art, method = _generators(model, device, precision, method)
+    dirs = _directions(art or m, directions, force)
     for name in list(amounts) + [k for k in keep.split(",") if k.strip()]:
         dirs.get(name, "z" if space == "z" else None)
     keep_list = [k.strip() for k in keep.split(",") if k.strip()]
     progress = Progress(quiet)
-    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste, progress)
+    subjects = _subjects(faces, seed, latent, m, trunc, method, aligned, steps, paste, progress, art)
     how = None if crop else paste
 
     def edited(face, amounts_: dict[str, float]) -> torch.Tensor:
@@ -236,7 +254,11 @@ def edit_cmd(
             ws = edited(face, amounts)
             edited_ws.append(ws)
             row = list(face.render(ws, paste=how))
-            rows.append((list(face.render(paste=how)) + row) if compare else row)
+            if art is not None:  # G_A's and G_B's reconstructions, as tall as the edits
+                first = reconstructions(face, m, art, side=min(row[0].shape[:2]))
+            else:
+                first = list(face.render(paste=how))
+            rows.append((first + row) if compare else row)
             row_labels.append(face.label)
     what = ", ".join(f"{k} {v:+g}" for k, v in amounts.items())
     if len(rows) == 1 and len(rows[0]) == 1:
@@ -314,12 +336,12 @@ def animate_cmd(
     if total > MAX_FRAMES:
         raise FaceEditError(f"the animation would have {total:,} frames; at most {MAX_FRAMES:,} (fewer --frames or "
                             "attributes)")
-    m = on_device(_load(model), device, precision)
-    dirs = _directions(m, directions, force)
+    m, art, method = _generators(model, device, precision, method)
+    dirs = _directions(art or m, directions, force)
     for name in names + keep_list:
         dirs.get(name)
     progress = Progress(quiet)
-    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps, paste, progress)
+    subjects = _subjects(faces or [], seed, latent, m, trunc, method, aligned, steps, paste, progress, art)
     how = None if crop else paste
     per_frame = sum(f.frame_pixels(how) for f in subjects) * (2 if side_by_side else 1)
     check_pixels(total * per_frame, MAX_ANIMATION_PIXELS, "the animation", "fewer frames or faces, or --crop")

@@ -87,6 +87,55 @@ class Deadline:
         return self.seconds is not None and time.time() - self.start >= self.seconds
 
 
+class StepGuard:
+    """The checks of a hand-written training loop at each step boundary: the planned steps, this invocation's
+    time budget (seconds or None) and SIGTERM; ``reason`` says why the loop stopped; :meth:`checkpoint_due` is
+    True every ``checkpoint_minutes``.
+
+        with StepGuard(cfg.steps, cfg.time_budget, 3.0) as guard:
+            while not guard.stop_before(run.step):
+                ...one step...
+                if guard.checkpoint_due():
+                    save()
+    """
+
+    def __init__(self, planned: int, seconds: float | None, checkpoint_minutes: float):
+        self.planned, self.checkpoint_seconds = planned, checkpoint_minutes * 60.0
+        self.flag = StopFlag((signal.SIGTERM,))
+        self.deadline = Deadline(seconds)
+        self.reason = "planned steps done"
+        self._last = time.time()
+
+    def __enter__(self) -> "StepGuard":
+        self.flag.install()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.flag.restore()
+
+    @property
+    def signalled(self) -> bool:
+        return self.flag.signal is not None
+
+    def stop_before(self, step: int) -> bool:
+        """True (with ``reason`` set) when the loop must not take step ``step``."""
+        if step >= self.planned:
+            self.reason = "planned steps done"
+        elif self.deadline.passed():
+            self.reason = "time budget spent"
+        elif self.signalled:
+            self.reason = "SIGTERM"
+        else:
+            return False
+        return True
+
+    def checkpoint_due(self) -> bool:
+        if time.time() - self._last > self.checkpoint_seconds:
+            self._last = time.time()
+            return True
+        return False
+
+
 def append_log(path: str | Path, record: dict) -> None:
     """Append ``record`` as one JSON line to ``path`` (a run's ``log.jsonl``), creating its folder."""
     path = Path(path)
@@ -286,5 +335,5 @@ class Runner:
         return self.progress() >= 1.0
 
 
-__all__ = ["CHECKPOINT", "Deadline", "EpochSampler", "LICENCE", "LOG", "RunConfig", "Runner", "StopFlag", "adamw",
+__all__ = ["CHECKPOINT", "Deadline", "EpochSampler", "LICENCE", "LOG", "RunConfig", "Runner", "StepGuard", "StopFlag", "adamw",
            "append_log", "planned_rate", "set_threads", "setup_process"]
