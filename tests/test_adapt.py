@@ -225,6 +225,22 @@ def test_adapt_command_errors_and_list(tmp_path, capsys):
     assert main(["adapt", "--list"]) == 0
 
 
+def test_shipped_adapted_generators_load_by_name(tmp_path):
+    """`--model mona_lisa` names a shipped adapted generator, like 'default' names the embedded one."""
+    from faceedit.adapt import require_adapted
+    from faceedit.errors import FaceEditError
+    from faceedit.io import resolve_model
+    from faceedit.io.registry import ART_ASSETS, shipped_art_names
+    from faceedit.model import load
+
+    names = shipped_art_names()
+    assert {"mona_lisa", "pearl_earring", "van_gogh"} <= set(names)
+    assert resolve_model("mona_lisa") == ART_ASSETS / "mona_lisa.safetensors"
+    require_adapted(load("mona_lisa"))  # an adapted generator, not a plain one under that name
+    with pytest.raises(FaceEditError, match="van_gogh"):  # the unknown-name error lists them
+        resolve_model("mona_lisaa")
+
+
 def test_edit_with_an_adapted_default_generator(tmp_path, capsys):
     """`faceedit edit --model ADAPTED`: seeds and directions of the source; a photo inverted with the source
     and drawn by the adapted generator; --compare shows both reconstructions."""

@@ -7,13 +7,12 @@ The card (``model.card["card"]["adapted"]``) records ``source`` (``name``: a reg
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from faceedit.errors import FaceEditError
+from faceedit.io.registry import ART_ASSETS as SHIPPED_DIR, shipped_art_names as shipped_names
 from faceedit.model import Model, load
 
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "assets" / "art"
 REMAKE_HINT = "remake it with 'faceedit adapt' (the shipped ones: bash scripts/make_art_generators.sh)"
 
 
@@ -57,11 +56,6 @@ def check_same_shape(source: Model, adapted: Model) -> None:
         raise FaceEditError(f"{adapted.name} ({adapted.resolution} px, {adapted.num_ws}×{adapted.w_dim} w+) does "
                             f"not match its source {source.name} ({source.resolution} px, {source.num_ws}×"
                             f"{source.w_dim}); {REMAKE_HINT}")
-
-
-def shipped_names() -> list[str]:
-    """Names of the adapted generators shipped in ``assets/art`` (``faceedit adapt --list`` prints their paths)."""
-    return sorted(p.stem for p in SHIPPED_DIR.glob("*.safetensors")) if SHIPPED_DIR.is_dir() else []
 
 
 __all__ = ["SHIPPED_DIR", "adapted_card", "check_same_shape", "require_adapted", "shipped_names", "source_model"]

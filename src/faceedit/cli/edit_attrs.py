@@ -255,7 +255,7 @@ def edit_cmd(
             edited_ws.append(ws)
             row = list(face.render(ws, paste=how))
             if art is not None:  # G_A's and G_B's reconstructions, as tall as the edits
-                first = reconstructions(face, m, art, side=min(row[0].shape[:2]))
+                first = reconstructions(face, m, art, side=row[0].shape[0])
             else:
                 first = list(face.render(paste=how))
             rows.append((first + row) if compare else row)

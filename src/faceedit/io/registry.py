@@ -17,6 +17,8 @@ from faceedit.errors import FaceEditError
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = "default"
 DEFAULT_ASSET = "default_generator.safetensors"
+#: The shipped adapted (art) generators, usable by name: ``--model mona_lisa``.
+ART_ASSETS = ASSETS / "art"
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,17 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "faceedit"
 
 
+def shipped_art_names() -> list[str]:
+    """Names of the adapted generators shipped in ``assets/art`` (each usable as ``--model NAME``)."""
+    return sorted(p.stem for p in ART_ASSETS.glob("*.safetensors")) if ART_ASSETS.is_dir() else []
+
+
 def get_entry(name: str) -> ModelEntry:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise FaceEditError(f"unknown model name {name!r}; known: {', '.join(['default', *REGISTRY])} "
-                            "(or give a checkpoint path)") from None
+        known = ", ".join(["default", *REGISTRY, *shipped_art_names()])
+        raise FaceEditError(f"unknown model name {name!r}; known: {known} (or give a checkpoint path)") from None
 
 
 def model_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -153,7 +160,8 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def resolve_model(spec: str | os.PathLike | None, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Path of the checkpoint a ``--model`` value names: 'default', a registry name (fetched) or a path."""
+    """Path of the checkpoint a ``--model`` value names: 'default', a registry name (fetched), a shipped adapted
+    generator's name (``mona_lisa``) or a path."""
     if spec is None or str(spec) == DEFAULT_MODEL or str(spec) == "":
         return default_model_path()
     if isinstance(spec, os.PathLike):
@@ -167,6 +175,8 @@ def resolve_model(spec: str | os.PathLike | None, cache_dir: str | os.PathLike |
         if not p.is_file():
             raise FaceEditError(f"model {spec!r} is not downloaded yet; run: faceedit models fetch {spec}")
         return p
+    if spec in shipped_art_names():
+        return ART_ASSETS / f"{spec}.safetensors"
     path = Path(spec).expanduser()
     if path.exists():
         return path
