@@ -180,6 +180,26 @@ def test_style_picker_applies_a_shipped_style_network(client, tmp_path, monkeypa
     assert_error(edit(client, sid, style="../x"), 422, "style")
 
 
+def test_art_generators_adapted_from_the_served_model_are_styles():
+    """The shipped art generators adapted from the served model appear as 'art:NAME' styles and redraw the same
+    latent with G_B; with another served model (the tiny one of the other tests) none appear."""
+    from faceedit.adapt.faces import drawn_by
+    from faceedit.model import load
+
+    model = load("default")
+    with TestClient(create_app(model, None, fake_inverter)) as c:
+        names = [s["name"] for s in c.get("/api/info").json()["styles"]]
+        assert {"art:mona_lisa", "art:pearl_earring", "art:van_gogh"} <= set(names)
+        sid = new_face(c, seed=3)
+        base = decode(edit(c, sid))
+        art = decode(edit(c, sid, style="art:mona_lisa"))
+        face = c.app.state.faceedit.session(sid).face
+        assert art.shape == base.shape and np.abs(art.astype(int) - base).mean() > 3
+        want = drawn_by(face, load("mona_lisa")).render(face.ws)[0]
+        assert np.abs(want.astype(int) - art).max() <= 1
+        assert_error(edit(c, sid, style="art:nope"), 422, "unknown style")
+
+
 def test_attributes_and_info(client):
     attrs = client.get("/api/attributes").json()
     assert attrs["available"] and {a["attribute"] for a in attrs["attributes"]} == {"smiling", "age", "male"}

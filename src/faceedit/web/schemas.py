@@ -40,8 +40,9 @@ class EditBody(Body):
     layers: str | None = Field(None, max_length=200, description="w+ layers to edit: all, coarse, middle, fine or "
                                "a range like 0-5")
     view: Literal["aligned", "photo"] = Field("aligned", description="photo: paste into the uploaded photo")
-    style: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_]+$", description="a shipped style "
-                              "network (GET /api/info → styles) applied to the rendered image")
+    style: str | None = Field(None, max_length=64, pattern=r"^(art:)?[a-z0-9_]+$", description="a shipped style "
+                              "network applied to the rendered image, or 'art:NAME': the face redrawn by a shipped "
+                              "art generator (GET /api/info → styles)")
     seq: int | None = Field(None, description="client sequence number: older requests for the face are "
                             "dropped with 409")
 

@@ -19,13 +19,16 @@ from typing import Callable
 import numpy as np
 import torch
 
+from faceedit.adapt.faces import drawn_by
+from faceedit.adapt.source import adapted_card
 from faceedit.align.isolated import IsolatedDetector
 from faceedit.edit.directions import DirectionSet
 from faceedit.edit.layers import parse_layers
 from faceedit.errors import FaceEditError
 from faceedit.face import Face
 from faceedit.media import save_animation
-from faceedit.model import Model
+from faceedit.io.registry import shipped_art_names
+from faceedit.model import Model, load
 from faceedit.stylize import list_styles, load_style, stylize_fast
 from faceedit.web.schemas import MAX_AMOUNT
 from faceedit.web.sessions import FaceSession, SessionStore, new_id
@@ -39,6 +42,10 @@ Inverter = Callable[..., Face]
 def shipped_styles() -> list[dict]:
     """The shipped style networks for the page's style picker: name, title and artist of each."""
     return [{"name": s["name"], "title": s["title"], "artist": s["artist"]} for s in list_styles()]
+
+
+#: Style names that redraw the face with a shipped adapted (art) generator instead of a style network.
+ART_PREFIX = "art:"
 
 
 def stylize_shipped(image: np.ndarray, name: str) -> np.ndarray:
@@ -118,6 +125,29 @@ class WebState:
         self.tmp = Path(tempfile.mkdtemp(prefix="faceedit-web-"))
         self.have_mp4 = importlib.util.find_spec("imageio_ffmpeg") is not None  # an optional extra
         self.thumbnails: dict[tuple, bytes] = {}  # example thumbnails (a fixed, small set of keys)
+        self._art: dict[str, Model] | None = None
+
+    # ---- styles: shipped style networks, and the shipped art generators adapted from the served model
+    def art_generators(self) -> dict[str, Model]:
+        """The shipped adapted generators whose source is the served model (same weights by sha256), by name."""
+        if self._art is None:
+            found = {}
+            for name in shipped_art_names():
+                try:
+                    art = load(name, device=self.model.device)
+                except FaceEditError:
+                    continue
+                source = (adapted_card(art) or {}).get("source") or {}
+                if self.model.sha256 and source.get("sha256") == self.model.sha256:
+                    found[name] = art
+            self._art = found
+        return self._art
+
+    def styles(self) -> list[dict]:
+        """The page's style choices: the shipped style networks, then the art generators (``art:NAME``)."""
+        art = [{"name": ART_PREFIX + name, "title": name.replace("_", " ").title() + " (art generator)",
+                "artist": "redrawn by a generator adapted to the painting"} for name in self.art_generators()]
+        return shipped_styles() + art
 
     # ---- sessions
     def session(self, sid: str) -> FaceSession:
@@ -153,7 +183,13 @@ class WebState:
             return s.cache[key]
         if view == "photo" and s.face.photo is None:
             raise FaceEditError("this face did not come from a photo: there is no photo to paste it into")
-        img = s.face.render(self.edited_ws(s, amounts, keep, layers), paste="change" if view == "photo" else None)[0]
+        face = s.face
+        if style and style.startswith(ART_PREFIX):  # the same code drawn by an art generator (shared latents)
+            art = self.art_generators().get(style[len(ART_PREFIX):])
+            if art is None:
+                raise FaceEditError(f"unknown style {style!r}: see GET /api/info → styles")
+            face, style = drawn_by(face, art), None
+        img = face.render(self.edited_ws(s, amounts, keep, layers), paste="change" if view == "photo" else None)[0]
         if style:
             img = stylize_shipped(img, style)
         data = png_bytes(img)

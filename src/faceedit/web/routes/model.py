@@ -8,7 +8,7 @@ from faceedit.limits import MIN_DETECT_SIDE
 from faceedit.web.labels import GROUPS, describe, display_order
 from faceedit.web.routes import web_state
 from faceedit.web.schemas import MAX_AMOUNT
-from faceedit.web.state import WebState, shipped_styles
+from faceedit.web.state import WebState
 from faceedit.web.uploads import UPLOAD_TYPES
 
 router = APIRouter(prefix="/api")
@@ -24,7 +24,7 @@ def info(state: WebState = Depends(web_state)) -> dict:
             "upload": {"available": state.inverter is not None, "reason": state.inverter_note},
             "mp4": {"available": state.have_mp4, "reason": None if state.have_mp4 else "MP4 needs imageio-ffmpeg"},
         },
-        "styles": shipped_styles(),
+        "styles": state.styles(),
         "limits": {"upload_bytes": state.max_upload_bytes, "upload_pixels": state.max_pixels,
                    "upload_min_side": MIN_DETECT_SIDE, "client_sessions": state.sessions.max_per_client,
                    "upload_types": sorted(UPLOAD_TYPES.values()), "max_amount": MAX_AMOUNT,
