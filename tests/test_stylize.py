@@ -260,11 +260,16 @@ def test_two_step_training_then_resume(tmp_path, vgg_file):
                            preset="slim", log_every=1)
     card = train_style(cfg, log=lambda m: None)
     assert card["training"]["steps"] == 2 and card["training"]["complete"]
+    assert card["training"]["stopped"] == "planned steps done"
     assert card["style"]["sha256"] and card["loss"]["weights"]["style"] == 20.0
     first = load_style_model(out)
     with pytest.raises(FaceEditError, match="--resume"):
         train_style(cfg, log=lambda m: None)
-    cfg.steps = 3
+    cfg.steps, cfg.time_budget = 4, 1e-9  # a spent time budget stops before the first step of this invocation
+    card = train_style(cfg, resume=True, log=lambda m: None)
+    assert card["training"]["steps"] == 2 and card["training"]["stopped"] == "time budget spent"
+    assert not card["training"]["complete"]
+    cfg.steps, cfg.time_budget = 3, None
     card = train_style(cfg, resume=True, log=lambda m: None)
     assert card["training"]["steps"] == 3
     second = load_style_model(out)

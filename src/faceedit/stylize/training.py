@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import os
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 
 from faceedit.atomic import atomic_path
 from faceedit.errors import FaceEditError
-from faceedit.train.runner import Deadline, StopFlag, append_log
+from faceedit.train.runner import StepGuard, append_log
 from faceedit.stylize.johnson import PRESETS, TransformNet, parameter_count, save_style_model
 from faceedit.stylize.losses import JOHNSON_CONTENT, JOHNSON_STYLE, LossWeights, PerceptualLoss
 
@@ -317,64 +316,54 @@ def train_style(cfg: StyleTrainConfig, resume: bool = False, log: Callable[[str]
     log(f"style: {len(photos)} training photos, crops of {cfg.size} px, style image at {style_side} px, "
         f"{cfg.preset} network ({parameter_count(net):,} parameters)")
 
-    stop = StopFlag((signal.SIGTERM,)).install()
-    deadline = Deadline(cfg.time_budget)
-    last_ckpt = time.time()
+    guard = StepGuard(cfg.steps, cfg.time_budget, cfg.checkpoint_minutes)
     bar = tqdm(total=cfg.steps, initial=min(run.step, cfg.steps), desc="train style", unit="step",
                disable=not cfg.progress, mininterval=2, dynamic_ncols=True)
     acc: dict[str, float] = {}
-    reason = "planned steps done"
     net.train()
     try:
-        while run.step < cfg.steps:
-            if deadline.passed():
-                reason = "time budget spent"
-                break
-            if stop.signal is not None:
-                reason = "SIGTERM"
-                break
-            t0, c0 = time.time(), time.process_time()
-            for g in opt.param_groups:  # constant, then linear decay to 10 % over the last fifth of the plan
-                g["lr"] = cfg.lr * min(1.0, max(0.1, (cfg.steps - run.step) / (0.2 * cfg.steps)))
-            x = random_crops(photos, cfg.batch, cfg.size, run.gen)
-            y = net(x)
-            terms = loss(y, loss.content_targets(x))
-            total = terms["total"].mean()
-            if cfg.stability > 0:
-                noise = torch.randn(x.shape, generator=run.gen) * cfg.stability_sigma
-                stab = (net(x + noise) - y).pow(2).mean()
-                total = total + cfg.stability * stab
-                terms["stability"] = stab.detach().expand(len(x))
-            if not math.isfinite(float(total.detach())):
-                raise FaceEditError(f"style training diverged at step {run.step} (loss {float(total.detach())}); "
-                                    "try a smaller --lr or --style-weight")
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            run.step += 1
-            run.seconds += time.time() - t0
-            run.cpu_seconds += time.process_time() - c0
-            for k, v in terms.items():
-                acc[k] = acc.get(k, 0.0) + float(v.detach().mean())
-            bar.update(1)
-            if run.step % cfg.log_every == 0:
-                rec = {"step": run.step, **{k: round(v / cfg.log_every, 5) for k, v in acc.items()},
-                       "train_seconds": round(run.seconds, 1), "cpu_seconds": round(run.cpu_seconds, 1),
-                       "time": round(time.time(), 1)}
-                append_log(run.dir / "log.jsonl", rec)
-                bar.set_postfix({k: f"{v / cfg.log_every:.3f}" for k, v in acc.items() if k != "tv"})
-                acc = {}
-            if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
-                run.save(net, opt)
-                last_ckpt = time.time()
+        with guard:
+            while not guard.stop_before(run.step):
+                t0, c0 = time.time(), time.process_time()
+                for g in opt.param_groups:  # constant, then linear decay to 10 % over the last fifth of the plan
+                    g["lr"] = cfg.lr * min(1.0, max(0.1, (cfg.steps - run.step) / (0.2 * cfg.steps)))
+                x = random_crops(photos, cfg.batch, cfg.size, run.gen)
+                y = net(x)
+                terms = loss(y, loss.content_targets(x))
+                total = terms["total"].mean()
+                if cfg.stability > 0:
+                    noise = torch.randn(x.shape, generator=run.gen) * cfg.stability_sigma
+                    stab = (net(x + noise) - y).pow(2).mean()
+                    total = total + cfg.stability * stab
+                    terms["stability"] = stab.detach().expand(len(x))
+                if not math.isfinite(float(total.detach())):
+                    raise FaceEditError(f"style training diverged at step {run.step} (loss "
+                                        f"{float(total.detach())}); try a smaller --lr or --style-weight")
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                run.step += 1
+                run.seconds += time.time() - t0
+                run.cpu_seconds += time.process_time() - c0
+                for k, v in terms.items():
+                    acc[k] = acc.get(k, 0.0) + float(v.detach().mean())
+                bar.update(1)
+                if run.step % cfg.log_every == 0:
+                    rec = {"step": run.step, **{k: round(v / cfg.log_every, 5) for k, v in acc.items()},
+                           "train_seconds": round(run.seconds, 1), "cpu_seconds": round(run.cpu_seconds, 1),
+                           "time": round(time.time(), 1)}
+                    append_log(run.dir / "log.jsonl", rec)
+                    bar.set_postfix({k: f"{v / cfg.log_every:.3f}" for k, v in acc.items() if k != "tv"})
+                    acc = {}
+                if guard.checkpoint_due():
+                    run.save(net, opt)
     finally:
         bar.close()
-        stop.restore()
         if run.step > 0:
             run.save(net, opt)
     net.eval()
-    card = export(cfg, net, run, loss, style_path, style_sha, style_side, reason, log)
-    if stop.signal is not None:
+    card = export(cfg, net, run, loss, style_path, style_sha, style_side, guard.reason, log)
+    if guard.signalled:
         raise FaceEditError(f"style training stopped by SIGTERM at step {run.step} (checkpoint and {cfg.out} "
                             "written; continue with --resume)")
     return card
