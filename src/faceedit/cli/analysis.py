@@ -14,6 +14,7 @@ import typer
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import FACE_HELP, LAYERS, LAYERS_HELP, ModelOpt, OUT, QUIET, TruncOpt, command_group
 from faceedit.errors import FaceEditError
+from faceedit.threads import set_threads
 
 STYLE_CODE_ATTRS = "Smiling,Male,Young,Eyeglasses,Bangs,Mouth_Slightly_Open,Heavy_Makeup,Wavy_Hair"
 
@@ -44,8 +45,6 @@ def ppl_cmd(
 ) -> None:
     """Perceptual path length (StyleGAN §4.1): mean d(G(p(t)), G(p(t+ε)))/ε² along random paths, in W and/or Z
     (`faceedit eval ppl --space w,z --n 1000`). Lower: a smoother latent space."""
-    import torch
-
     from faceedit import api
     from faceedit.metrics import distances
     from faceedit.metrics.ppl import PPL_SPACES, SAMPLINGS, perceptual_path_length
@@ -62,7 +61,7 @@ def ppl_cmd(
     if not 2 <= n <= 1_000_000:
         raise FaceEditError("--n must be from 2 to 1000000")
     if threads:
-        torch.set_num_threads(threads)
+        set_threads(threads)
     dist = distances.get(distance)
     m = on_device(api.load(model), device, precision)
     record = {"model": m.name, "distance": distance, "results": {}}
@@ -87,8 +86,6 @@ def style_codes_cmd(
 ) -> None:
     """Linear classification accuracy of attributes from z, w and StyleSpace codes (the thesis's Table 5-2):
     `faceedit eval style-codes --attrs Smiling,Male --n 4000`."""
-    import torch
-
     from faceedit import api
     from faceedit.metrics.style_codes import CODE_SPACES, code_accuracy
 
@@ -98,7 +95,7 @@ def style_codes_cmd(
     if not 20 <= n <= 1_000_000:
         raise FaceEditError("--n must be from 20 to 1000000")
     if threads:
-        torch.set_num_threads(threads)
+        set_threads(threads)
     m = on_device(api.load(model), device, precision)
     table = code_accuracy(m, names, n=n, seed=seed)
     print("| attribute | " + " | ".join(CODE_SPACES) + " | majority | samples |")

@@ -15,6 +15,7 @@ import typer
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import ModelOpt, OUT, QUIET
 from faceedit.errors import FaceEditError
+from faceedit.threads import set_threads
 
 MASK_STEPS_HELP = "optimisation steps of the masked inversion (default 300)"
 
@@ -51,7 +52,7 @@ def inpaint_cmd(
     if not several:
         _check_image_out(out)
     if threads:
-        torch.set_num_threads(threads)
+        set_threads(threads)
     read_mask(mask, 64)  # a bad mask fails before the model loads
     dist, note = get_perceptual(perceptual)
     if note:
