@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from faceedit.geometry.clouds import MESH_SUFFIXES  # noqa: E402
-from faceedit.geometry.houv import FAST, THESIS, register_batch  # noqa: E402
+from faceedit.geometry.houv import THESIS, register_batch, tuned  # noqa: E402
 from faceedit.geometry.metrics import pair_errors, summarise  # noqa: E402
 from faceedit.geometry.partial import make_pair  # noqa: E402
 
@@ -74,6 +74,7 @@ def open3d_methods(args) -> dict:
 
     reg = o3d.pipelines.registration
     o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
+    o3d.utility.random.seed(args.seed)  # RANSAC's draws: the same figures on every run (they vary a lot by seed)
     nr, fr, dist = args.normal_radius, args.feature_radius, args.match_distance
 
     def icp(kind):
@@ -169,9 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             setting = f"rot<={angle:.0f}deg, {'noise 0.01' if sigma else 'clean'}"
             methods = dict(baselines)
             if not args.no_tuned:
-                methods["HOUV_ori (tuned)"] = lambda ps, a=angle: run_houv(replace(FAST, variant="ori",
-                                                                                   max_angle_deg=a), ps)
-                methods["HOUV_pri (tuned)"] = lambda ps, a=angle: run_houv(replace(FAST, max_angle_deg=a), ps)
+                methods["HOUV_ori (tuned)"] = lambda ps, a=angle: run_houv(replace(tuned(a), variant="ori"), ps)
+                methods["HOUV_pri (tuned)"] = lambda ps, a=angle: run_houv(tuned(a), ps)
             thesis = pairs[:: max(1, len(pairs) // max(1, args.thesis_pairs))][:args.thesis_pairs]
             print(f"\n== {setting}: {len(pairs)} pairs ==", flush=True)
             print(f"{'method':<32} {'pairs':>5} {'rot med':>8} {'rot mean':>8} {'trans':>6} {'RMSE':>6} "

@@ -15,9 +15,10 @@ import torch
 from faceedit.errors import FaceEditError
 from faceedit.geometry.chamfer import chamfer, hybrid_loss, projected_chamfer, trimmed_mean
 from faceedit.geometry.clouds import check_cloud, load_cloud, save_cloud
-from faceedit.geometry.houv import FAST, HOUVConfig, _Variables, register, register_batch
+from faceedit.geometry.correlation import best_translations
+from faceedit.geometry.houv import FAST, WIDE, HOUVConfig, _Variables, register, register_batch, tuned
 from faceedit.geometry.metrics import pair_errors, recall, rotation_error_deg, summarise
-from faceedit.geometry.partial import make_pair
+from faceedit.geometry.partial import crop_along, make_pair
 from faceedit.geometry.rotation import axis_angle_matrix, kabsch, rodrigues
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -94,6 +95,45 @@ def test_batched_equals_one_at_a_time():
         one = register_batch([clouds[i]], [targets[i]], cfg, dtype=torch.float64)
         assert np.allclose(batch.rotation[i], one.rotation[0], atol=1e-6)
         assert np.allclose(batch.translation[i], one.translation[0], atol=1e-6)
+
+
+def test_fft_search_finds_the_translation_of_each_rotation():
+    p = asymmetric_cloud(300)
+    p = (p - p.mean(0)) / np.linalg.norm(p - p.mean(0), axis=1).max() * 0.8
+    t = np.array([0.31, -0.22, 0.4])
+    q = torch.as_tensor(moved(p, R70, t))
+    others = [axis_angle_matrix(np.random.default_rng(s).normal(size=3), 1.0 + 0.2 * s) for s in range(5)]
+    rotations = torch.as_tensor(np.stack([R70] + others))
+    shifts, heights = best_translations(torch.as_tensor(p), q, rotations, grid=32)
+    cell = 3.0 / 32
+    assert np.abs(shifts[0].numpy() - t).max() <= cell  # to one grid cell
+    assert heights.argmax() == 0 and heights[0] > 0.5 * len(p)  # the true rotation overlaps the most
+    with pytest.raises(FaceEditError, match="translation grid"):
+        best_translations(torch.as_tensor(p), q, rotations, grid=4)
+
+
+def test_translation_search_registers_far_apart_partial_views():
+    """Two opposite 77 % caps of a shape turned by 150°: their centroids are apart, so groups that start at the
+    centroid offset land in a flipped pose; starting each screened group at its FFT-correlation translation finds
+    the true one."""
+    d = np.array([1.0, 0.3, 0.2]) / np.linalg.norm([1.0, 0.3, 0.2])
+    src = crop_along(asymmetric_cloud(400, seed=1), d, 0.77)
+    r = axis_angle_matrix([0.3, -1.0, 0.6], math.radians(150))
+    dst = moved(crop_along(asymmetric_cloud(400, seed=2), -d, 0.77), r, T)
+    cfg = replace(SMALL, max_angle_deg=180, screen=512, groups=16, keep=4, translation_grid=24)
+    found = register(src, dst, cfg)
+    assert pair_errors(src, found.rotation[0], found.translation[0], r, T).rotation_deg < 12
+    blind = register(src, dst, replace(cfg, translation_grid=0))
+    assert pair_errors(src, blind.rotation[0], blind.translation[0], r, T).rotation_deg > 30
+
+
+def test_tuned_settings_and_their_checks():
+    assert tuned(45) == replace(FAST, max_angle_deg=45) and FAST.translation_grid > 0
+    assert tuned(180) == replace(WIDE, max_angle_deg=180) and WIDE.screen > FAST.screen
+    with pytest.raises(FaceEditError, match="translation_grid needs screening"):
+        replace(FAST, screen=0).check()
+    with pytest.raises(FaceEditError, match="translation_grid must be"):
+        replace(FAST, translation_grid=500).check()
 
 
 def test_metrics_on_known_cases():

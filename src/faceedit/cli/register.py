@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from faceedit.threads import set_threads
 from faceedit.errors import FaceEditError
 from faceedit.cli.options import OUT
 
@@ -26,7 +27,8 @@ def register(app: typer.Typer) -> None:
                                            "mesh in .ply/.obj/.off/.stl; points as .ply/.xyz/.npy)"),
         png: Optional[Path] = typer.Option(None, "--png", help="before/after picture of the two clouds (.png)"),
         as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
-        settings: str = typer.Option("fast", "--settings", help="fast (tuned: screening, pruning, trimmed ICP) or "
+        settings: str = typer.Option("tuned", "--settings", help="tuned (screening with an FFT translation "
+                                     "search, pruning, trimmed ICP; a wider search when --max-angle is over 90) or "
                                      "thesis (Adam lr 1e-3, 500 iterations, full hybrid loss)"),
         variant: str = typer.Option("pri", "--variant", help="pri (prior angle sub-spaces) or ori"),
         max_angle: float = typer.Option(180.0, "--max-angle", help="prior: largest rotation angle (degrees)"),
@@ -41,13 +43,12 @@ def register(app: typer.Typer) -> None:
         optionally write the moved cloud and a before/after picture. `faceedit register a.ply b.ply -o a_on_b.ply
         --png check.png`."""
         import numpy as np
-        import torch
 
         from faceedit.geometry.clouds import load_cloud, save_cloud
-        from faceedit.geometry.houv import FAST, THESIS, register as houv_register
+        from faceedit.geometry.houv import THESIS, register as houv_register, tuned
 
-        if settings not in ("fast", "thesis"):
-            raise FaceEditError(f"--settings must be fast or thesis, got {settings!r}")
+        if settings not in ("tuned", "thesis"):
+            raise FaceEditError(f"--settings must be tuned or thesis, got {settings!r}")
         if not 3 <= points <= MAX_REGISTER_POINTS:
             raise FaceEditError(f"--points must be from 3 to {MAX_REGISTER_POINTS}, got {points}")
         if not (math.isfinite(max_angle) and 0 < max_angle <= 180):
@@ -57,8 +58,9 @@ def register(app: typer.Typer) -> None:
         if png is not None and png.suffix.lower() != ".png":
             raise FaceEditError(f"--png {png}: the picture is written as .png")
         if threads:
-            torch.set_num_threads(threads)
-        config = replace(FAST if settings == "fast" else THESIS, variant=variant, max_angle_deg=max_angle, seed=seed)
+            set_threads(threads)
+        config = replace(tuned(max_angle) if settings == "tuned" else THESIS, variant=variant, max_angle_deg=max_angle,
+                         seed=seed)
         if groups is not None:
             config = replace(config, groups=groups, keep=min(config.keep, groups),
                              screen=max(config.screen, groups) if config.screen else 0)

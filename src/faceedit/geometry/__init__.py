@@ -15,11 +15,12 @@ the registration itself needs only torch and numpy.
 from faceedit.geometry.chamfer import chamfer, hybrid_loss, projected_chamfer
 from faceedit.geometry.clouds import CLOUD_SUFFIXES, LoadedCloud, check_cloud, load_cloud, save_cloud
 from faceedit.geometry.headpose import HeadPose, estimate_pose
-from faceedit.geometry.houv import FAST, THESIS, HOUVConfig, Registration, register, register_batch
+from faceedit.geometry.houv import FAST, THESIS, WIDE, HOUVConfig, Registration, register, register_batch, tuned
 from faceedit.geometry.metrics import PairErrors, pair_errors, recall, rotation_error_deg, summarise
 
 __all__ = [
     "CLOUD_SUFFIXES", "FAST", "HOUVConfig", "HeadPose", "LoadedCloud", "PairErrors", "Registration", "THESIS",
+    "WIDE", "tuned",
     "chamfer", "check_cloud", "estimate_pose", "hybrid_loss", "load_cloud", "pair_errors", "projected_chamfer",
     "recall", "register", "register_batch", "rotation_error_deg", "save_cloud", "summarise",
 ]

@@ -19,7 +19,9 @@ Everything is batched: ``[pairs, groups]`` of variables in one tensor program. T
 and are off in :data:`THESIS` (they are on in :data:`FAST`, the tuned setting the benchmark reports under its own
 name): ``coarse_points`` / ``keep`` — the first ``prune_at`` iterations run on a random subset of the points and
 then only the ``keep`` best groups of each pair go on at full resolution; ``icp_iterations`` — a final trimmed
-point-to-point ICP on the chosen group (the same α-trimming as CD_local).
+point-to-point ICP on the chosen group (the same α-trimming as CD_local); ``translation_grid`` — at screening,
+each group starts at the translation that best overlays its rotated source on the target, found for all
+translations at once by FFT cross-correlation of voxel grids (:mod:`faceedit.geometry.correlation`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import torch
 from faceedit.errors import FaceEditError
 from faceedit.geometry.chamfer import hybrid_loss, nearest_indices, _gather
 from faceedit.geometry.clouds import check_cloud
+from faceedit.geometry.correlation import MAX_GRID, MIN_GRID, best_translations
 from faceedit.geometry.rotation import kabsch, rodrigues
 
 VARIANTS = ("ori", "pri")
@@ -65,6 +68,7 @@ class HOUVConfig:
     prune_at: int = 0               #: iteration where the ``keep`` best groups go on at full resolution
     keep: int = 0                   #: groups kept at ``prune_at`` (0: all)
     icp_iterations: int = 0         #: trimmed point-to-point ICP steps on the chosen group (0: none)
+    translation_grid: int = 0       #: > 0: screened groups start at their FFT-correlation translation (grid cells)
     seed: int = 0
 
     def check(self) -> "HOUVConfig":
@@ -100,6 +104,11 @@ class HOUVConfig:
             raise FaceEditError(f"prune_at must be from 0 to iterations ({self.iterations}), got {self.prune_at}")
         if not 0 <= self.keep <= self.groups:
             raise FaceEditError(f"keep must be from 0 to groups ({self.groups}), got {self.keep}")
+        if self.translation_grid and not MIN_GRID <= self.translation_grid <= MAX_GRID:
+            raise FaceEditError(f"translation_grid must be 0 or from {MIN_GRID} to {MAX_GRID}, "
+                                f"got {self.translation_grid}")
+        if self.translation_grid and self.screen <= self.groups:
+            raise FaceEditError("translation_grid needs screening (screen > groups)")
         if not 0 <= self.icp_iterations <= 1000:
             raise FaceEditError(f"icp_iterations must be from 0 to 1000, got {self.icp_iterations}")
         return self
@@ -113,7 +122,15 @@ THESIS = HOUVConfig(groups=8)
 #: The Chamfer terms of the projected clouds are off (β = γ = 0): on independently cropped partial views they are
 #: lower at wrong poses than at the true one (measured; README, "3D: registration and head pose").
 FAST = HOUVConfig(groups=16, screen=512, angle_bins=4, iterations=100, lr=2e-2, alpha=0.7, beta=0.0, gamma=0.0,
-                  coarse_points=96, fine_points=384, prune_at=70, keep=4, icp_iterations=20)
+                  coarse_points=96, fine_points=384, prune_at=70, keep=4, icp_iterations=20, translation_grid=24)
+#: :data:`FAST` with a wider search, for rotations of any angle (over ~90°): 2,048 screened rotations, 64 groups
+#: optimised, 16 kept at full resolution, twice the coarse points.
+WIDE = replace(FAST, screen=2048, groups=64, keep=16, coarse_points=192)
+
+
+def tuned(max_angle_deg: float) -> HOUVConfig:
+    """The tuned setting for a rotation prior of ``max_angle_deg``: :data:`FAST` up to 90°, :data:`WIDE` beyond."""
+    return replace(FAST if max_angle_deg <= 90 else WIDE, max_angle_deg=max_angle_deg)
 
 
 @dataclass
@@ -199,6 +216,13 @@ class _Variables(torch.nn.Module):
         self.theta = torch.nn.Parameter(theta)
         self.direction = torch.nn.Parameter(direction)
         self.distance = torch.nn.Parameter(torch.zeros(pairs, g, dtype=dtype))
+
+    @torch.no_grad()
+    def start_at(self, t: torch.Tensor) -> None:
+        """Start every group at translation ``t`` ``[B, G, 3]`` (normalised units; capped just below d_max)."""
+        d = t.norm(dim=-1, keepdim=True)
+        self.direction.copy_(torch.where(d > 1e-9, t / d.clamp_min(1e-12), self.direction))
+        self.distance.copy_(torch.atanh((d[..., 0] / self.cfg.max_translation).clamp(max=0.999)))
 
     @staticmethod
     def _draw(cfg: HOUVConfig, g: int, gen: torch.Generator,
@@ -330,6 +354,10 @@ def register_batch(sources: list, targets: list, config: HOUVConfig = THESIS,
         pf, qf, mpf, mqf = p, q, mp, mq
     if cfg.screen > cfg.groups:  # evaluate every drawn group once, go on with the best ``groups``
         with torch.no_grad():
+            if cfg.translation_grid:
+                rotations, _ = var()
+                var.start_at(torch.stack([best_translations(p[i][mp[i]], q[i][mq[i]], rotations[i],
+                                                            cfg.translation_grid)[0] for i in range(pairs)]))
             a, b, ma, mb = (pc, qc, mpc, mqc) if coarse else (p, q, mp, mq)
             var.keep(_final_loss(var, a, b, ma, mb, cfg).argsort(-1)[:, :cfg.groups])
     opt = torch.optim.Adam(var.parameters(), lr=cfg.lr)
