@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from faceedit.threads import set_threads
 from faceedit.errors import FaceEditError
 from faceedit.cli.options import OUT, QUIET
 
@@ -66,11 +67,9 @@ def register(app: typer.Typer) -> None:
         for out in (json_out, csv_out, sheet, tsne_png):
             if out is not None and out.is_dir():
                 raise FaceEditError(f"{out} is a folder: give a file name")
-        import torch
-
         if not 1 <= threads <= 64:
             raise FaceEditError(f"--threads must be 1–64, got {threads}")
-        torch.set_num_threads(threads)
+        set_threads(threads)
         log = (lambda msg: None) if quiet else (lambda msg: print(msg, file=sys.stderr))
         res = cluster_folder(folder, k, features=features, size=size, max_images=max_images, d_z=d_z,
                              pretrain_epochs=epochs, rounds=rounds, time_budget=minutes * 60, run_dir=run_dir,

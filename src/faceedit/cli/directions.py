@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from faceedit.threads import set_threads
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import ModelOpt, OUT
 from faceedit.device import resolve as resolve_compute
@@ -32,9 +33,7 @@ def _threads(threads: int) -> None:
     if threads < 0:
         raise FaceEditError("--threads must be 0 (all cores) or more")
     if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+        set_threads(threads)
 
 
 @directions_app.command("fit")

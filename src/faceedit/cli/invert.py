@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 
+from faceedit.threads import set_threads
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import ModelOpt, OUT, QUIET, command_group
 from faceedit.cli.progress import Progress
@@ -118,7 +119,7 @@ def invert(
     if detector not in ("auto", "hog", "cnn"):
         raise FaceEditError(f"--detector must be auto, hog or cnn, got {detector!r}")
     if threads:
-        torch.set_num_threads(threads)
+        set_threads(threads)
     loss, note = _perceptual_loss(perceptual, perceptual_weights)
     m = on_device(api.load(model), device, precision)
     if mask is not None:
@@ -263,7 +264,7 @@ def eval_inversion(
         raise FaceEditError("--n must be >= 1")
     step_map = parse_step_map(steps)
     if threads:
-        torch.set_num_threads(threads)
+        set_threads(threads)
     loss, note = _perceptual_loss(perceptual, perceptual_weights)
     if note:
         _err(f"note: {note}")

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 
+from faceedit.threads import set_threads
 from faceedit.cli.device_options import DeviceOpt, PrecisionOpt, on_device
 from faceedit.cli.options import ModelOpt
 from faceedit.errors import FaceEditError
@@ -75,9 +76,7 @@ def serve(
     if threads is not None:
         if threads < 1:
             raise FaceEditError("--threads must be at least 1")
-        import torch
-
-        torch.set_num_threads(threads)
+        set_threads(threads)
     m = on_device(api.load(model), device, precision)
     dirs = None
     if directions is not None:

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from faceedit.threads import set_threads
 from faceedit.cli.options import OUT, QUIET
 from faceedit.errors import FaceEditError
 
@@ -94,9 +95,7 @@ def stylize_command(
     if inp is None or output is None:
         raise FaceEditError("give INPUT and -o OUTPUT (or --list)")
     if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
+        set_threads(int(threads))
     from faceedit.stylize.frames import check_output, input_kind
 
     chosen, network = _resolve_method(method, style, style_model)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from faceedit.threads import set_threads
 from faceedit.atomic import atomic_path
 from faceedit.errors import FaceEditError
 from faceedit.train.runner import StepGuard, append_log
@@ -281,7 +282,7 @@ def train_style(cfg: StyleTrainConfig, resume: bool = False, log: Callable[[str]
 
     cfg.check()
     if cfg.threads and cfg.threads > 0:
-        torch.set_num_threads(int(cfg.threads))
+        set_threads(int(cfg.threads))
     style_path = Path(cfg.style)
     if not style_path.is_file():
         raise FaceEditError(f"style image not found: {style_path}")
