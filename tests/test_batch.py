@@ -268,7 +268,8 @@ def test_photo_job_pose_limits_skip_turned_faces(tmp_path):
     tasks, problems = collect([str(p) for p in TURNED_PHOTOS], job)
     s = run_photo_job(job, tasks, str(tmp_path / "out"), InlineEngine(), problems=problems, quiet=True)
     assert (s.ok, s.skipped, s.errors) == (1, 1, 0)
-    recs = {Path(r["input"]).name: r for r in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())}
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    recs = {Path(r["input"]).name: r for r in map(json.loads, lines)}
     turned = TURNED_PHOTOS[int(np.argmax(yaws))].name
     assert recs[turned]["status"] == "skip" and recs[turned]["reason"].startswith("face 0: yaw ")
     assert recs[turned]["reason"].endswith(f"{limit:g}°") and "invert" not in recs[turned]["seconds"]

@@ -23,12 +23,13 @@ def check_limit(value: float | None, option: str) -> float | None:
     one-line :class:`FaceEditError` naming ``option``."""
     if value is None:
         return None
+    problem = f"{option} must be a number of degrees from 0 to {MAX_LIMIT_DEG:g}, got {str(value)[:40]!r}"
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise FaceEditError(f"{option} must be a number of degrees from 0 to {MAX_LIMIT_DEG:g}, got {value!r}") from None
+        raise FaceEditError(problem) from None
     if not (math.isfinite(v) and 0.0 <= v <= MAX_LIMIT_DEG):
-        raise FaceEditError(f"{option} must be a number of degrees from 0 to {MAX_LIMIT_DEG:g}, got {value!r}")
+        raise FaceEditError(problem)
     return v
 
 
@@ -51,9 +52,11 @@ class PoseLimits:
 
     def miss(self, pose) -> str | None:
         """Why ``pose`` (anything with ``.yaw`` and ``.pitch`` in degrees) is outside the limits, e.g.
-        ``"yaw 34.1° > 20°"`` or ``"yaw -34.1° < -20°"`` (both angles when both miss), or None when it is within them."""
+        ``"yaw 34.1° > 20°"`` or ``"yaw -34.1° < -20°"`` (both angles when both miss), or None when it is within
+        them."""
         parts = []
         for name, angle, limit in (("yaw", pose.yaw, self.max_yaw), ("pitch", pose.pitch, self.max_pitch)):
             if limit is not None and not abs(angle) <= limit:
-                parts.append(f"{name} {angle:.1f}° < -{limit:g}°" if angle < 0 else f"{name} {angle:.1f}° > {limit:g}°")
+                bound = f"< -{limit:g}°" if angle < 0 else f"> {limit:g}°"
+                parts.append(f"{name} {angle:.1f}° {bound}")
         return ", ".join(parts) or None

@@ -7,7 +7,7 @@ a crash fails one request only. The 68 landmarks of the largest face go to
 :func:`~faceedit.geometry.headpose.estimate_pose` with the closed-form solver (:data:`POSE_METHOD`: the same
 objective as HOUV, equal to 0.01°, ~100× faster, which keeps the server's CPU for rendering).
 
-    poses = measure_poses([image], detector, folder)    # [{"yaw": …, "pitch": …, "roll": …, "landmarks_used": …}]
+    poses = measure_poses([image], detector, folder)   # [{"yaw": …, "pitch": …, "roll": …, "landmarks_used": …}]
 """
 
 from __future__ import annotations
