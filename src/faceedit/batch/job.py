@@ -18,7 +18,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from faceedit.errors import FaceEditError
-from faceedit.geometry.pose_limits import PoseLimits
 
 #: Output image formats (``keep``: the input's own format when it is one of these, else PNG).
 FORMATS = ("keep", "jpg", "png", "webp")
@@ -93,8 +92,11 @@ class PhotoJob:
         return dict(self.edits)
 
     @property
-    def pose_limits(self) -> PoseLimits:
-        """``max_yaw`` / ``max_pitch`` checked (finite, 0–90°): photos whose face is turned further are skipped."""
+    def pose_limits(self):
+        """``max_yaw`` / ``max_pitch`` checked (finite, 0–90°) as a
+        :class:`~faceedit.geometry.pose_limits.PoseLimits`: photos whose face is turned further are skipped."""
+        from faceedit.geometry.pose_limits import PoseLimits  # not at import: faceedit.geometry loads torch
+
         return PoseLimits.from_options(self.max_yaw, self.max_pitch)
 
     def output_settings(self) -> dict[str, Any]:

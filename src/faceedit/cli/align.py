@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
 from faceedit.cli.batch import FileBatch
 from faceedit.errors import FaceEditError
-from faceedit.geometry.pose_limits import PoseLimits
 from faceedit.limits import check_float, check_int
 from faceedit.cli.options import OUT, QUIET
+
+if TYPE_CHECKING:  # importing faceedit.geometry loads torch (and tqdm) before the CLI has set up its output
+    from faceedit.geometry.pose_limits import PoseLimits
 
 
 def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], int]:
@@ -54,7 +56,7 @@ def _print_poses(path: Path, numbered: list[tuple[int, object]], method: str, as
                        f"({p.used} landmarks)")
 
 
-def _within_limits(path: Path, faces: list, numbers: list[int], limits: PoseLimits,
+def _within_limits(path: Path, faces: list, numbers: list[int], limits: "PoseLimits",
                    method: str) -> tuple[list[int], dict[int, object], list[str]]:
     """Of the faces ``numbers`` (indices into ``faces``), those whose pose is within ``limits``, with the pose of
     every face numbered (by index) and the misses as ``face K: reason``; prints ``skip: FILE face K: reason`` for
@@ -82,7 +84,7 @@ def _off_pose_reason(misses: list[str]) -> str:
 
 
 def _report_poses(files: list[tuple[Path, Path]], detector: str, method: str, as_json: bool, all_faces: bool,
-                  face_index: int | None, quiet: bool, limits: PoseLimits) -> None:
+                  face_index: int | None, quiet: bool, limits: "PoseLimits") -> None:
     """``faceedit align --pose`` without -o: detect, estimate and print poses (of the faces within ``limits``);
     skip bad files."""
     from tqdm import tqdm
@@ -154,6 +156,7 @@ def register(app: typer.Typer) -> None:
 
         from faceedit import atomic
         from faceedit.align import align_face, detect_faces, have_dlib, load_image
+        from faceedit.geometry.pose_limits import PoseLimits
 
         check_int(size, "--size", 64, 1024)
         check_float(min_eye_distance, "--min-eye-distance", 0.0, 10_000.0)
