@@ -238,6 +238,44 @@ def test_photo_job_manifest_edits_crop_latents_and_unknown_attribute(faces, tmp_
                       quiet=True)
 
 
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TURNED_PHOTOS = (DATA / "celebamask-hq" / "images" / "00000.jpg", DATA / "celeba" / "img_align_celeba" / "000002.jpg")
+
+
+def test_photo_job_pose_limits_skip_turned_faces(tmp_path):
+    from faceedit.align import detect_faces, have_dlib, load_image
+    from faceedit.geometry.headpose import estimate_pose
+
+    with pytest.raises(FaceEditError, match="--max-yaw must be"):
+        PhotoJob(max_yaw=91)
+    with pytest.raises(FaceEditError, match="--max-pitch must be"):
+        PhotoJob(max_pitch=float("nan"))
+    with pytest.raises(FaceEditError, match="leave out --aligned"):
+        PhotoJob(max_yaw=20, **FAST)
+    t = PhotoTask(input="a.png", output="a.png")
+    base = dict(method="encoder", perceptual="none")
+    key = settings_key(PhotoJob(**base), t)
+    assert key == settings_key(PhotoJob(**base, max_yaw=None), t)
+    assert len({key, settings_key(PhotoJob(**base, max_yaw=20), t), settings_key(PhotoJob(**base, max_yaw=30), t),
+                settings_key(PhotoJob(**base, max_pitch=20), t)}) == 4
+    if not (have_dlib() and all(p.is_file() for p in TURNED_PHOTOS)):
+        pytest.skip(f"needs dlib and the photos {[str(p) for p in TURNED_PHOTOS]} (the rest passed)")
+    yaws = [abs(estimate_pose(detect_faces(load_image(p))[0].landmarks)[0].yaw) for p in TURNED_PHOTOS]
+    if abs(yaws[0] - yaws[1]) < 4:
+        pytest.skip(f"the two photos' faces are turned alike (|yaw| {yaws})")
+    limit = round(float(np.mean(yaws)), 1)
+    job = PhotoJob(**base, paste="crop", max_yaw=limit)
+    tasks, problems = collect([str(p) for p in TURNED_PHOTOS], job)
+    s = run_photo_job(job, tasks, str(tmp_path / "out"), InlineEngine(), problems=problems, quiet=True)
+    assert (s.ok, s.skipped, s.errors) == (1, 1, 0)
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    recs = {Path(r["input"]).name: r for r in map(json.loads, lines)}
+    turned = TURNED_PHOTOS[int(np.argmax(yaws))].name
+    assert recs[turned]["status"] == "skip" and recs[turned]["reason"].startswith("face 0: yaw ")
+    assert recs[turned]["reason"].endswith(f"{limit:g}°") and "invert" not in recs[turned]["seconds"]
+    assert [r["status"] for n, r in recs.items() if n != turned] == ["ok"]
+
+
 # ---------------------------------------------------------------------------------------------- local pool
 def test_local_pool_survives_crashes_retries_and_timeouts(tmp_path):
     marks = str(tmp_path)

@@ -5,6 +5,7 @@ phone-sized window keeps the face in view while the sliders scroll."""
 
 import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -170,6 +171,11 @@ def test_groups_reset_views_shortcuts_and_phone_layout():
             page.goto(url + "/")
             page.wait_for_selector("body[data-ready='1']", timeout=15000)
             page.wait_for_function(SHOWN)
+
+            # the head pose measured on the face shown appears under it once the rendering settles
+            page.wait_for_function("!document.getElementById('pose').hidden", timeout=30000)
+            line = page.inner_text("#pose")
+            assert re.fullmatch(r"head pose: yaw [+−]?\d+°, pitch [+−]?\d+°, roll −?\d+°", line), line
 
             # grouped sliders with words, not "acc 91%"; example faces to start from
             titles = page.locator("details.group > summary").all_inner_texts()

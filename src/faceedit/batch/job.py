@@ -42,7 +42,7 @@ class PhotoJob:
     folder (default: the model's); ``style``: a shipped style network applied to the result; ``paste``: change |
     replace | crop; ``format`` / ``quality``: output images; ``save_latents``: also write each photo's w+ (and its
     tuned generator) as ``.npz`` beside the image; ``threads``: torch threads per worker; ``device``: auto | cpu |
-    cuda."""
+    cuda; ``max_yaw`` / ``max_pitch``: skip photos whose face's head pose is turned further (degrees)."""
 
     model: str = "default"
     art_model: str | None = None
@@ -63,9 +63,14 @@ class PhotoJob:
     save_latents: bool = False
     threads: int = 1
     device: str = "auto"
+    max_yaw: float | None = None
+    max_pitch: float | None = None
 
     def __post_init__(self) -> None:
         from faceedit.invert import METHODS
+
+        if self.pose_limits.active and self.aligned:
+            raise FaceEditError("--max-yaw / --max-pitch need the face's landmarks: leave out --aligned")
 
         if self.method not in METHODS:
             raise FaceEditError(f"--method must be one of {', '.join(METHODS)}, got {self.method[:40]!r}")
@@ -86,12 +91,23 @@ class PhotoJob:
     def edit_amounts(self) -> dict[str, float]:
         return dict(self.edits)
 
+    @property
+    def pose_limits(self):
+        """``max_yaw`` / ``max_pitch`` checked (finite, 0–90°) as a
+        :class:`~faceedit.geometry.pose_limits.PoseLimits`: photos whose face is turned further are skipped."""
+        from faceedit.geometry.pose_limits import PoseLimits  # not at import: faceedit.geometry loads torch
+
+        return PoseLimits.from_options(self.max_yaw, self.max_pitch)
+
     def output_settings(self) -> dict[str, Any]:
         """The settings that change an output (not threads or device), with the identity of local model files
         (size and modification time) so that a retrained checkpoint under the same name redoes the job."""
         d = asdict(self)
         for k in ("threads", "device"):
             d.pop(k)
+        for k in ("max_yaw", "max_pitch"):  # no limit: the keys of runs made before these settings existed
+            if d[k] is None:
+                d.pop(k)
         d["model_file"] = _file_identity(self.model)
         d["art_model_file"] = _file_identity(self.art_model)
         d["directions_files"] = _folder_identity(self.directions)

@@ -163,6 +163,13 @@ class PhotoWorker:
         if amounts:  # unknown attributes are this photo's skip reason before any work is done
             self.directions().delta(amounts, m.num_ws, keep, job.layers)
         photo, aligned, small = prepare_photo(path, m, aligned=job.aligned, detector=job.detector, name=task.input)
+        limits = job.pose_limits
+        if limits.active:  # before the inversion: a face turned too far costs no more work
+            from faceedit.geometry.headpose import estimate_pose
+
+            why = limits.miss(estimate_pose(aligned.face.landmarks)[0])
+            if why is not None:
+                raise FaceEditError(f"face 0: {why}")
         clock.lap("align")
         kw = {} if job.steps is None else {"steps": job.steps}
         inv = invert_images(m, small[None], method=job.method, perceptual=job.perceptual, encoder=self.encoder, **kw)

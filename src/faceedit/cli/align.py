@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -13,6 +13,9 @@ from faceedit.cli.batch import FileBatch
 from faceedit.errors import FaceEditError
 from faceedit.limits import check_float, check_int
 from faceedit.cli.options import OUT, QUIET
+
+if TYPE_CHECKING:  # importing faceedit.geometry loads torch (and tqdm) before the CLI has set up its output
+    from faceedit.geometry.pose_limits import PoseLimits
 
 
 def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], int]:
@@ -34,16 +37,18 @@ def _expand(inputs: list[Path]) -> tuple[list[tuple[Path, Path]], int]:
     return files, ignored
 
 
-def _print_poses(path: Path, faces: list, method: str, as_json: bool, numbers: list[int]) -> None:
-    """Print the head pose of each face (one line, or one JSON object, per face)."""
-    from tqdm import tqdm
-
+def _poses(faces: list, method: str) -> list:
+    """The head pose of each detected face (:class:`~faceedit.geometry.headpose.HeadPose`), in order."""
     from faceedit.geometry.headpose import estimate_pose
 
-    if not faces:
-        return
-    poses = estimate_pose([f.landmarks for f in faces], method=method)
-    for k, p in zip(numbers, poses):
+    return estimate_pose([f.landmarks for f in faces], method=method) if faces else []
+
+
+def _print_poses(path: Path, numbered: list[tuple[int, object]], method: str, as_json: bool) -> None:
+    """Print ``(face number, HeadPose)`` pairs: one line, or one JSON object, per face."""
+    from tqdm import tqdm
+
+    for k, p in numbered:
         if as_json:
             tqdm.write(json.dumps({"file": str(path), "face": k, **p.to_dict(), "method": method}))
         else:
@@ -51,14 +56,42 @@ def _print_poses(path: Path, faces: list, method: str, as_json: bool, numbers: l
                        f"({p.used} landmarks)")
 
 
+def _within_limits(path: Path, faces: list, numbers: list[int], limits: "PoseLimits",
+                   method: str) -> tuple[list[int], dict[int, object], list[str]]:
+    """Of the faces ``numbers`` (indices into ``faces``), those whose pose is within ``limits``, with the pose of
+    every face numbered (by index) and the misses as ``face K: reason``; prints ``skip: FILE face K: reason`` for
+    each face left out. Without active limits every face is kept and no pose is computed."""
+    from tqdm import tqdm
+
+    if not limits.active:
+        return list(numbers), {}, []
+    poses = dict(zip(numbers, _poses([faces[k] for k in numbers], method)))
+    kept, misses = [], []
+    for k in numbers:
+        why = limits.miss(poses[k])
+        if why is None:
+            kept.append(k)
+        else:
+            misses.append(f"face {k}: {why}")
+            tqdm.write(f"skip: {path} face {k}: {why}", file=sys.stderr)
+    return kept, poses, misses
+
+
+def _off_pose_reason(misses: list[str]) -> str:
+    """The file-level reason when every face of a file misses the pose limits."""
+    shown = "; ".join(misses[:3]) + (f"; {len(misses) - 3} more" if len(misses) > 3 else "")
+    return f"no face within the pose limits ({shown})"
+
+
 def _report_poses(files: list[tuple[Path, Path]], detector: str, method: str, as_json: bool, all_faces: bool,
-                  face_index: int | None, quiet: bool) -> None:
-    """``faceedit align --pose`` without -o: detect, estimate and print poses; skip bad files."""
+                  face_index: int | None, quiet: bool, limits: "PoseLimits") -> None:
+    """``faceedit align --pose`` without -o: detect, estimate and print poses (of the faces within ``limits``);
+    skip bad files."""
     from tqdm import tqdm
 
     from faceedit.align import detect_faces, load_image
 
-    done = 0
+    done = off_pose = 0
     for f, _ in tqdm(files, desc="pose", unit="img", disable=quiet, file=sys.stderr):
         try:
             faces = detect_faces(load_image(f), detector=detector)
@@ -68,18 +101,22 @@ def _report_poses(files: list[tuple[Path, Path]], detector: str, method: str, as
         if not faces:
             tqdm.write(f"skip: no face found in {f}", file=sys.stderr)
             continue
-        if all_faces:
-            picked = list(enumerate(faces))
-        else:
-            k = face_index or 0
-            if k >= len(faces):
-                tqdm.write(f"skip: {f}: face {k} asked, {len(faces)} found", file=sys.stderr)
-                continue
-            picked = [(k, faces[k])]
-        _print_poses(f, [face for _, face in picked], method, as_json, [k for k, _ in picked])
+        k = face_index or 0
+        if not all_faces and k >= len(faces):
+            tqdm.write(f"skip: {f}: face {k} asked, {len(faces)} found", file=sys.stderr)
+            continue
+        numbers = list(range(len(faces))) if all_faces else [k]
+        kept, poses, misses = _within_limits(f, faces, numbers, limits, method)
+        off_pose += len(misses)
+        if not kept:
+            continue
+        if not poses:
+            poses = dict(zip(kept, _poses([faces[i] for i in kept], method)))
+        _print_poses(f, [(i, poses[i]) for i in kept], method, as_json)
         done += 1
     if done == 0:
-        print("error: no face found in any input", file=sys.stderr)
+        print("error: " + ("no face within the pose limits in any input" if off_pose else
+                           "no face found in any input"), file=sys.stderr)
         raise typer.Exit(1)
 
 
@@ -105,14 +142,21 @@ def register(app: typer.Typer) -> None:
         pose_method: str = typer.Option("houv", "--pose-method", help="houv (HOUV registration) or kabsch "
                                         "(closed form)."),
         as_json: bool = typer.Option(False, "--json", help="With --pose: one JSON object per face per line."),
+        max_yaw: Optional[float] = typer.Option(None, "--max-yaw", help="Only faces turned at most this many "
+                                                "degrees left or right (0-90); the others are skipped, each on "
+                                                "one line."),
+        max_pitch: Optional[float] = typer.Option(None, "--max-pitch", help="Only faces tilted at most this many "
+                                                  "degrees up or down (0-90)."),
     ) -> None:
         """Detect faces (dlib, 68 landmarks) and write FFHQ-aligned crops; one bad file never stops a batch.
-        With --pose, report yaw/pitch/roll per face (and align too when -o is given)."""
+        With --pose, report yaw/pitch/roll per face (and align too when -o is given); --max-yaw / --max-pitch
+        keep only the near-frontal faces."""
         from PIL import Image
         from tqdm import tqdm
 
         from faceedit import atomic
         from faceedit.align import align_face, detect_faces, have_dlib, load_image
+        from faceedit.geometry.pose_limits import PoseLimits
 
         check_int(size, "--size", 64, 1024)
         check_float(min_eye_distance, "--min-eye-distance", 0.0, 10_000.0)
@@ -126,16 +170,18 @@ def register(app: typer.Typer) -> None:
             raise FaceEditError("--json goes with --pose")
         if pose_method not in ("houv", "kabsch"):
             raise FaceEditError(f"--pose-method must be houv or kabsch, got {pose_method!r}")
+        limits = PoseLimits.from_options(max_yaw, max_pitch)
         if not have_dlib():
             raise FaceEditError("face alignment needs dlib: pip install 'faceedit[align]'")
         files, ignored = _expand(inputs)
         if not files:
             raise FaceEditError("no image files found in the given inputs")
         if out is None:
-            _report_poses(files, detector, pose_method, as_json, all_faces, face_index, quiet)
+            _report_poses(files, detector, pose_method, as_json, all_faces, face_index, quiet, limits)
             return
         out.mkdir(parents=True, exist_ok=True)
-        counts = {"aligned": 0, "faces": 0, "no_face": 0, "unreadable": 0, "too_small": 0, "other": 0}
+        counts = {"aligned": 0, "faces": 0, "no_face": 0, "unreadable": 0, "too_small": 0, "other": 0,
+                  "off_pose": 0}
         used: set[Path] = set()
         batch = FileBatch(len(files), write=lambda line: tqdm.write(line, file=sys.stderr))
 
@@ -145,8 +191,18 @@ def register(app: typer.Typer) -> None:
             except FaceEditError:
                 counts["unreadable"] += 1
                 raise
+            poses: dict[int, object] = {}
             try:
-                faces = detect_faces(img, detector=detector, name=str(f))
+                faces = detected = detect_faces(img, detector=detector, name=str(f))
+                numbers = list(range(len(faces))) if all_faces else [face_index or 0]
+                if limits.active and faces and all(-len(faces) <= k < len(faces) for k in numbers):  # else align_face
+                    kept, poses, misses = _within_limits(f, faces, numbers, limits, pose_method)
+                    counts["off_pose"] += len(misses)
+                    if not kept:
+                        batch.skip(f, _off_pose_reason(misses), echo=False)
+                        return
+                    if all_faces:
+                        faces = [faces[k] for k in kept]
                 result = align_face(img, size, face_index, faces=faces, name=str(f),
                                     min_eye_distance=min_eye_distance, all_faces=all_faces)
             except Exception as exc:
@@ -154,11 +210,14 @@ def register(app: typer.Typer) -> None:
                 counts["no_face" if msg.startswith("no face") else "too_small" if "too small" in msg else "other"] += 1
                 raise
             results = result if isinstance(result, list) else [result]
+            number = {id(face): k for k, face in enumerate(detected)}
+            picked = [number.get(id(af.face), face_index or 0) for af in results]  # each face's detection index
             if pose:
-                _print_poses(f, [af.face for af in results], pose_method, as_json,
-                             [k if all_faces else (face_index or 0) for k in range(len(results))])
+                if not all(k in poses for k in picked):
+                    poses = dict(zip(picked, _poses([af.face for af in results], pose_method)))
+                _print_poses(f, [(k, poses[k]) for k in picked], pose_method, as_json)
             base = rel.with_suffix("")
-            for k, af in enumerate(results):
+            for k, af in zip(picked, results):
                 stem = f"{base}_face{k}" if all_faces else str(base)
                 target = out / f"{stem}.png"
                 n = 1
@@ -169,7 +228,7 @@ def register(app: typer.Typer) -> None:
                 with atomic.atomic_path(target) as tmp:
                     Image.fromarray(af.image).save(tmp, format="PNG")
                 if save_transform:
-                    meta = {"source": str(f), "face": k if all_faces else (face_index or 0),
+                    meta = {"source": str(f), "face": k,
                             "faces_found": len(faces), "transform": af.transform.to_dict(),
                             "landmarks_aligned": af.landmarks.round(3).tolist(),
                             "landmarks_photo": af.face.landmarks.round(3).tolist(),
@@ -187,6 +246,8 @@ def register(app: typer.Typer) -> None:
                  f"no face {counts['no_face']}", f"unreadable {counts['unreadable']}"]
         if counts["too_small"]:
             parts.append(f"too small {counts['too_small']}")
+        if limits.active:
+            parts.append(f"off pose {counts['off_pose']} face(s)")
         if counts["other"]:
             parts.append(f"other problems {counts['other']}")
         if ignored:

@@ -57,10 +57,11 @@ class FileBatch:
             self.skip(path, _reason(exc, str(path)))
             return SKIPPED
 
-    def skip(self, path: str | os.PathLike, reason: str) -> None:
-        """Record (and, in a batch of several files, print) ``skip: FILE: reason``."""
+    def skip(self, path: str | os.PathLike, reason: str, echo: bool = True) -> None:
+        """Record (and, in a batch of several files, print) ``skip: FILE: reason``; ``echo=False``: record only
+        (the command printed its own, finer lines)."""
         self.skipped.append((str(path), reason))
-        if self.total > 1:
+        if echo and self.total > 1:
             self._write(f"skip: {path}: {reason}")
 
     def ok(self) -> None:

@@ -107,6 +107,10 @@ def batch(
     perceptual: str = typer.Option("perceptual", "--perceptual", help="inversion loss: perceptual or none"),
     aligned: bool = typer.Option(False, "--aligned", help="photos are FFHQ-aligned squares already"),
     detector: str = typer.Option("auto", "--detector", help="face detector: auto, hog or cnn"),
+    max_yaw: Optional[float] = typer.Option(None, "--max-yaw", help="skip photos whose face is turned more than "
+                                            "this many degrees left or right (0-90)"),
+    max_pitch: Optional[float] = typer.Option(None, "--max-pitch", help="skip photos whose face is tilted more "
+                                              "than this many degrees up or down (0-90)"),
     paste: str = typer.Option("change", "--paste", help="change (add the edit's change to the photo), replace "
                                                         "(paste the generated face) or crop (the aligned face only)"),
     image_format: str = typer.Option("keep", "--format", help="output images: keep (the input's), jpg, png, webp"),
@@ -140,7 +144,8 @@ def batch(
                    aligned=aligned, detector=detector, edits=tuple(sorted(amounts.items())), keep=_names(keep),
                    layers=layers, directions=_absolute(str(directions) if directions is not None else None),
                    force_directions=force, style=style or None, paste=paste, format=image_format, quality=quality,
-                   save_latents=save_latents, threads=max(1, threads), device=device)
+                   save_latents=save_latents, threads=max(1, threads), device=device, max_yaw=max_yaw,
+                   max_pitch=max_pitch)
     engine = make_engine_from_options(workers, ray, threads, retries, timeout, gpus_per_worker, devices)
     out_local = local_path(out)
     tasks, problems = collect(inputs, job, exclude=out_local, limit=limit)

@@ -32,14 +32,14 @@ from faceedit.errors import FaceEditError
 from faceedit.face import face_from_photo
 from faceedit.invert.methods import DEFAULT_METHOD
 from faceedit.model import Model, load
-from faceedit.web.routes import edit, examples, faces, model as model_routes, pages
+from faceedit.web.routes import edit, examples, faces, model as model_routes, pages, pose
 from faceedit.web.security import HostPolicy, RequestGuard
 from faceedit.web.sessions import SessionStore
 from faceedit.web.state import Inverter, NotFound, Stale, WebState
 from faceedit.web.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, RequestTooLarge, UnsupportedType
 from faceedit.web.work import Busy, WorkQueue
 
-ROUTERS = (pages.router, model_routes.router, examples.router, faces.router, edit.router)
+ROUTERS = (pages.router, model_routes.router, examples.router, faces.router, edit.router, pose.router)
 
 
 def _one_line(status: int, message: str, headers: dict | None = None) -> JSONResponse:

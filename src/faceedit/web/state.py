@@ -105,7 +105,7 @@ class WebState:
                  inverter: Inverter | None, inverter_note: str | None, invert_options: dict | None,
                  sessions: SessionStore, render_queue: WorkQueue, invert_queue: WorkQueue, max_upload_bytes: int,
                  max_pixels: int, max_jobs: int = 64, detector: IsolatedDetector | None = None,
-                 max_client_jobs: int = 8):
+                 max_client_jobs: int = 8, pose_queue: WorkQueue | None = None):
         self.model = model
         self.directions = directions
         self.directions_note = directions_note
@@ -126,6 +126,11 @@ class WebState:
         self.have_mp4 = importlib.util.find_spec("imageio_ffmpeg") is not None  # an optional extra
         self.thumbnails: dict[tuple, bytes] = {}  # example thumbnails (a fixed, small set of keys)
         self._art: dict[str, Model] | None = None
+        # head poses (faceedit.web.pose): detection + pose on their own queue, so renders never wait for them
+        self.pose = pose_queue or WorkQueue("pose", 1, 4, retry_after=1)
+        self.example_poses: dict[int, dict | None] | None = None  # example seed -> pose, once per model
+        self.example_poses_lock = threading.Lock()
+        self._pose_detector: IsolatedDetector | None = None
 
     # ---- styles: shipped style networks, and the shipped art generators adapted from the served model
     def art_generators(self) -> dict[str, Model]:
@@ -148,6 +153,17 @@ class WebState:
         art = [{"name": ART_PREFIX + name, "title": name.replace("_", " ").title() + " (art generator)",
                 "artist": "redrawn by a generator adapted to the painting"} for name in self.art_generators()]
         return shipped_styles() + art
+
+    # ---- head pose
+    def pose_detector(self) -> IsolatedDetector:
+        """The detector for head poses of renderings: the uploads' worker process when there is one, else a worker
+        of its own (started on first use), so native detection never runs in the server's process."""
+        if self.detector is not None:
+            return self.detector
+        with self.lock:
+            if self._pose_detector is None:
+                self._pose_detector = IsolatedDetector()
+            return self._pose_detector
 
     # ---- sessions
     def session(self, sid: str) -> FaceSession:
@@ -272,6 +288,8 @@ class WebState:
     def close(self) -> None:
         self.render.shutdown()
         self.invert.shutdown()
-        if self.detector is not None:
-            self.detector.close()
+        self.pose.shutdown()
+        for detector in (self.detector, self._pose_detector):
+            if detector is not None:
+                detector.close()
         shutil.rmtree(self.tmp, ignore_errors=True)

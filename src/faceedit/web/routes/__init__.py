@@ -1,6 +1,7 @@
 """The web app's routes, one :class:`fastapi.APIRouter` per area: :mod:`pages` (the page and static files),
 :mod:`model` (model info, attributes), :mod:`examples` (example seeds and photos), :mod:`faces` (new faces from
-seeds, uploads, jobs, sessions, mix, morph) and :mod:`edit` (rendering and animating edits). Each route reads the shared
+seeds, uploads, jobs, sessions, mix, morph), :mod:`edit` (rendering and animating edits) and :mod:`pose` (the
+head pose of a rendered face). Each route reads the shared
 :class:`~faceedit.web.state.WebState` through :func:`web_state`."""
 
 from fastapi import Request

@@ -3,6 +3,7 @@ animations of an edit or of attribute sweeps. Newer requests for a face make old
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -43,21 +44,32 @@ def parse_edit_query(edit: str) -> dict[str, float]:
     return amounts
 
 
+@dataclass(frozen=True)
+class EditQuery:
+    """An edit given in the query string: attribute → amount, attributes kept fixed, the w+ layers edited."""
+
+    amounts: dict[str, float]
+    keep: list[str]
+    layers: str | None
+
+
+def edit_query(edit: str = Query("", max_length=2000,
+                                 description="comma-separated attribute:amount, e.g. smiling:2,age:-1"),
+               keep: str = Query("", max_length=2000, description="comma-separated attributes to keep fixed"),
+               layers: str | None = Query(None, max_length=200,
+                                          description="all, coarse, middle, fine or a range like 0-5")) -> EditQuery:
+    """The query parameters of an edit (a FastAPI dependency; amounts are checked when the edit is applied)."""
+    return EditQuery(parse_edit_query(edit), [k.strip() for k in keep.split(",") if k.strip()], layers)
+
+
 @router.get("/{sid}/image.png", responses=PNG, response_class=Response,
             summary="The face, optionally edited (query form, for links and <img>)")
-async def image(sid: str,
-                edit: str = Query("", max_length=2000,
-                                  description="comma-separated attribute:amount, e.g. smiling:2,age:-1"),
-                keep: str = Query("", max_length=2000, description="comma-separated attributes to keep fixed"),
-                layers: str | None = Query(None, max_length=200,
-                                           description="all, coarse, middle, fine or a range like 0-5"),
+async def image(sid: str, q: EditQuery = Depends(edit_query),
                 view: Literal["aligned", "photo"] = "aligned",
                 seq: int | None = Query(None, description="client sequence number (stale ones get 409)"),
                 state: WebState = Depends(web_state)):
     s = state.session(sid)
-    amounts = parse_edit_query(edit)
-    keep_list = [k.strip() for k in keep.split(",") if k.strip()]
-    return await render(state, s, amounts, keep_list, layers, view, seq)
+    return await render(state, s, q.amounts, q.keep, q.layers, view, seq)
 
 
 @router.post("/{sid}/edit", responses=PNG, response_class=Response, summary="Render the face with attribute edits")

@@ -6,9 +6,12 @@ through detection and alignment)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
+from faceedit.web.pose import measure_poses, order_by_yaw
 from faceedit.web.routes import web_state
 from faceedit.web.routes.pages import EXAMPLES
 from faceedit.web.state import NotFound, WebState, png_bytes
@@ -20,10 +23,36 @@ EXAMPLE_SEEDS: tuple[int, ...] = (0, 3, 7, 12, 21, 42, 77, 101)
 THUMB_TRUNCATION = 0.7
 
 
-@router.get("", summary="Example faces (seeds) and example photos to start from")
-def examples() -> dict:
-    return {"seeds": [{"seed": s, "thumbnail": f"/api/examples/seed/{s}.png"} for s in EXAMPLE_SEEDS],
+@router.get("", summary="Example faces (seeds) and example photos to start from",
+            description="`order=pose`: the seeds from the face turned most to the image's left to the one turned "
+                        "most to its right (by yaw), each with its head pose `{yaw, pitch, roll, landmarks_used}` "
+                        "(degrees) measured on its thumbnail; seeds where no face is found go last with pose null. "
+                        "Measured once per model, then cached.")
+async def examples(order: Literal["default", "pose"] = "default", state: WebState = Depends(web_state)) -> dict:
+    seeds = [{"seed": s, "thumbnail": f"/api/examples/seed/{s}.png"} for s in EXAMPLE_SEEDS]
+    if order == "pose":
+        poses = await example_poses(state)
+        seeds = order_by_yaw([{**row, "pose": poses[row["seed"]]} for row in seeds])
+    return {"seeds": seeds, "order": order,
             "photos": [{"name": p.stem, "url": f"/static/examples/{p.name}"} for p in EXAMPLES]}
+
+
+async def example_poses(state: WebState) -> dict[int, dict | None]:
+    """Head pose of each example seed's thumbnail (None: no face found), measured on first use and kept."""
+    if state.example_poses is not None:
+        return state.example_poses
+
+    def render() -> list:
+        return list(state.model.generate(seeds=list(EXAMPLE_SEEDS), truncation=THUMB_TRUNCATION).images)
+
+    def measure(images: list) -> dict[int, dict | None]:
+        with state.example_poses_lock:  # one measurement per model, however many requests wait for it
+            if state.example_poses is None:
+                state.example_poses = dict(zip(EXAMPLE_SEEDS, measure_poses(images, state.pose_detector(),
+                                                                            state.tmp)))
+            return state.example_poses
+
+    return await state.pose.run(measure, await state.render.run(render))
 
 
 @router.get("/seed/{seed}.png", response_class=Response, responses={200: {"content": {"image/png": {}}}},

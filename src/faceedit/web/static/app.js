@@ -23,7 +23,12 @@ const state = {
   beforeUrl: null,
   morphBlob: null,
   exampleSeeds: null,     // seeds of the example faces (the mixing gallery)
+  exampleButtons: new Map(), // seed -> its thumbnail button
+  examplesByPose: null,   // the example seeds ordered by yaw (GET /api/examples?order=pose), once loaded
+  poseTimer: null,        // the head-pose measurement waiting for the rendering to settle
+  poseController: null,   // ... and the one in flight
 };
+const POSE_DELAY_MS = 350;  // measure the head pose once no new rendering was asked for this long
 
 // ---------------------------------------------------------------------------------------------- helpers
 function showMessage(text, kind = "error") {
@@ -84,6 +89,7 @@ const viewName = () => (state.photoView ? "photo" : "aligned");
 async function refresh() {
   if (!state.session) return;
   const seq = ++state.seq;
+  cancelPose();
   if (state.controller) state.controller.abort();
   const controller = new AbortController();
   state.controller = controller;
@@ -97,12 +103,14 @@ async function refresh() {
     if (!response.ok) {
       const text = await errorText(response);
       if (response.status === 404) state.session = null;
+      $("pose").hidden = true;
       showMessage(text);
       return;
     }
     const blob = await response.blob();
     if (seq !== state.seq) return;
     setImage(blob, seq);
+    schedulePose(seq);
     $("timing").textContent = `rendered in ${Math.round(performance.now() - t0)} ms`;
     showMessage("");
   } catch (err) {
@@ -118,6 +126,53 @@ function setImage(blob, seq) {
   state.url = URL.createObjectURL(blob);
   img.src = state.url;
   img.dataset.seq = String(seq);
+}
+
+// ---------------------------------------------------------------------------------------------- head pose
+// Measured on the server from the rendering (dlib landmarks -> canonical 3D face), after the rendering settles:
+// a slider drag cancels it, so it never competes with the frames.
+const signed = (v) => (v > 0 ? "+" : v < 0 ? "\u2212" : "") + Math.abs(v);
+const plain = (v) => (v < 0 ? "\u2212" : "") + Math.abs(v);
+
+function poseText(p) {
+  return `yaw ${signed(Math.round(p.yaw))}°, pitch ${signed(Math.round(p.pitch))}°, roll ${plain(Math.round(p.roll))}°`;
+}
+
+function cancelPose() {
+  clearTimeout(state.poseTimer);
+  if (state.poseController) state.poseController.abort();
+  state.poseController = null;
+}
+
+function schedulePose(seq) {
+  cancelPose();
+  state.poseTimer = setTimeout(() => measurePose(seq), POSE_DELAY_MS);
+}
+
+async function measurePose(seq) {
+  if (!state.session || seq !== state.seq) return;
+  const line = $("pose");
+  const params = new URLSearchParams({
+    edit: Object.entries(editedAmounts()).map(([k, v]) => `${k}:${v}`).join(","),
+    keep: [...state.keep].join(","), layers: state.layers });
+  const controller = new AbortController();
+  state.poseController = controller;
+  try {
+    const response = await fetch(`/api/sessions/${state.session.id}/pose?${params}`, { signal: controller.signal });
+    if (seq !== state.seq) return;
+    if (!response.ok) {                       // 422: no face found in the rendering (or a busy server): no line
+      line.hidden = true;
+      line.dataset.seq = String(seq);
+      return;
+    }
+    const pose = await response.json();
+    if (seq !== state.seq) return;
+    line.textContent = `head pose: ${poseText(pose)}`;
+    line.dataset.seq = String(seq);
+    line.hidden = false;
+  } catch (err) {
+    if (err.name !== "AbortError") line.hidden = true;
+  }
 }
 
 // The unedited face for side by side and split (the server caches it: one render per face and view).
@@ -175,6 +230,7 @@ function setSession(session) {
     : session.source === "photo" ? "your photo (inverted)" : `mix: ${session.note || ""}`;
   if (session.note && session.source === "photo") caption += ` — ${session.note}`;
   $("caption").textContent = caption;
+  $("pose").hidden = true;                             // measured again once the new face is shown
   if (!$("keep-edits").checked) clearSliders();        // a new face starts unedited unless asked otherwise
   refresh();
   refreshBefore();
@@ -256,14 +312,40 @@ async function buildExamples() {
   try { ex = await (await api("/api/examples")).json(); } catch (_) { return; }
   state.exampleSeeds = ex.seeds.map((s) => s.seed);
   for (const { seed, thumbnail } of ex.seeds) {
-    $("example-seeds").appendChild(thumbButton(thumbnail, `seed ${seed}`, `example face: seed ${seed}`, () => generate(seed)));
+    const button = thumbButton(thumbnail, `seed ${seed}`, `example face: seed ${seed}`, () => generate(seed));
+    button.dataset.seed = String(seed);
+    state.exampleButtons.set(seed, button);
+    $("example-seeds").appendChild(button);
   }
   updateGallery();
+  loadExamplePoses();
   for (const { name, url } of ex.photos) {
     $("example-photos").appendChild(thumbButton(url, `example photo ${name}`,
       "example photo (a generated face in a synthetic scene): found, aligned and inverted like an upload",
       () => { if (!$("upload-box").disabled) uploadExample(url, `${name}.jpg`); }));
   }
+}
+
+// Each example's head pose (in its title) and the order by yaw, measured once per model by the server.
+async function loadExamplePoses() {
+  if (state.examplesByPose) return state.examplesByPose;
+  let ex;
+  try { ex = await (await api("/api/examples?order=pose")).json(); } catch (_) { return null; }
+  for (const { seed, pose } of ex.seeds) {
+    const button = state.exampleButtons.get(seed);
+    if (button) button.title = `example face: seed ${seed} — ${pose ? `head pose: ${poseText(pose)}` : "no face found for a head pose"}`;
+  }
+  state.examplesByPose = ex.seeds.map((s) => s.seed);
+  return state.examplesByPose;
+}
+
+async function orderExamples(order) {
+  for (const b of document.querySelectorAll("#example-order button")) b.setAttribute("aria-checked", String(b.dataset.order === order));
+  const seeds = order === "pose" ? await loadExamplePoses() : state.exampleSeeds;
+  const current = document.querySelector("#example-order button[aria-checked=true]");
+  if (!seeds || !current || current.dataset.order !== order) return;   // failed, or another choice meanwhile
+  for (const seed of seeds) if (state.exampleButtons.has(seed)) $("example-seeds").appendChild(state.exampleButtons.get(seed));
+  $("example-seeds").dataset.order = order;
 }
 
 // ---------------------------------------------------------------------------------------------- sliders
@@ -573,6 +655,7 @@ async function init() {
     $("smooth").setAttribute("aria-pressed", String(on));
   });
   for (const tab of document.querySelectorAll("[role=tab]")) tab.addEventListener("click", () => selectTab(tab.id));
+  for (const b of document.querySelectorAll("#example-order button")) b.addEventListener("click", () => orderExamples(b.dataset.order));
   $("layers").addEventListener("change", () => { state.layers = $("layers").value; if (hasEdit()) refresh(); });
   $("reset").addEventListener("click", resetSliders);
   $("sliders").addEventListener("input", updateCounts);
