@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import torch
 
-from faceedit.threads import set_threads
+from faceedit.threads import set_threads as set_torch_threads
 from faceedit.errors import FaceEditError
 from faceedit.train.checkpoint import read_state, save_checkpoint
 
@@ -149,7 +149,7 @@ def append_log(path: str | Path, record: dict) -> None:
 def setup_process(threads: int | None = None, nice: int = 0) -> None:
     """torch CPU threads (when given) and a lower priority (``nice`` > 0) for a training process."""
     if threads and threads > 0:
-        set_threads(int(threads))
+        set_torch_threads(int(threads))
     if nice > 0:
         try:
             os.nice(nice)
