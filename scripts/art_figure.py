@@ -37,17 +37,16 @@ def main() -> None:
     from faceedit.adapt.source import SHIPPED_DIR, require_adapted, shipped_names, source_model
     from faceedit.edit.directions import load_directions
     from faceedit.face import resolve_face
-    from faceedit.media import make_grid, save_image
+    from faceedit.figure import labelled_grid
+    from faceedit.media import save_image, to_uint8
     from faceedit.model import load
 
     adapted = [load(str(SHIPPED_DIR / f"{n}.safetensors")) for n in shipped_names()]
     G_A = source_model(adapted[0])
     seeds = [int(s) for s in args.seeds.split(",")]
     ws = G_A.map(G_A.z_from_seeds(seeds), 0.7)
-    from faceedit.media import to_uint8
-
-    top = [to_uint8(m.synthesize(ws)) for m in [G_A, *adapted]]
-    cells = [up(im, args.side) for row in top for im in row]
+    names = shipped_names()
+    top = [[up(im, args.side) for im in to_uint8(m.synthesize(ws))] for m in [G_A, *adapted]]
     dirs = load_directions(G_A)
     bottom = []
     for G_B in adapted:
@@ -58,15 +57,17 @@ def main() -> None:
         row += reconstructions(face, G_B, G_A)
         row.append(art.render(dirs.apply(art.ws, {"smiling": args.smile}), paste=None)[0])
         row.append(art.render(dirs.apply(art.ws, {"age": args.age}), paste=None)[0])
-        bottom += [up(im, args.side) for im in row]
-    blank = np.full((args.side, args.side, 3), 255, np.uint8)
-    cols = max(len(seeds), 5)
-    pad_rows = []
-    for r in range(len(adapted)):
-        pad_rows += bottom[r * 5:(r + 1) * 5] + [blank] * (cols - 5)
-    grid = make_grid(np.stack(cells + pad_rows), cols=cols, pad=2)
-    save_image(args.out, grid)
-    print(f"wrote {args.out}: rows G_A, {', '.join(shipped_names())}; then per portrait: painting, G_A, G_B, "
+        bottom.append([up(im, args.side) for im in row])
+    upper = labelled_grid(top, rows=["default (G_A)", *names], cols=[f"seed {s}" for s in seeds],
+                          title="the same latent codes (truncation 0.7) drawn by the default and by each adapted generator",
+                          min_cell=args.side)
+    lower = labelled_grid(bottom, rows=names, cols=["painting", "G_A", "G_B", f"smile {args.smile:+g}",
+                                                    f"age {args.age:+g}"],
+                          title="each painting inverted with G_A, drawn and edited with its G_B", min_cell=args.side)
+    width = max(upper.shape[1], lower.shape[1])
+    pad = lambda im: np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=255)  # noqa: E731
+    save_image(args.out, np.concatenate([pad(upper), np.full((12, width, 3), 255, np.uint8), pad(lower)]))
+    print(f"wrote {args.out}: rows G_A, {', '.join(names)}; then per portrait: painting, G_A, G_B, "
           f"smile {args.smile:+g}, age {args.age:+g}")
 
 

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ART="${1:-../shared/data/art_portraits}"
 [ -d "$ART" ] || ART=/work/shared/data/art_portraits
 BUDGET="${2:-1200}"
-PY="${PYTHON:-python}"
+PY="${PYTHON:-.venv/bin/python}"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 OUT=src/faceedit/assets/art
 mkdir -p "$OUT"

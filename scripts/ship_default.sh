@@ -7,6 +7,8 @@
 #   5. train + export the photo encoder for it (src/faceedit/assets/encoder.safetensors)
 #   6. re-measure inversion (benchmarks/inversion.py) and photo-edit paste-back (benchmarks/paste_detail.py)
 #   7. commit the run's resumable state (training/default64.state.safetensors)
+#   8. remake the shipped art generators (scripts/make_art_generators.sh: they are bound to the default's sha256)
+#   9. remake the web page's example photos (scripts/make_example_photos.py: faces of the default)
 # Figures go to out/ship/ (JSON + logs); copy the tables into README.md / benchmarks/README.md.
 #
 # Usage: bash scripts/ship_default.sh RUN_DIR [THREADS]
@@ -57,5 +59,11 @@ if step 6 "inversion and paste-back figures"; then
 fi
 if step 7 "resumable training state"; then
   $F train save-state "$RUN" -o training/default64.state.safetensors
+fi
+if step 8 "art generators"; then
+  PYTHON="$PY" bash scripts/make_art_generators.sh
+fi
+if step 9 "web example photos"; then
+  PYTHONPATH=src $PY scripts/make_example_photos.py
 fi
 echo "shipped $RUN: card $OUT/card.json; figures in $OUT/" >&2
