@@ -19,8 +19,8 @@ Everything is batched: ``[pairs, groups]`` of variables in one tensor program. T
 and are off in :data:`THESIS` (they are on in :data:`FAST`, the tuned setting the benchmark reports under its own
 name): ``coarse_points`` / ``keep`` — the first ``prune_at`` iterations run on a random subset of the points and
 then only the ``keep`` best groups of each pair go on at full resolution; ``icp_iterations`` — a final trimmed
-point-to-point ICP on the chosen group (the same α-trimming as CD_local); ``translation_grid`` — at screening,
-each group starts at the translation that best overlays its rotated source on the target, found for all
+point-to-point ICP on the chosen group (the same α-trimming as CD_local); ``translation_grid`` — before
+screening and optimisation, each group starts at the translation that best overlays its rotated source on the target, found for all
 translations at once by FFT cross-correlation of voxel grids (:mod:`faceedit.geometry.correlation`).
 """
 
@@ -68,7 +68,7 @@ class HOUVConfig:
     prune_at: int = 0               #: iteration where the ``keep`` best groups go on at full resolution
     keep: int = 0                   #: groups kept at ``prune_at`` (0: all)
     icp_iterations: int = 0         #: trimmed point-to-point ICP steps on the chosen group (0: none)
-    translation_grid: int = 0       #: > 0: screened groups start at their FFT-correlation translation (grid cells)
+    translation_grid: int = 0       #: > 0: every group starts at its FFT-correlation translation (grid cells)
     seed: int = 0
 
     def check(self) -> "HOUVConfig":
@@ -107,8 +107,6 @@ class HOUVConfig:
         if self.translation_grid and not MIN_GRID <= self.translation_grid <= MAX_GRID:
             raise FaceEditError(f"translation_grid must be 0 or from {MIN_GRID} to {MAX_GRID}, "
                                 f"got {self.translation_grid}")
-        if self.translation_grid and self.screen <= self.groups:
-            raise FaceEditError("translation_grid needs screening (screen > groups)")
         if not 0 <= self.icp_iterations <= 1000:
             raise FaceEditError(f"icp_iterations must be from 0 to 1000, got {self.icp_iterations}")
         return self
@@ -352,12 +350,13 @@ def register_batch(sources: list, targets: list, config: HOUVConfig = THESIS,
         mqf = mpf.clone()
     else:
         pf, qf, mpf, mqf = p, q, mp, mq
+    if cfg.translation_grid:  # each drawn group starts at the translation that best overlays its rotated source
+        with torch.no_grad():
+            rotations, _ = var()
+            var.start_at(torch.stack([best_translations(p[i][mp[i]], q[i][mq[i]], rotations[i],
+                                                        cfg.translation_grid)[0] for i in range(pairs)]))
     if cfg.screen > cfg.groups:  # evaluate every drawn group once, go on with the best ``groups``
         with torch.no_grad():
-            if cfg.translation_grid:
-                rotations, _ = var()
-                var.start_at(torch.stack([best_translations(p[i][mp[i]], q[i][mq[i]], rotations[i],
-                                                            cfg.translation_grid)[0] for i in range(pairs)]))
             a, b, ma, mb = (pc, qc, mpc, mqc) if coarse else (p, q, mp, mq)
             var.keep(_final_loss(var, a, b, ma, mb, cfg).argsort(-1)[:, :cfg.groups])
     opt = torch.optim.Adam(var.parameters(), lr=cfg.lr)

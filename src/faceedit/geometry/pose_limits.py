@@ -9,10 +9,9 @@ pitch > 0 chin up); a limit bounds the absolute angle, so ``max_yaw=20`` keeps f
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from faceedit.errors import FaceEditError
+from faceedit.limits import check_float
 
 #: The largest limit that means anything: a head turned more than 90° shows no face.
 MAX_LIMIT_DEG = 90.0
@@ -21,16 +20,7 @@ MAX_LIMIT_DEG = 90.0
 def check_limit(value: float | None, option: str) -> float | None:
     """``value`` (degrees) as a float when it is a finite number within 0–90, None when not given; otherwise a
     one-line :class:`FaceEditError` naming ``option``."""
-    if value is None:
-        return None
-    problem = f"{option} must be a number of degrees from 0 to {MAX_LIMIT_DEG:g}, got {str(value)[:40]!r}"
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise FaceEditError(problem) from None
-    if not (math.isfinite(v) and 0.0 <= v <= MAX_LIMIT_DEG):
-        raise FaceEditError(problem)
-    return v
+    return None if value is None else check_float(value, option, 0.0, MAX_LIMIT_DEG)
 
 
 @dataclass(frozen=True)
