@@ -11,6 +11,11 @@ noise σ 0.01 clipped at 0.05). HOUV has no training, so every shape is unseen.
 Every method runs on one CPU thread. HOUV runs all pairs of a setting in one batch; its time per pair is the
 batch's wall time divided by the number of pairs. Needs open3d (``pip install 'faceedit[bench3d]'``; on Debian
 also ``apt-get install libusb-1.0-0``); without it only the HOUV rows are printed.
+
+Columns: median and mean rotation error (degrees), the share of pairs within 5° (``<5°``), mean translation
+error and RMSE (cloud units), recall (share of pairs with RMSE < 0.2), ``5°sym`` (share of pairs that place the
+whole clean shape as closely as a 5° error would, so that a symmetric shape turned onto itself counts as right:
+faceedit.geometry.metrics) and seconds per pair.
 """
 
 from __future__ import annotations
@@ -109,13 +114,13 @@ def run_pairwise(fn, pairs) -> tuple[list, list]:
         t0 = time.perf_counter()
         m = np.asarray(fn(p.source, p.target))
         seconds.append(time.perf_counter() - t0)
-        errors.append(pair_errors(p.source, m[:3, :3], m[:3, 3], p.rotation, p.translation))
+        errors.append(pair_errors(p.source, m[:3, :3], m[:3, 3], p.rotation, p.translation, p.shape))
     return errors, seconds
 
 
 def run_houv(config, pairs) -> tuple[list, list]:
     res = register_batch([p.source for p in pairs], [p.target for p in pairs], config)
-    errors = [pair_errors(p.source, res.rotation[i], res.translation[i], p.rotation, p.translation)
+    errors = [pair_errors(p.source, res.rotation[i], res.translation[i], p.rotation, p.translation, p.shape)
               for i, p in enumerate(pairs)]
     return errors, [res.seconds / len(pairs)] * len(pairs)
 
@@ -124,7 +129,9 @@ def report(setting: str, name: str, pairs: list, errors: list, seconds: list) ->
     """Print one table row; return it with the per-pair errors (for --json)."""
     row = summarise(errors, seconds)
     print(f"{name:<32} {row['pairs']:>5} {row['rot_median_deg']:8.2f} {row['rot_mean_deg']:8.2f} "
-          f"{row['trans_mean']:6.3f} {row['rmse_mean']:6.3f} {row['recall']:6.2f} {row['seconds_per_pair']:7.3f}",
+          f"{row['within_5deg']:6.2f} "
+          f"{row['trans_mean']:6.3f} {row['rmse_mean']:6.3f} {row['recall']:6.2f} "
+          f"{row['within_up_to_symmetry']:6.2f} {row['seconds_per_pair']:7.3f}",
           flush=True)
     return {"setting": setting, "method": name, **row,
             "per_pair": [{"mesh": p.name, **e.to_dict()} for p, e in zip(pairs, errors)]}
@@ -174,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 methods["HOUV_pri (tuned)"] = lambda ps, a=angle: run_houv(tuned(a), ps)
             thesis = pairs[:: max(1, len(pairs) // max(1, args.thesis_pairs))][:args.thesis_pairs]
             print(f"\n== {setting}: {len(pairs)} pairs ==", flush=True)
-            print(f"{'method':<32} {'pairs':>5} {'rot med':>8} {'rot mean':>8} {'trans':>6} {'RMSE':>6} "
-                  f"{'recall':>6} {'s/pair':>7}")
+            print(f"{'method':<32} {'pairs':>5} {'rot med':>8} {'rot mean':>8} {'<5°':>6} {'trans':>6} {'RMSE':>6} "
+                  f"{'recall':>6} {'5°sym':>6} {'s/pair':>7}")
             for name, fn in methods.items():
                 errors, seconds = fn(pairs) if name.startswith("HOUV") else run_pairwise(fn, pairs)
                 results.append(report(setting, name, pairs, errors, seconds))

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOWN = "document.getElementById('face').dataset.seq === String(state.seq)"
+#: The head-pose line under the face has been measured for the face on screen (shown, or hidden: no face found).
+POSE_MEASURED = "document.getElementById('pose').dataset.seq === String(state.seq)"
 
 
 def save_palette(png: bytes, path: Path) -> None:
@@ -79,6 +81,7 @@ def main() -> int:
         page.wait_for_function("document.getElementById('mix-gallery').dataset.key.includes('/coarse/')")
         page.wait_for_function("document.getElementById('face-before').dataset.session === state.session.id")
         page.wait_for_function("[...document.querySelectorAll('#mix-gallery img')].every((i) => i.complete)")
+        page.wait_for_function(POSE_MEASURED, timeout=60_000)
         page.wait_for_timeout(300)
         save_palette(page.screenshot(), args.out / "web_side.png")
 
@@ -97,6 +100,7 @@ def main() -> int:
         page.click(".modes [data-mode=split]")
         page.fill("#split", "45")
         page.wait_for_function("document.getElementById('face-before').dataset.session === state.session.id")
+        page.wait_for_function(POSE_MEASURED, timeout=60_000)
         page.wait_for_timeout(300)
         save_palette(page.screenshot(), args.out / "web.png")
 

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from faceedit.errors import FaceEditError
-from faceedit.geometry.chamfer import chamfer, hybrid_loss, projected_chamfer, trimmed_mean
+from faceedit.geometry.chamfer import (chamfer, hybrid_loss, nearest_index, nearest_indices,
+                                      projected_chamfer, trimmed_mean)
 from faceedit.geometry.clouds import check_cloud, load_cloud, save_cloud
 from faceedit.geometry.correlation import best_translations
 from faceedit.geometry.houv import FAST, WIDE, HOUVConfig, _Variables, register, register_batch, tuned
@@ -152,6 +153,44 @@ def test_metrics_on_known_cases():
     assert recall(np.array([0.1, 0.19, 0.2, 0.5])) == 0.5
     s = summarise([e, e], [1.0, 3.0])
     assert s["pairs"] == 2 and s["seconds_per_pair"] == 2.0 and s["rot_median_deg"] == pytest.approx(30.0)
+
+
+def test_symmetry_aware_metric_forgives_only_symmetries():
+    """A torus turned half a turn about a diameter is the same shape placed the same way (within 5° up to
+    symmetry, though 180° off); the asymmetric tube turned 30° is not; the truth itself is exact."""
+    a = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    u, v = np.meshgrid(a, a[::2])
+    torus = np.stack([(0.7 + 0.25 * np.cos(v)) * np.cos(u), (0.7 + 0.25 * np.cos(v)) * np.sin(u),
+                      0.25 * np.sin(v)], -1).reshape(-1, 3)
+    flip = axis_angle_matrix([1, 0, 0], math.pi)
+    t = np.array([0.2, 0.0, -0.1])
+    e = pair_errors(torus[:50], flip, t, np.eye(3), t, shape=torus)
+    assert e.rotation_deg == pytest.approx(180.0) and e.rmse > 0.5
+    assert e.shape_cd < 1e-6 and e.within_up_to_symmetry
+    tube = asymmetric_cloud()
+    r30 = axis_angle_matrix([0, 1, 1], math.radians(30))
+    e = pair_errors(tube, r30, t, np.eye(3), t, shape=tube)
+    assert e.shape_cd > e.shape_tolerance > 0 and e.within_up_to_symmetry is False
+    exact = pair_errors(tube, r30, t, r30, t, shape=tube)
+    assert exact.shape_cd == pytest.approx(0.0, abs=1e-6) and exact.within_up_to_symmetry
+    three = axis_angle_matrix([0, 1, 1], math.radians(3))  # smaller than the 5° tolerance
+    assert pair_errors(tube, three, t, np.eye(3), t, shape=tube).within_up_to_symmetry
+    s = summarise([e, exact])
+    assert s["within_up_to_symmetry"] == 0.5
+    assert "within_up_to_symmetry" not in summarise([pair_errors(tube, r30, t, r30, t)])
+    with pytest.raises(FaceEditError, match="shape must"):
+        pair_errors(tube, r30, t, r30, t, shape=np.zeros((0, 3)))
+
+
+def test_one_way_neighbour_search_matches_the_two_way_one():
+    gen = torch.Generator().manual_seed(0)
+    p, q = torch.randn(5, 40, 3, generator=gen), torch.randn(5, 30, 3, generator=gen)
+    mask_q = torch.rand(5, 30, generator=gen) > 0.3
+    ip = nearest_index(p, q, mask_q)
+    assert torch.equal(ip, nearest_indices(p, q, None, mask_q)[0])
+    assert bool(mask_q.gather(1, ip).all())  # a masked-out point is never chosen
+    brute = torch.cdist(p, q).masked_fill(~mask_q[:, None], float("inf")).argmin(-1)
+    assert torch.equal(ip, brute)
 
 
 def test_chamfer_variants():

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from faceedit.errors import FaceEditError
-from faceedit.geometry.chamfer import hybrid_loss, nearest_indices, _gather
+from faceedit.geometry.chamfer import _gather, hybrid_loss, nearest_index
 from faceedit.geometry.clouds import check_cloud
 from faceedit.geometry.correlation import MAX_GRID, MIN_GRID, best_translations
 from faceedit.geometry.rotation import kabsch, rodrigues
@@ -273,15 +273,16 @@ def _move(points: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tenso
 def trimmed_icp(p: torch.Tensor, q: torch.Tensor, mask_p: torch.Tensor, mask_q: torch.Tensor, r: torch.Tensor,
                 t: torch.Tensor, iterations: int, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Trimmed point-to-point ICP, batched: from (r ``[B, 3, 3]``, t ``[B, 3]``), match each moved point of p
-    ``[B, N, 3]`` to its nearest in q ``[B, M, 3]``, keep the ``fraction`` closest matches, refit by Kabsch."""
+    ``[B, N, 3]`` to its nearest in q ``[B, M, 3]``, keep the ``fraction`` closest matches, refit by Kabsch.
+    The neighbour search runs in float32 (one direction), the fit in the clouds' own precision."""
+    q32 = q.float()
+    k = torch.ceil(mask_p.sum(-1, keepdim=True) * fraction).clamp_min(3).long().clamp_max(p.shape[1])
     for _ in range(iterations):
         moved = p @ r.transpose(-1, -2) + t[:, None]
-        ip, _ = nearest_indices(moved, q, mask_p, mask_q)
-        matched = _gather(q, ip)
+        matched = _gather(q, nearest_index(moved.float(), q32, mask_q))
         d = ((moved - matched) ** 2).sum(-1).masked_fill(~mask_p, math.inf)
-        k = torch.ceil(mask_p.sum(-1, keepdim=True) * fraction).clamp_min(3)
-        rank = d.argsort(-1).argsort(-1)
-        w = ((rank < k) & mask_p).to(p.dtype)
+        threshold = d.sort(-1).values.gather(-1, k - 1)  # the k-th smallest distance of each cloud
+        w = ((d <= threshold) & mask_p).to(p.dtype)
         r, t, _ = kabsch(p, matched, w)
     return r, t
 

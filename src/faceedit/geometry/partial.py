@@ -28,6 +28,7 @@ class PartialPair:
     rotation: np.ndarray
     translation: np.ndarray
     name: str = ""
+    shape: np.ndarray | None = None  #: the whole clean shape sample in the source's frame (before cropping, noise)
 
 
 def crop_along(points: np.ndarray, direction: np.ndarray, keep: float) -> np.ndarray:
@@ -58,4 +59,4 @@ def make_pair(vertices: np.ndarray, faces: np.ndarray, rng: np.random.Generator,
     keep = 1.0 / (2.0 - overlap)
     source = noisy(crop_along(src, d, keep), noise, noise_clip, rng)
     target = noisy(crop_along(dst, -d, keep) @ r.T + t, noise, noise_clip, rng)
-    return PartialPair(source=source, target=target, rotation=r, translation=t, name=name)
+    return PartialPair(source=source, target=target, rotation=r, translation=t, name=name, shape=src)

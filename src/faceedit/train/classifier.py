@@ -31,7 +31,7 @@ from faceedit.scorers.classifier import (DEFAULT_WEIGHTS, AttributeClassifier, A
                                          load_classifier)
 from faceedit.train.augment import colour_jitter, random_affine, random_flip, resize, warp
 from faceedit.train.dataset import to_float
-from faceedit.train.runner import LICENCE, EpochSampler, RunConfig, Runner, adamw, set_threads
+from faceedit.train.runner import LICENCE, EpochSampler, RunConfig, Runner, adamw, setup_process
 
 
 # ----------------------------------------------------------------------------------------------- classifier
@@ -73,7 +73,7 @@ def evaluate_classifier(clf, imgs: np.ndarray, labels: np.ndarray, train_prior: 
 
 def train_classifier(cfg: RunConfig, log=print) -> dict[str, Any]:
     """Train (or resume), then export fp16 weights with a card. Returns the card."""
-    set_threads(cfg.threads)
+    setup_process(threads=cfg.threads)
     torch.manual_seed(cfg.seed)
     ccfg = ClassifierConfig.from_dict(cfg.extra.get("model", {}))
     data = Path(cfg.data)

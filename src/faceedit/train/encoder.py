@@ -48,7 +48,7 @@ from faceedit.invert.photos import get_perceptual
 from faceedit.metrics import distances, quality
 from faceedit.model import Model, load
 from faceedit.train.checkpoint import read_state
-from faceedit.train.runner import RunConfig, Runner, adamw, append_log, set_threads
+from faceedit.train.runner import RunConfig, Runner, adamw, append_log, setup_process
 
 LICENCE = ("research-only: trained on CelebA / CelebAMask-HQ faces and on images of a generator trained on "
            "them, which are for non-commercial research use only; the weights inherit that restriction")
@@ -206,7 +206,7 @@ def train_encoder(cfg: EncoderTrainConfig, model: Model | None = None, resume: b
     """Train (or, with ``resume``, continue) an encoder in ``cfg.run_dir``. ``model``: a loaded
     :class:`faceedit.model.Model` (default: ``load(cfg.model)``). Returns a summary with the validation
     figures."""
-    set_threads(cfg.threads)
+    setup_process(threads=cfg.threads)
     run_dir = Path(cfg.run_dir)
     st = _read_run(run_dir)
     if st is not None and not resume:

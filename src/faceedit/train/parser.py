@@ -27,7 +27,7 @@ from faceedit.scorers.parser import (CLASSES, DEFAULT_WEIGHTS, FLIP_PAIRS, FaceP
                                      load_parser)
 from faceedit.train.augment import colour_jitter, random_affine, random_flip, warp
 from faceedit.train.dataset import to_float
-from faceedit.train.runner import LICENCE, EpochSampler, RunConfig, Runner, adamw, set_threads
+from faceedit.train.runner import LICENCE, EpochSampler, RunConfig, Runner, adamw, setup_process
 
 
 def raw_rows(folder: str | os.PathLike, val_fraction: float = 0.1) -> list[dict]:
@@ -89,7 +89,7 @@ def evaluate_parser(fp, imgs: np.ndarray, masks: np.ndarray, batch: int = 64) ->
 
 def train_parser(cfg: RunConfig, raw: str | None = None, log=print) -> dict[str, Any]:
     """Train (or resume), then export fp16 weights with a card. Returns the card."""
-    set_threads(cfg.threads)
+    setup_process(threads=cfg.threads)
     torch.manual_seed(cfg.seed)
     pcfg = ParserConfig.from_dict(cfg.extra.get("model", {}))
     if raw:

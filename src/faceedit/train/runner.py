@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import torch
 
-from faceedit.threads import set_threads as set_torch_threads
+from faceedit.threads import set_threads
 from faceedit.errors import FaceEditError
 from faceedit.train.checkpoint import read_state, save_checkpoint
 
@@ -149,17 +149,12 @@ def append_log(path: str | Path, record: dict) -> None:
 def setup_process(threads: int | None = None, nice: int = 0) -> None:
     """torch CPU threads (when given) and a lower priority (``nice`` > 0) for a training process."""
     if threads and threads > 0:
-        set_torch_threads(int(threads))
+        set_threads(int(threads))
     if nice > 0:
         try:
             os.nice(nice)
         except OSError:
             pass
-
-
-def set_threads(n: int) -> None:
-    """torch CPU threads, when ``n`` > 0."""
-    setup_process(threads=n)
 
 
 # ------------------------------------------------------------------------------------------ the loop
@@ -337,4 +332,4 @@ class Runner:
 
 
 __all__ = ["CHECKPOINT", "Deadline", "EpochSampler", "LICENCE", "LOG", "RunConfig", "Runner", "StepGuard", "StopFlag", "adamw",
-           "append_log", "planned_rate", "set_threads", "setup_process"]
+           "append_log", "planned_rate", "setup_process"]
