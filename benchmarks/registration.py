@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from faceedit.geometry.clouds import MESH_SUFFIXES  # noqa: E402
-from faceedit.geometry.houv import THESIS, register_batch, tuned  # noqa: E402
+from faceedit.geometry.houv import THESIS, register_batch, settings, tuned  # noqa: E402
 from faceedit.geometry.metrics import pair_errors, summarise  # noqa: E402
 from faceedit.geometry.partial import make_pair  # noqa: E402
 
@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_tuned:
                 methods["HOUV_ori (tuned)"] = lambda ps, a=angle: run_houv(replace(tuned(a), variant="ori"), ps)
                 methods["HOUV_pri (tuned)"] = lambda ps, a=angle: run_houv(tuned(a), ps)
+                methods["HOUV_pri (quick)"] = lambda ps, a=angle: run_houv(settings("quick", a), ps)
             thesis = pairs[:: max(1, len(pairs) // max(1, args.thesis_pairs))][:args.thesis_pairs]
             print(f"\n== {setting}: {len(pairs)} pairs ==", flush=True)
             print(f"{'method':<32} {'pairs':>5} {'rot med':>8} {'rot mean':>8} {'<5°':>6} {'trans':>6} {'RMSE':>6} "

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from faceedit.errors import FaceEditError
-from faceedit.geometry.chamfer import (chamfer, hybrid_loss, nearest_index, nearest_indices,
-                                      projected_chamfer, trimmed_mean)
+from faceedit.geometry.chamfer import chamfer, hybrid_loss, projected_chamfer, trimmed_mean
 from faceedit.geometry.clouds import check_cloud, load_cloud, save_cloud
 from faceedit.geometry.correlation import best_translations
-from faceedit.geometry.houv import FAST, WIDE, HOUVConfig, _Variables, register, register_batch, tuned
+from faceedit.geometry.houv import (FAST, QUICK, THESIS, WIDE, HOUVConfig, _Variables, register, register_batch,
+                                   settings, trimmed_icp, tuned)
 from faceedit.geometry.metrics import pair_errors, recall, rotation_error_deg, summarise
 from faceedit.geometry.partial import crop_along, make_pair
 from faceedit.geometry.rotation import axis_angle_matrix, kabsch, rodrigues
@@ -137,6 +137,38 @@ def test_tuned_settings_and_their_checks():
     assert pair_errors(p, unscreened.rotation[0], unscreened.translation[0], R70, T).rotation_deg < 2.0
     with pytest.raises(FaceEditError, match="translation_grid must be"):
         replace(FAST, translation_grid=500).check()
+    assert settings("tuned", 45) == tuned(45) and settings("thesis", 90) == replace(THESIS, max_angle_deg=90)
+    assert settings("quick", 45) == replace(QUICK, max_angle_deg=45)
+    with pytest.raises(FaceEditError, match="settings must be one of"):
+        settings("fastest")
+
+
+def test_quick_setting_screens_on_coarse_points_without_adam_steps():
+    """QUICK: no Adam steps, the screen on a 64-point subset, then ICP; a 40° turn of the asymmetric tube."""
+    p = asymmetric_cloud(400)
+    r40 = axis_angle_matrix([1.0, -0.5, 0.3], math.radians(40))
+    reg = register(p, moved(p, r40, T), replace(QUICK, max_angle_deg=45))
+    assert QUICK.iterations == 0 and QUICK.coarse_points < 400
+    assert pair_errors(p, reg.rotation[0], reg.translation[0], r40, T).rotation_deg < 1.0
+
+
+def test_trimmed_icp_on_padded_batches():
+    """Two pairs of different sizes in one padded batch: each converges from 8° off to its own truth; the
+    padding (masked-out rows) is never matched."""
+    clouds = [asymmetric_cloud(150, seed=3), asymmetric_cloud(90, seed=4)]
+    truth = [axis_angle_matrix([0, 0, 1], math.radians(20)), axis_angle_matrix([1, 0, 0], math.radians(-15))]
+    n = max(len(c) for c in clouds)
+    p = torch.zeros(2, n, 3, dtype=torch.float64)
+    q = torch.full((2, n, 3), 100.0, dtype=torch.float64)  # padding far away: a match to it would ruin the fit
+    mask = torch.zeros(2, n, dtype=torch.bool)
+    for i, (c, r) in enumerate(zip(clouds, truth)):
+        p[i, :len(c)] = torch.as_tensor(c)
+        q[i, :len(c)] = torch.as_tensor(c @ r.T)
+        mask[i, :len(c)] = True
+    start = torch.as_tensor(np.stack([r @ axis_angle_matrix([0, 1, 0], math.radians(8)) for r in truth]))
+    r, t = trimmed_icp(p, q, mask, mask, start, torch.zeros(2, 3, dtype=torch.float64), 30, 0.9)
+    for i in range(2):
+        assert rotation_error_deg(r[i].numpy(), truth[i]) < 0.5 and float(t[i].norm()) < 0.01
 
 
 def test_metrics_on_known_cases():
@@ -180,17 +212,6 @@ def test_symmetry_aware_metric_forgives_only_symmetries():
     assert "within_up_to_symmetry" not in summarise([pair_errors(tube, r30, t, r30, t)])
     with pytest.raises(FaceEditError, match="shape must"):
         pair_errors(tube, r30, t, r30, t, shape=np.zeros((0, 3)))
-
-
-def test_one_way_neighbour_search_matches_the_two_way_one():
-    gen = torch.Generator().manual_seed(0)
-    p, q = torch.randn(5, 40, 3, generator=gen), torch.randn(5, 30, 3, generator=gen)
-    mask_q = torch.rand(5, 30, generator=gen) > 0.3
-    ip = nearest_index(p, q, mask_q)
-    assert torch.equal(ip, nearest_indices(p, q, None, mask_q)[0])
-    assert bool(mask_q.gather(1, ip).all())  # a masked-out point is never chosen
-    brute = torch.cdist(p, q).masked_fill(~mask_q[:, None], float("inf")).argmin(-1)
-    assert torch.equal(ip, brute)
 
 
 def test_chamfer_variants():
@@ -272,6 +293,24 @@ def test_register_cli_round_trip(tmp_path, capsys):
     assert np.array(out["matrix"]).shape == (4, 4) and out["angle_deg"] == pytest.approx(70, abs=2)
     with Image.open(tmp_path / "ba.png") as im:
         assert im.size[0] > 400 and im.getextrema() != ((255, 255),) * 3
+
+
+def test_register_cli_settings(tmp_path, capsys):
+    from faceedit.cli import main
+
+    p = asymmetric_cloud(300)
+    r30 = axis_angle_matrix([0.2, 1.0, 0.1], math.radians(30))
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "q.npy", moved(p, r30, T))
+    rc = main(["register", str(tmp_path / "p.npy"), str(tmp_path / "q.npy"), "--settings", "quick", "--max-angle", "45",
+               "--json"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    out = json.loads(cap.out)
+    assert out["settings"] == "quick" and rotation_error_deg(np.array(out["rotation"]), r30) < 1.0
+    rc = main(["register", str(tmp_path / "p.npy"), str(tmp_path / "q.npy"), "--settings", "fastest"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().count("\n") == 0 and "--settings must be one of tuned, quick, thesis" in err
 
 
 @pytest.mark.parametrize("name,content,message", [

@@ -28,7 +28,8 @@ def register(app: typer.Typer) -> None:
         png: Optional[Path] = typer.Option(None, "--png", help="before/after picture of the two clouds (.png)"),
         as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
         settings: str = typer.Option("tuned", "--settings", help="tuned (screening with an FFT translation "
-                                     "search, pruning, trimmed ICP; a wider search when --max-angle is over 90) or "
+                                     "search, pruning, trimmed ICP; a wider search when --max-angle is over 90), "
+                                     "quick (64 screened rotations and ICP, no Adam: for small rotations) or "
                                      "thesis (Adam lr 1e-3, 500 iterations, full hybrid loss)"),
         variant: str = typer.Option("pri", "--variant", help="pri (prior angle sub-spaces) or ori"),
         max_angle: float = typer.Option(180.0, "--max-angle", help="prior: largest rotation angle (degrees)"),
@@ -45,10 +46,10 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from faceedit.geometry.clouds import load_cloud, save_cloud
-        from faceedit.geometry.houv import THESIS, register as houv_register, tuned
+        from faceedit.geometry.houv import SETTINGS, register as houv_register, settings as houv_settings
 
-        if settings not in ("tuned", "thesis"):
-            raise FaceEditError(f"--settings must be tuned or thesis, got {settings!r}")
+        if settings not in SETTINGS:
+            raise FaceEditError(f"--settings must be one of {', '.join(SETTINGS)}, got {settings!r}")
         if not 3 <= points <= MAX_REGISTER_POINTS:
             raise FaceEditError(f"--points must be from 3 to {MAX_REGISTER_POINTS}, got {points}")
         if not (math.isfinite(max_angle) and 0 < max_angle <= 180):
@@ -59,8 +60,7 @@ def register(app: typer.Typer) -> None:
             raise FaceEditError(f"--png {png}: the picture is written as .png")
         if threads:
             set_threads(threads)
-        config = replace(tuned(max_angle) if settings == "tuned" else THESIS, variant=variant, max_angle_deg=max_angle,
-                         seed=seed)
+        config = replace(houv_settings(settings, max_angle), variant=variant, seed=seed)
         if groups is not None:
             config = replace(config, groups=groups, keep=min(config.keep, groups),
                              screen=max(config.screen, groups) if config.screen else 0)

@@ -59,22 +59,6 @@ def nearest_indices(p: torch.Tensor, q: torch.Tensor, mask_p: torch.Tensor | Non
     return torch.cat(ip).reshape(batch + (n,)), torch.cat(iq).reshape(batch + (m,))
 
 
-@torch.no_grad()
-def nearest_index(p: torch.Tensor, q: torch.Tensor, mask_q: torch.Tensor | None = None) -> torch.Tensor:
-    """Index ``[B, N]`` of each point of p ``[B, N, D]`` nearest in q ``[B, M, D]`` (one direction only; masked-out
-    points of q are never chosen), chunked over the batch like :func:`nearest_indices`."""
-    mask_q = _useful(mask_q)
-    n, m = p.shape[1], q.shape[1]
-    step = max(1, CHUNK_ELEMENTS // max(1, n * m))
-    out = []
-    for s in range(0, p.shape[0], step):
-        d = _sqdist(p[s:s + step], q[s:s + step])
-        if mask_q is not None:
-            d = d.masked_fill(~mask_q[s:s + step, None, :], math.inf)
-        out.append(d.argmin(-1))
-    return torch.cat(out)
-
-
 def _gather(points: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``points[..., idx, :]`` with broadcast batch dimensions: ``[..., K, D]``."""
     batch = torch.broadcast_shapes(points.shape[:-2], idx.shape[:-1])

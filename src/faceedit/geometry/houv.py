@@ -17,8 +17,8 @@ found by gradient descent on *unconstrained* variables, so no constraint is ever
 
 Everything is batched: ``[pairs, groups]`` of variables in one tensor program. Two options go beyond the thesis
 and are off in :data:`THESIS` (they are on in :data:`FAST`, the tuned setting the benchmark reports under its own
-name): ``coarse_points`` / ``keep`` — the first ``prune_at`` iterations run on a random subset of the points and
-then only the ``keep`` best groups of each pair go on at full resolution; ``icp_iterations`` — a final trimmed
+name): ``coarse_points`` / ``keep`` — screening and the first ``prune_at`` iterations run on a random subset of
+the points and then only the ``keep`` best groups of each pair go on at full resolution; ``icp_iterations`` — a final trimmed
 point-to-point ICP on the chosen group (the same α-trimming as CD_local); ``translation_grid`` — before
 screening and optimisation, each group starts at the translation that best overlays its rotated source on the target, found for all
 translations at once by FFT cross-correlation of voxel grids (:mod:`faceedit.geometry.correlation`).
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from faceedit.errors import FaceEditError
-from faceedit.geometry.chamfer import _gather, hybrid_loss, nearest_index
+from faceedit.geometry.chamfer import _gather, hybrid_loss
 from faceedit.geometry.clouds import check_cloud
 from faceedit.geometry.correlation import MAX_GRID, MIN_GRID, best_translations
 from faceedit.geometry.rotation import kabsch, rodrigues
@@ -64,7 +64,7 @@ class HOUVConfig:
     max_translation: float = 1.0    #: d_max
     screen: int = 0                 #: > groups: draw this many initial groups, keep the ``groups`` of lowest loss
     fine_points: int = 0            #: > 0: points per cloud after ``prune_at`` (random subset; ICP uses all)
-    coarse_points: int = 0          #: > 0: points per cloud in the first ``prune_at`` iterations (random subset)
+    coarse_points: int = 0          #: > 0: points per cloud for screening and the first ``prune_at`` iterations
     prune_at: int = 0               #: iteration where the ``keep`` best groups go on at full resolution
     keep: int = 0                   #: groups kept at ``prune_at`` (0: all)
     icp_iterations: int = 0         #: trimmed point-to-point ICP steps on the chosen group (0: none)
@@ -124,11 +124,27 @@ FAST = HOUVConfig(groups=16, screen=512, angle_bins=4, iterations=100, lr=2e-2, 
 #: :data:`FAST` with a wider search, for rotations of any angle (over ~90°): 2,048 screened rotations, 64 groups
 #: optimised, 16 kept at full resolution, twice the coarse points.
 WIDE = replace(FAST, screen=2048, groups=64, keep=16, coarse_points=192)
+#: The cheapest setting that keeps RANSAC + FPFH's recall at ≤ 45° (benchmarks/README.md): 64 rotations drawn from
+#: the prior sub-spaces, each at its FFT-correlation translation, screened on 64 points; the best 4 are compared on
+#: all points and the best one refined by 30 trimmed ICP steps. No Adam steps.
+QUICK = replace(FAST, screen=64, groups=4, iterations=0, prune_at=0, keep=0, coarse_points=64, icp_iterations=30)
 
 
 def tuned(max_angle_deg: float) -> HOUVConfig:
     """The tuned setting for a rotation prior of ``max_angle_deg``: :data:`FAST` up to 90°, :data:`WIDE` beyond."""
     return replace(FAST if max_angle_deg <= 90 else WIDE, max_angle_deg=max_angle_deg)
+
+
+SETTINGS = ("tuned", "quick", "thesis")
+
+
+def settings(name: str, max_angle_deg: float = 180.0) -> HOUVConfig:
+    """A named setting for a rotation prior of ``max_angle_deg``: 'tuned' (:func:`tuned`), 'quick'
+    (:data:`QUICK`) or 'thesis' (:data:`THESIS`)."""
+    if name not in SETTINGS:
+        raise FaceEditError(f"settings must be one of {', '.join(SETTINGS)}, got {name!r}")
+    base = tuned(max_angle_deg) if name == "tuned" else QUICK if name == "quick" else THESIS
+    return replace(base, max_angle_deg=max_angle_deg)
 
 
 @dataclass
@@ -274,12 +290,19 @@ def trimmed_icp(p: torch.Tensor, q: torch.Tensor, mask_p: torch.Tensor, mask_q: 
                 t: torch.Tensor, iterations: int, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Trimmed point-to-point ICP, batched: from (r ``[B, 3, 3]``, t ``[B, 3]``), match each moved point of p
     ``[B, N, 3]`` to its nearest in q ``[B, M, 3]``, keep the ``fraction`` closest matches, refit by Kabsch.
-    The neighbour search runs in float32 (one direction), the fit in the clouds' own precision."""
-    q32 = q.float()
+    The neighbour search uses one k-d tree per target (built once: the target does not move), ~10x faster
+    than a dense distance matrix at 1,000 points."""
+    from scipy.spatial import cKDTree
+
+    valid = [torch.nonzero(m)[:, 0] for m in mask_q]
+    trees = [cKDTree(c[v].double().numpy()) for c, v in zip(q, valid)]
     k = torch.ceil(mask_p.sum(-1, keepdim=True) * fraction).clamp_min(3).long().clamp_max(p.shape[1])
     for _ in range(iterations):
         moved = p @ r.transpose(-1, -2) + t[:, None]
-        matched = _gather(q, nearest_index(moved.float(), q32, mask_q))
+        points = moved.detach().double().numpy()
+        idx = torch.stack([v[torch.from_numpy(tree.query(x, k=1)[1]).long()]
+                           for tree, v, x in zip(trees, valid, points)])
+        matched = _gather(q, idx)
         d = ((moved - matched) ** 2).sum(-1).masked_fill(~mask_p, math.inf)
         threshold = d.sort(-1).values.gather(-1, k - 1)  # the k-th smallest distance of each cloud
         w = ((d <= threshold) & mask_p).to(p.dtype)
@@ -339,7 +362,7 @@ def register_batch(sources: list, targets: list, config: HOUVConfig = THESIS,
     pairs = len(src)
 
     var = _Variables(cfg, pairs, dtype)
-    coarse = cfg.coarse_points > 0 and cfg.prune_at > 0 and cfg.loss == "hybrid"
+    coarse = cfg.coarse_points > 0 and cfg.loss == "hybrid"  # screening, and the first prune_at iterations
     if coarse:
         pc, qc = _subsample(p, mp, cfg.coarse_points, cfg.seed + 1), _subsample(q, mq, cfg.coarse_points, cfg.seed + 2)
         mpc = torch.ones(pc.shape[:2], dtype=torch.bool)
@@ -362,7 +385,7 @@ def register_batch(sources: list, targets: list, config: HOUVConfig = THESIS,
             var.keep(_final_loss(var, a, b, ma, mb, cfg).argsort(-1)[:, :cfg.groups])
     opt = torch.optim.Adam(var.parameters(), lr=cfg.lr)
     for it in range(cfg.iterations):
-        if it == cfg.prune_at and cfg.keep and (coarse or cfg.prune_at > 0):
+        if it == cfg.prune_at and cfg.keep and cfg.prune_at > 0:
             with torch.no_grad():  # ranked on the points the groups were optimised on
                 loss = _final_loss(var, *((pc, qc, mpc, mqc) if coarse else (p, q, mp, mq)), cfg)
             var.keep(loss.argsort(-1)[:, :cfg.keep])
