@@ -295,6 +295,15 @@ def test_register_cli_round_trip(tmp_path, capsys):
         assert im.size[0] > 400 and im.getextrema() != ((255, 255),) * 3
 
 
+def test_icp_without_scipy_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "scipy.spatial", None)  # import fails as if scipy were not installed
+    p = asymmetric_cloud(60)
+    with pytest.raises(FaceEditError, match=r"needs scipy: pip install 'faceedit\[geometry\]'"):
+        register(p, moved(p, R70, T), replace(QUICK, screen=8))
+
+
 def test_register_cli_settings(tmp_path, capsys):
     from faceedit.cli import main
 

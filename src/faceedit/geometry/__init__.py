@@ -8,19 +8,20 @@
     from faceedit.geometry import estimate_pose
     pose = estimate_pose(face.landmarks)[0]                         # 68 dlib landmarks → yaw / pitch / roll (deg)
 
-trimesh reads mesh files and matplotlib draws the before/after picture (``pip install 'faceedit[geometry]'``);
-the registration itself needs only torch and numpy.
+trimesh reads mesh files, matplotlib draws the before/after picture and scipy's k-d tree serves the final trimmed
+ICP of the tuned and quick settings (``pip install 'faceedit[geometry]'``); the rest needs only torch and numpy.
 """
 
 from faceedit.geometry.chamfer import chamfer, hybrid_loss, projected_chamfer
 from faceedit.geometry.clouds import CLOUD_SUFFIXES, LoadedCloud, check_cloud, load_cloud, save_cloud
 from faceedit.geometry.headpose import HeadPose, estimate_pose
-from faceedit.geometry.houv import FAST, THESIS, WIDE, HOUVConfig, Registration, register, register_batch, tuned
+from faceedit.geometry.houv import (FAST, QUICK, THESIS, WIDE, HOUVConfig, Registration, register, register_batch,
+                                   settings, tuned)
 from faceedit.geometry.metrics import PairErrors, pair_errors, recall, rotation_error_deg, summarise
 
 __all__ = [
-    "CLOUD_SUFFIXES", "FAST", "HOUVConfig", "HeadPose", "LoadedCloud", "PairErrors", "Registration", "THESIS",
-    "WIDE", "tuned",
+    "CLOUD_SUFFIXES", "FAST", "HOUVConfig", "HeadPose", "LoadedCloud", "PairErrors", "QUICK", "Registration",
+    "THESIS", "WIDE", "settings", "tuned",
     "chamfer", "check_cloud", "estimate_pose", "hybrid_loss", "load_cloud", "pair_errors", "projected_chamfer",
     "recall", "register", "register_batch", "rotation_error_deg", "save_cloud", "summarise",
 ]

@@ -292,7 +292,10 @@ def trimmed_icp(p: torch.Tensor, q: torch.Tensor, mask_p: torch.Tensor, mask_q: 
     ``[B, N, 3]`` to its nearest in q ``[B, M, 3]``, keep the ``fraction`` closest matches, refit by Kabsch.
     The neighbour search uses one k-d tree per target (built once: the target does not move), ~10x faster
     than a dense distance matrix at 1,000 points."""
-    from scipy.spatial import cKDTree
+    try:
+        from scipy.spatial import cKDTree
+    except ImportError:
+        raise FaceEditError("the final ICP needs scipy: pip install 'faceedit[geometry]'") from None
 
     valid = [torch.nonzero(m)[:, 0] for m in mask_q]
     trees = [cKDTree(c[v].double().numpy()) for c, v in zip(q, valid)]
