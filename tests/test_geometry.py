@@ -317,6 +317,9 @@ def test_register_cli_settings(tmp_path, capsys):
     assert rc == 0, cap.err
     out = json.loads(cap.out)
     assert out["settings"] == "quick" and rotation_error_deg(np.array(out["rotation"]), r30) < 1.0
+    rc = main(["register", str(tmp_path / "p.npy"), str(tmp_path / "q.npy"), "--settings", "quick", "--groups", "2",
+               "--max-angle", "45"])  # fewer groups than the setting's angle sub-spaces: the sub-spaces follow
+    assert rc == 0, capsys.readouterr().err
     rc = main(["register", str(tmp_path / "p.npy"), str(tmp_path / "q.npy"), "--settings", "fastest"])
     err = capsys.readouterr().err
     assert rc == 2 and err.strip().count("\n") == 0 and "--settings must be one of tuned, quick, thesis" in err

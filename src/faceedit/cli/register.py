@@ -63,6 +63,7 @@ def register(app: typer.Typer) -> None:
         config = replace(houv_settings(settings, max_angle), variant=variant, seed=seed)
         if groups is not None:
             config = replace(config, groups=groups, keep=min(config.keep, groups),
+                             angle_bins=max(1, min(config.angle_bins, groups)),
                              screen=max(config.screen, groups) if config.screen else 0)
         if iterations is not None:
             config = replace(config, iterations=iterations, prune_at=min(config.prune_at, iterations))
