@@ -15,7 +15,6 @@ shared). ``--json FILE`` writes the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -127,7 +126,9 @@ def main() -> None:
         print(f"| {r['method']} | {r['engine']} | {r['wall_s']:.1f}{extra} | {r['first_result_s']:.1f} | "
               f"{r['rate']:.2f} | {r['steady_rate']:.2f} | {r['seconds_per_photo_in_worker']:.2f} | {vs} | {rl} |")
     if args.json is not None:
-        args.json.write_text(json.dumps({"n": args.n, "load": [load0, load1], "rows": rows}, indent=1))
+        from faceedit.atomic import write_json
+
+        write_json(args.json, {"n": args.n, "load": [load0, load1], "rows": rows})
 
 
 if __name__ == "__main__":

@@ -298,9 +298,9 @@ def main(argv=None) -> int:
         print(json.dumps(results[-1]), flush=True)
     print(f"# load average at the end {os.getloadavg()[0]:.1f}")
     if args.json:
-        from faceedit.atomic import write_text
+        from faceedit.atomic import write_json
 
-        write_text(args.json, json.dumps(results, indent=1) + "\n")
+        write_json(args.json, results)
     return 0
 
 

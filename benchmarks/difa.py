@@ -141,7 +141,9 @@ def main(argv=None) -> int:
               f"({100 * r['identity_same_person']:.0f} %) | {r['style_ratio']:.2f}× | "
               f"{100 * r['diversity_ratio']:.0f} % |")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        from faceedit.atomic import write_json
+
+        write_json(args.json, rows)
     return 0
 
 

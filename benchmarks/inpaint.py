@@ -134,8 +134,9 @@ def main(argv=None) -> int:
            "results": rows}
     print(json.dumps(rec))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rec, f, indent=1)
+        from faceedit.atomic import write_json
+
+        write_json(args.json, rec)
     return 0
 
 

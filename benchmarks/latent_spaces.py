@@ -166,8 +166,9 @@ def main(argv=None) -> int:
     rec.update(load_avg=[round(load0, 1), round(os.getloadavg()[0], 1)], wall_s=round(time.time() - t_start, 1))
     print(json.dumps(rec))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rec, f, indent=1)
+        from faceedit.atomic import write_json
+
+        write_json(args.json, rec)
     return 0
 
 

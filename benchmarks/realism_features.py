@@ -24,7 +24,6 @@ n = 1,000 is about ±0.015. Features for one input size are computed once and po
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -165,7 +164,9 @@ def main() -> None:
     print(f"\nbest: size {rows[0]['size']}, layers {rows[0]['layers']}, pooling {rows[0]['pooling']} "
           f"({time.time() - t0:.0f} s in all)")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+        from faceedit.atomic import write_json
+
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

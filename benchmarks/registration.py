@@ -25,7 +25,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -192,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                     errors, seconds = run_houv(replace(THESIS, variant=variant, max_angle_deg=angle), thesis)
                     results.append(report(setting, f"HOUV_{variant} (thesis settings)", thesis, errors, seconds))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        from faceedit.atomic import write_json
+
+        write_json(args.json, results)
     return 0
 
 

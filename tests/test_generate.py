@@ -1,5 +1,7 @@
 """faceedit generate, the Python API's generate/synthesize, latent files and media writers."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -118,3 +120,15 @@ def test_media_writers_are_atomic_and_valid(tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
     with pytest.raises(FaceEditError):
         save_image(tmp_path / "x.bmpx", frames[0])
+
+
+def test_write_json_is_atomic_and_keeps_the_old_file_on_failure(tmp_path):
+    from faceedit.atomic import write_json
+
+    target = tmp_path / "figures.json"
+    write_json(target, {"recall": 0.5, "rows": [1, 2]})
+    assert json.loads(target.read_text()) == {"recall": 0.5, "rows": [1, 2]} and target.read_text().endswith("\n")
+    with pytest.raises(TypeError):  # not JSON: nothing is written, the old file stays whole
+        write_json(target, {"bad": object()})
+    assert json.loads(target.read_text())["recall"] == 0.5
+    assert not [p for p in tmp_path.iterdir() if p.name != "figures.json"]

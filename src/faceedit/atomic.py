@@ -47,3 +47,10 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj, indent: int | None = 1) -> None:
+    """Write ``obj`` as JSON (UTF-8, a final newline) to ``path`` atomically."""
+    import json
+
+    write_text(path, json.dumps(obj, indent=indent) + "\n")
