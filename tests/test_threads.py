@@ -57,3 +57,45 @@ def test_threads_on_the_root_and_on_edit_and_animate(tmp_path):
     r = _cli("animate", "--seed", "1", "--attr", "smiling", "--frames", "2", "--threads", "0",
              "-o", str(tmp_path / "a.gif"))
     assert r.returncode != 0 and "--threads" in r.stderr and "Traceback" not in r.stderr
+
+
+class _FakeMachine:
+    """/proc/stat, this process's CPU time and the clock of a 2-core machine, advanced by hand."""
+
+    def __init__(self):
+        self.busy = self.total = 0
+        self.own = self.t = 0.0
+
+    def run(self, seconds: float, others: float, mine: float, cores: int = 2, hz: int = 100):
+        self.total += int(cores * seconds * hz)
+        self.busy += int((others + mine) * seconds * hz)
+        self.own += mine * seconds
+        self.t += seconds
+
+
+def test_spare_cores_follow_the_other_processes():
+    from faceedit.threads import SpareCores
+
+    m = _FakeMachine()
+    spare = SpareCores(2, cores=2, read_stat=lambda: (m.busy, m.total), own_cpu=lambda: m.own, clock=lambda: m.t)
+    m.run(30, others=0.0, mine=2.0)         # we had both cores: nobody else wants them
+    assert spare.others() == pytest.approx(0.0, abs=0.01)
+    m.run(30, others=1.0, mine=1.0)         # a test run took one core
+    assert spare.threads() == 1
+    m.run(30, others=0.1, mine=1.0)         # it ended (a little background noise left)
+    assert spare.threads() == 2
+    m.run(30, others=2.0, mine=0.05)        # both cores busy elsewhere: still one thread, never zero
+    assert spare.threads() == 1
+    assert SpareCores(1, cores=2, read_stat=lambda: (m.busy, m.total)).threads() == 1  # the limit holds
+    unknown = SpareCores(2, cores=2, read_stat=lambda: None)
+    assert unknown.others() is None and unknown.threads() == 2  # no /proc/stat: the limit
+
+
+def test_spare_cores_read_this_machine():
+    from faceedit.threads import SpareCores, _read_proc_stat
+
+    if _read_proc_stat() is None:
+        pytest.skip("no /proc/stat here")
+    spare = SpareCores(2)
+    busy, total = _read_proc_stat()
+    assert 0 <= busy <= total and 1 <= spare.threads() <= 2

@@ -138,6 +138,29 @@ def test_discriminator_learns_on_fixed_generator(data_file, tmp_path):
     assert d_loss().item() < first
 
 
+def test_adaptive_threads_follow_the_spare_cores(data_file, tmp_path, monkeypatch):
+    """--adapt-threads: the trainer asks SpareCores at every check and switches torch's thread count, logging it."""
+    import faceedit.threads as threads_mod
+    import faceedit.train.gan as gan_mod
+
+    answers = iter([1, 2, 2, 1] + [1] * 100)
+    monkeypatch.setattr(gan_mod, "THREADS_SECONDS", 0.0)
+    monkeypatch.setattr(threads_mod.SpareCores, "threads", lambda self: next(answers))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run = tmp_path / "run"
+        train(_cfg(data_file, run, max_steps=5, threads=2, adapt_threads=True), log=lambda *a: None)
+        events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        assert [e["threads"] for e in events if e["event"] == "threads"] == [1, 2, 1]
+        fixed = tmp_path / "fixed"
+        train(_cfg(data_file, fixed, max_steps=2, threads=2), log=lambda *a: None)
+        assert not [line for line in (fixed / "log.jsonl").read_text().splitlines() if '"threads"' in line
+                    and json.loads(line)["event"] == "threads"]
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_run_writes_log_samples_checkpoint_and_resumes(data_file, tmp_path):
     run = tmp_path / "run"
     s1 = train(_cfg(data_file, run, max_steps=3), log=lambda *a: None)

@@ -41,6 +41,8 @@ from faceedit.train.runner import CHECKPOINT as CHECKPOINT_NAME
 from faceedit.train.runner import LOG as LOG_NAME
 from faceedit.train.runner import StopFlag, append_log, setup_process
 
+#: With ``adapt_threads``: how often (seconds) the thread count follows the cores other processes leave free.
+THREADS_SECONDS = 30.0
 
 
 @dataclass
@@ -89,6 +91,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile G.synthesis and D for the main phases (R1 stays eager)
     device: str = "auto"
     threads: int | None = None
+    adapt_threads: bool = False  # CPU: up to ``threads``, fewer while other processes keep cores busy
     seed: int = 0
     kimg: float | None = None  # stop when the cumulative total reaches this
     time_budget: float | None = None  # seconds for this invocation
@@ -562,6 +565,12 @@ class Trainer:
         return torch.cat(out)
 
     # ------------------------------------------------------------------ loop
+    def _adapt_threads(self, n: int) -> None:
+        """Switch torch to ``n`` CPU threads (logged when it changes)."""
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
+            self._log_event({"event": "threads", "threads": n, "step": self.step, "kimg": self.cur_nimg / 1000})
+
     def run(self, images: torch.Tensor) -> dict[str, Any]:
         cfg = self.cfg
         if images.shape[-1] != cfg.resolution:
@@ -579,6 +588,10 @@ class Trainer:
         data_gen = torch.Generator().manual_seed(cfg.seed * 7919 + self.step * 31 + self.dist.rank)
         t_start = time.time()
         t_last_ck = t_last_sample = t_last_log = t_start
+        spare = None
+        if cfg.adapt_threads and cfg.threads and self.device.type == "cpu":
+            from faceedit.threads import SpareCores
+            spare, t_last_threads = SpareCores(cfg.threads), t_start
         t_step_prev, c_step_prev = t_start, time.process_time()
         start_nimg, start_step = self.cur_nimg, self.step
         acc: dict[str, list[float]] = {}
@@ -626,6 +639,9 @@ class Trainer:
                 if now - t_last_ck >= cfg.checkpoint_minutes * 60:
                     self.save()
                     t_last_ck = time.time()
+                if spare is not None and now - t_last_threads >= THREADS_SECONDS:
+                    self._adapt_threads(spare.threads())
+                    t_last_threads = now
                 if cfg.snapshot_kimg > 0 and self.cur_nimg // int(cfg.snapshot_kimg * 1000) != \
                         (self.cur_nimg - cfg.batch) // int(cfg.snapshot_kimg * 1000):
                     self.write_snapshot()
