@@ -18,10 +18,11 @@ found by gradient descent on *unconstrained* variables, so no constraint is ever
 Everything is batched: ``[pairs, groups]`` of variables in one tensor program. Two options go beyond the thesis
 and are off in :data:`THESIS` (they are on in :data:`FAST`, the tuned setting the benchmark reports under its own
 name): ``coarse_points`` / ``keep`` — screening and the first ``prune_at`` iterations run on a random subset of
-the points and then only the ``keep`` best groups of each pair go on at full resolution; ``icp_iterations`` — a final trimmed
-point-to-point ICP on the chosen group (the same α-trimming as CD_local); ``translation_grid`` — before
-screening and optimisation, each group starts at the translation that best overlays its rotated source on the target, found for all
-translations at once by FFT cross-correlation of voxel grids (:mod:`faceedit.geometry.correlation`).
+the points and then only the ``keep`` best groups of each pair go on at full resolution; ``icp_iterations`` — a
+final trimmed point-to-point ICP on the chosen group (the same α-trimming as CD_local); ``translation_grid`` —
+before screening and optimisation, each group starts at the translation that best overlays its rotated source on
+the target, found for all translations at once by FFT cross-correlation of voxel grids
+(:mod:`faceedit.geometry.correlation`).
 """
 
 from __future__ import annotations
@@ -290,8 +291,8 @@ def trimmed_icp(p: torch.Tensor, q: torch.Tensor, mask_p: torch.Tensor, mask_q: 
                 t: torch.Tensor, iterations: int, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Trimmed point-to-point ICP, batched: from (r ``[B, 3, 3]``, t ``[B, 3]``), match each moved point of p
     ``[B, N, 3]`` to its nearest in q ``[B, M, 3]``, keep the ``fraction`` closest matches, refit by Kabsch.
-    The neighbour search uses one k-d tree per target (built once: the target does not move), ~10x faster
-    than a dense distance matrix at 1,000 points."""
+    The neighbour search uses one k-d tree per target (built once: the target does not move), ~20× faster
+    than a dense distance matrix at 800 points (benchmarks/README.md)."""
     try:
         from scipy.spatial import cKDTree
     except ImportError:
