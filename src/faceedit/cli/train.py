@@ -83,8 +83,10 @@ def register(app: typer.Typer) -> None:
                                                    help="fp16 weights (G, G_ema, D) to continue from when the "
                                                         "run folder has no checkpoint."),
         init_from: Optional[Path] = typer.Option(None, "--init-from",
-                                                 help="Start fresh but copy every tensor whose name and shape "
-                                                      "match from these weights (e.g. grow 64 → 128 px)."),
+                                                 help="Start fresh from these weights: tensors of the same "
+                                                      "name are copied, wider ones widened so the network "
+                                                      "computes the same function (e.g. a larger "
+                                                      "--channel-base), new blocks are fresh (64 → 128 px)."),
         nice: bool = typer.Option(False, "--nice", help="Low priority background mode (nice 19)."),
         data_limit: Optional[int] = typer.Option(None, "--data-limit", help="Use only the first N images."),
         split: str = typer.Option("train", "--split", help="For a build folder or pack: train | val | all rows of "

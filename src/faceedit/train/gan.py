@@ -31,6 +31,7 @@ from faceedit.atomic import atomic_path
 from faceedit.data.images import load_images
 from faceedit.errors import FaceEditError
 from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from faceedit.nn.widen import widen_into
 from faceedit.train import augment as _augment
 from faceedit.train import checkpoint as ckpt
 from faceedit.train import losses
@@ -337,11 +338,16 @@ class Trainer:
             torch.manual_seed(cfg.seed + 1000003 * self.step + self.dist.rank)
             self.resumed_from = str(cfg.resume_from)
         elif cfg.init_from:
-            _, groups = ckpt.read_weights(cfg.init_from)
-            n = ckpt.load_into(self.G, groups.get("G", groups.get("G_ema", {})), "G", partial=True)
-            ckpt.load_into(self.G_ema, groups.get("G_ema", groups.get("G", {})), "G_ema", partial=True)
-            m = ckpt.load_into(self.D, groups.get("D", {}), "D", partial=True) if "D" in groups else 0
-            self.log(f"init from {cfg.init_from}: copied {n} G tensors, {m} D tensors with matching shapes")
+            meta, groups = ckpt.read_weights(cfg.init_from)
+            n, n_wide = widen_into(self.G, groups.get("G", groups.get("G_ema", {})), "G")
+            widen_into(self.G_ema, groups.get("G_ema", groups.get("G", {})), "G_ema")
+            m, m_wide = widen_into(self.D, groups.get("D", {}), "D") if "D" in groups else (0, 0)
+            card = meta.get("card", {})
+            self.totals["init"] = {"from": Path(cfg.init_from).name,
+                                   **{k: float(card.get(k, 0.0)) for k in ("kimg", "cpu_hours", "gpu_minutes")}}
+            self.warmup_until = self.step + max(int(cfg.warmup_steps), 0)
+            self.log(f"init from {cfg.init_from} ({self.totals['init']['kimg']:.1f} kimg): copied {n} G and {m} D "
+                     f"tensors, widened {n_wide} G and {m_wide} D tensors")
             self.resumed_from = f"init:{cfg.init_from}"
             torch.manual_seed(cfg.seed + self.dist.rank)
         else:
@@ -760,6 +766,7 @@ def make_card(g_config, d_config, train_config, totals, data_info, step) -> dict
         "wall_hours": round(float(totals.get("wall_hours", 0.0)), 4),
         "runs": int(totals.get("runs", 0)),
         "milestones": list(totals.get("milestones", [])),
+        **({"init_from": dict(totals["init"])} if totals.get("init") else {}),
         "licence": ckpt.LICENCE,
         "date": _dt.date.today().isoformat(),
     }
