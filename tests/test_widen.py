@@ -93,8 +93,21 @@ def test_train_gan_init_from_widens_a_trained_run(tmp_path):
         a, b = narrow(z, noise_mode="const"), tr.G_ema(z, noise_mode="const")
     assert (a - b).abs().max() < 1e-3 * a.abs().max()
     assert any("widened" in line for line in lines)
+    # the inherited training counts for the EMA: no new ramp-up, so G_ema moves a little towards G, not onto it
+    # (without it, 8 images into a fresh count would make G_ema a copy of G)
+    before = tr.G_ema.synthesis.b16.conv1.weight.detach().clone()
+    tr.totals["init"]["kimg"] = 1000.0
+    with torch.no_grad():
+        tr.G.synthesis.b16.conv1.weight.add_(1.0)
+    tr._finish_step()
+    moved = (tr.G_ema.synthesis.b16.conv1.weight - before).mean()
+    assert 0 < moved < 0.01
     s = train(TrainConfig(data=str(data), run_dir=str(tmp_path / "b2"), channel_base=256, init_from=str(weights),
                           max_steps=1, **tiny), log=lambda *a: None)
     card = export_run(tmp_path / "b2", tmp_path / "b2.safetensors")
     assert card["init_from"]["kimg"] == pytest.approx(0.016) and card["init_from"]["from"] == "a.safetensors"
     assert card["g_config"]["channel_base"] == 256 and s["kimg"] == pytest.approx(0.008)
+    # a run folder's checkpoint keeps where it came from
+    again = Trainer(TrainConfig(data=str(data), run_dir=str(tmp_path / "b2"), channel_base=256, **tiny),
+                    log=lambda *a: None)
+    assert again.totals["init"]["from"] == "a.safetensors" and again.step == 1

@@ -543,7 +543,8 @@ class Trainer:
         """EMA of G and the counters."""
         cfg = self.cfg
         self.cur_nimg += cfg.batch
-        update_ema(self.G_ema, self.G, ema_beta(cfg.batch, self.cur_nimg, self.ema_kimg, cfg.ema_rampup))
+        inherited = int(self.totals.get("init", {}).get("kimg", 0.0) * 1000)  # --init-from: no new ramp-up
+        update_ema(self.G_ema, self.G, ema_beta(cfg.batch, self.cur_nimg + inherited, self.ema_kimg, cfg.ema_rampup))
         self.step += 1
 
     def _d_step(self, params_d) -> None:
