@@ -52,7 +52,7 @@ def test_gpu_script_chains_commands(tmp_path):
     run, out1 = tmp_path / "run32", tmp_path / "out1"
     r = _run({"DATA": str(d32), "RES": "32", "RUN_DIR": str(run), "OUT": str(out1), "INIT": str(cpu_model)})
     assert "grown from" in r.stderr
-    copied = re.search(r"copied (\d+) G tensors, (\d+) D tensors", r.stderr)
+    copied = re.search(r"copied (\d+) G and (\d+) D tensors", r.stderr)
     assert copied and int(copied.group(1)) >= 20 and int(copied.group(2)) >= 5, r.stderr[-1000:]
     meta, groups = read_weights(out1 / "gpu32.safetensors")
     _, small = read_weights(cpu_model)
