@@ -91,25 +91,21 @@ def read_network(path: str | Path, kind: str, train_hint: str) -> tuple[dict[str
     return meta, state
 
 
-def load_state(module: torch.nn.Module, sd: StateDict, where: str, partial: bool = False) -> int:
-    """Copy ``sd`` into ``module``: exactly (names and shapes; BatchNorm counters may be absent) unless
-    ``partial``, which copies what matches. Returns the number of tensors copied."""
+def load_state(module: torch.nn.Module, sd: StateDict, where: str) -> int:
+    """Copy ``sd`` into ``module`` exactly (names and shapes; BatchNorm counters may be absent). Returns the number
+    of tensors copied. (Copying into a wider or grown network: :func:`faceedit.nn.widen.widen_into`.)"""
     own = {k: v for k, v in module.state_dict().items() if k in sd or not k.endswith("num_batches_tracked")}
-    if not partial:
-        missing = sorted(set(own) - set(sd))
-        unexpected = sorted(set(sd) - set(own))
-        bad = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
-        if missing or unexpected or bad:
-            first = (missing or unexpected or bad)[0]
-            raise FaceEditError(f"{where}: weights do not match the network ({len(missing)} missing, "
-                                f"{len(unexpected)} unexpected, {len(bad)} wrong shape; first: {first})")
-    n = 0
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    bad = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or bad:
+        first = (missing or unexpected or bad)[0]
+        raise FaceEditError(f"{where}: weights do not match the network ({len(missing)} missing, "
+                            f"{len(unexpected)} unexpected, {len(bad)} wrong shape; first: {first})")
     with torch.no_grad():
         for k, v in own.items():
-            if k in sd and tuple(sd[k].shape) == tuple(v.shape):
-                v.copy_(sd[k].to(v.dtype))
-                n += 1
-    return n
+            v.copy_(sd[k].to(v.dtype))
+    return len(own)
 
 
 __all__ = ["FORMAT_VERSION", "META_KEY", "load_state", "read_file", "read_network", "save_network"]

@@ -95,7 +95,6 @@ def read_weights(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, 
     return meta, groups
 
 
-def load_into(module: torch.nn.Module, sd: dict[str, torch.Tensor], what: str, partial: bool = False) -> int:
-    """Copy ``sd`` into ``module``. Exact (names and shapes) unless ``partial``: then copy what matches.
-    Returns the number of tensors copied."""
-    return load_state(module, sd, what, partial=partial)
+def load_into(module: torch.nn.Module, sd: dict[str, torch.Tensor], what: str) -> int:
+    """Copy ``sd`` into ``module`` exactly (names and shapes). Returns the number of tensors copied."""
+    return load_state(module, sd, what)
