@@ -131,6 +131,7 @@ def test_translation_search_registers_far_apart_partial_views():
 def test_tuned_settings_and_their_checks():
     assert tuned(45) == replace(FAST, max_angle_deg=45) and FAST.translation_grid > 0
     assert tuned(180) == replace(WIDE, max_angle_deg=180) and WIDE.screen > FAST.screen
+    assert tuned(90) == replace(WIDE, max_angle_deg=90) and tuned(45.0) == replace(FAST, max_angle_deg=45.0)
     # without screening (e.g. `register --groups 512` lifts groups to the screen size) every group is searched
     p = asymmetric_cloud()
     unscreened = register(p, moved(p, R70, T), replace(SMALL, screen=0, translation_grid=24))

@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         png: Optional[Path] = typer.Option(None, "--png", help="before/after picture of the two clouds (.png)"),
         as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
         settings: str = typer.Option("tuned", "--settings", help="tuned (screening with an FFT translation "
-                                     "search, pruning, trimmed ICP; a wider search when --max-angle is over 90), "
+                                     "search, pruning, trimmed ICP; a wider search when --max-angle is over 45), "
                                      "quick (64 screened rotations and ICP, no Adam: for small rotations) or "
                                      "thesis (Adam lr 1e-3, 500 iterations, full hybrid loss)"),
         variant: str = typer.Option("pri", "--variant", help="pri (prior angle sub-spaces) or ori"),

@@ -122,8 +122,9 @@ THESIS = HOUVConfig(groups=8)
 #: lower at wrong poses than at the true one (measured; README, "3D: registration and head pose").
 FAST = HOUVConfig(groups=16, screen=512, angle_bins=4, iterations=100, lr=2e-2, alpha=0.7, beta=0.0, gamma=0.0,
                   coarse_points=96, fine_points=384, prune_at=70, keep=4, icp_iterations=20, translation_grid=24)
-#: :data:`FAST` with a wider search, for rotations of any angle (over ~90°): 2,048 screened rotations, 64 groups
-#: optimised, 16 kept at full resolution, twice the coarse points.
+#: :data:`FAST` with a wider search, for rotations over 45°: 2,048 screened rotations, 64 groups optimised, 16 kept
+#: at full resolution, twice the coarse points (at ≤ 90° it puts 19–22 of 30 pairs within 5° against FAST's 14–15:
+#: benchmarks/README.md).
 WIDE = replace(FAST, screen=2048, groups=64, keep=16, coarse_points=192)
 #: The cheapest setting that keeps RANSAC + FPFH's recall at ≤ 45° (benchmarks/README.md): 64 rotations drawn from
 #: the prior sub-spaces, each at its FFT-correlation translation, screened on 64 points; the best 4 are compared on
@@ -132,8 +133,8 @@ QUICK = replace(FAST, screen=64, groups=4, iterations=0, prune_at=0, keep=0, coa
 
 
 def tuned(max_angle_deg: float) -> HOUVConfig:
-    """The tuned setting for a rotation prior of ``max_angle_deg``: :data:`FAST` up to 90°, :data:`WIDE` beyond."""
-    return replace(FAST if max_angle_deg <= 90 else WIDE, max_angle_deg=max_angle_deg)
+    """The tuned setting for a rotation prior of ``max_angle_deg``: :data:`FAST` up to 45°, :data:`WIDE` beyond."""
+    return replace(FAST if max_angle_deg <= 45 else WIDE, max_angle_deg=max_angle_deg)
 
 
 SETTINGS = ("tuned", "quick", "thesis")
