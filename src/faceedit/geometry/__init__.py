@@ -14,6 +14,7 @@ ICP of the tuned and quick settings (``pip install 'faceedit[geometry]'``); the 
 
 from faceedit.geometry.chamfer import chamfer, hybrid_loss, projected_chamfer
 from faceedit.geometry.clouds import CLOUD_SUFFIXES, LoadedCloud, check_cloud, load_cloud, save_cloud
+from faceedit.geometry.edges import edge_consistency, edge_points, edge_weighted_loss
 from faceedit.geometry.headpose import HeadPose, estimate_pose
 from faceedit.geometry.houv import (FAST, QUICK, THESIS, WIDE, HOUVConfig, Registration, register, register_batch,
                                    settings, tuned)
@@ -22,6 +23,6 @@ from faceedit.geometry.metrics import PairErrors, pair_errors, recall, rotation_
 __all__ = [
     "CLOUD_SUFFIXES", "FAST", "HOUVConfig", "HeadPose", "LoadedCloud", "PairErrors", "QUICK", "Registration",
     "THESIS", "WIDE", "settings", "tuned",
-    "chamfer", "check_cloud", "estimate_pose", "hybrid_loss", "load_cloud", "pair_errors", "projected_chamfer",
+    "chamfer", "check_cloud", "edge_consistency", "edge_points", "edge_weighted_loss", "estimate_pose", "hybrid_loss", "load_cloud", "pair_errors", "projected_chamfer",
     "recall", "register", "register_batch", "rotation_error_deg", "save_cloud", "summarise",
 ]

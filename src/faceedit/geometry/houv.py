@@ -38,10 +38,12 @@ from faceedit.errors import FaceEditError
 from faceedit.geometry.chamfer import _gather, hybrid_loss
 from faceedit.geometry.clouds import check_cloud
 from faceedit.geometry.correlation import MAX_GRID, MIN_GRID, best_translations
+from faceedit.geometry.edges import EDGE_WEIGHT, edge_weighted_loss
 from faceedit.geometry.rotation import kabsch, rodrigues
 
 VARIANTS = ("ori", "pri")
 LOSSES = ("hybrid", "matched")
+FINAL_SCORES = ("loss", "edges")
 MAX_GROUPS = 4096
 MAX_ITERATIONS = 100_000
 
@@ -70,6 +72,9 @@ class HOUVConfig:
     keep: int = 0                   #: groups kept at ``prune_at`` (0: all)
     icp_iterations: int = 0         #: trimmed point-to-point ICP steps on the chosen group (0: none)
     translation_grid: int = 0       #: > 0: every group starts at its FFT-correlation translation (grid cells)
+    #: how the final group is chosen: 'loss' (lowest loss, then ICP on it) or 'edges' (ICP on every group left, then
+    #: the lowest trimmed distance weighted by edge consistency: :mod:`faceedit.geometry.edges`)
+    final_score: str = "loss"
     seed: int = 0
 
     def check(self) -> "HOUVConfig":
@@ -105,6 +110,8 @@ class HOUVConfig:
             raise FaceEditError(f"prune_at must be from 0 to iterations ({self.iterations}), got {self.prune_at}")
         if not 0 <= self.keep <= self.groups:
             raise FaceEditError(f"keep must be from 0 to groups ({self.groups}), got {self.keep}")
+        if self.final_score not in FINAL_SCORES:
+            raise FaceEditError(f"final_score must be one of {', '.join(FINAL_SCORES)}, got {self.final_score!r}")
         if self.translation_grid and not MIN_GRID <= self.translation_grid <= MAX_GRID:
             raise FaceEditError(f"translation_grid must be 0 or from {MIN_GRID} to {MAX_GRID}, "
                                 f"got {self.translation_grid}")
@@ -124,8 +131,8 @@ FAST = HOUVConfig(groups=16, screen=512, angle_bins=4, iterations=100, lr=2e-2, 
                   coarse_points=96, fine_points=384, prune_at=70, keep=4, icp_iterations=20, translation_grid=24)
 #: :data:`FAST` with a wider search, for rotations over 45°: 2,048 screened rotations, 64 groups optimised, 16 kept
 #: at full resolution, twice the coarse points (at ≤ 90° it puts 19–22 of 30 pairs within 5° against FAST's 14–15:
-#: benchmarks/README.md).
-WIDE = replace(FAST, screen=2048, groups=64, keep=16, coarse_points=192)
+#: benchmarks/README.md); every kept group refined by ICP and the final one chosen by edge consistency.
+WIDE = replace(FAST, screen=2048, groups=64, keep=16, coarse_points=192, final_score="edges")
 #: The cheapest setting that keeps RANSAC + FPFH's recall at ≤ 45° (benchmarks/README.md): 64 rotations drawn from
 #: the prior sub-spaces, each at its FFT-correlation translation, screened on 64 points; the best 4 are compared on
 #: all points and the best one refined by 30 trimmed ICP steps. No Adam steps.
@@ -332,6 +339,21 @@ def _final_loss(var: _Variables, p, q, mp, mq, cfg: HOUVConfig) -> torch.Tensor:
     return _loss(cfg, _move(p[:, None], r, t), q, mp, mq)
 
 
+def _choose_by_edges(p, q, mp, mq, r_all, t_all, cfg: HOUVConfig, weight: float = EDGE_WEIGHT):
+    """ICP on every group left (``r_all`` ``[B, G, 3, 3]``, ``t_all`` ``[B, G, 3]``), then per pair the group of
+    lowest edge-weighted trimmed distance (``weight`` 0: the trimmed distance alone). Returns (r ``[B, 3, 3]``,
+    t ``[B, 3]``, chosen group ``[B]``)."""
+    b, g = r_all.shape[:2]
+    flat = lambda x: x[:, None].expand(b, g, *x.shape[1:]).reshape(b * g, *x.shape[1:])  # noqa: E731
+    r, t = r_all.reshape(b * g, 3, 3), t_all.reshape(b * g, 3)
+    if cfg.icp_iterations:
+        r, t = trimmed_icp(flat(p), flat(q), flat(mp), flat(mq), r, t, cfg.icp_iterations, cfg.alpha)
+    r, t = r.reshape(b, g, 3, 3), t.reshape(b, g, 3)
+    best = torch.stack([torch.as_tensor(int(np.argmin(edge_weighted_loss(
+        p[i][mp[i]].numpy(), q[i][mq[i]].numpy(), r[i].numpy(), t[i].numpy(), cfg.alpha, weight)))) for i in range(b)])
+    return r[torch.arange(b), best], t[torch.arange(b), best], best
+
+
 def register_batch(sources: list, targets: list, config: HOUVConfig = THESIS,
                    dtype: torch.dtype = torch.float32, init_rotation: np.ndarray | None = None) -> Registration:
     """Register each source cloud ``sources[i]`` ``[N_i, 3]`` onto ``targets[i]`` ``[M_i, 3]`` with HOUV, all
@@ -404,12 +426,15 @@ def register_batch(sources: list, targets: list, config: HOUVConfig = THESIS,
         opt.step()
     with torch.no_grad():
         loss = _final_loss(var, p, q, mp, mq, cfg)
-        best = loss.argmin(-1)
         r_all, t_all = var()
-        r = r_all[torch.arange(pairs), best].to(torch.float64)
-        t = t_all[torch.arange(pairs), best].to(torch.float64)
-        if cfg.icp_iterations and cfg.loss == "hybrid":
-            r, t = trimmed_icp(p.double(), q.double(), mp, mq, r, t, cfg.icp_iterations, cfg.alpha)
+        if cfg.final_score == "edges" and cfg.loss == "hybrid":
+            r, t, best = _choose_by_edges(p.double(), q.double(), mp, mq, r_all.double(), t_all.double(), cfg)
+        else:
+            best = loss.argmin(-1)
+            r = r_all[torch.arange(pairs), best].to(torch.float64)
+            t = t_all[torch.arange(pairs), best].to(torch.float64)
+            if cfg.icp_iterations and cfg.loss == "hybrid":
+                r, t = trimmed_icp(p.double(), q.double(), mp, mq, r, t, cfg.icp_iterations, cfg.alpha)
         best_loss = loss[torch.arange(pairs), best]
         # back to the clouds' own frame: q = R (p − c_p)/s·s + t·s + c_q
         t_world = t * radius[:, None] + cq - (r @ cp[..., None])[..., 0]
