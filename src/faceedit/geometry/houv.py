@@ -22,7 +22,9 @@ the points and then only the ``keep`` best groups of each pair go on at full res
 final trimmed point-to-point ICP on the chosen group (the same α-trimming as CD_local); ``translation_grid`` —
 before screening and optimisation, each group starts at the translation that best overlays its rotated source on
 the target, found for all translations at once by FFT cross-correlation of voxel grids
-(:mod:`faceedit.geometry.correlation`).
+(:mod:`faceedit.geometry.correlation`); ``final_score='edges'`` — ICP on every group left, then the group whose
+views' uncovered points face each other's cut edges (:mod:`faceedit.geometry.edges`; it tells the true pose from a
+flipped cap that fits as closely).
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ THESIS = HOUVConfig(groups=8)
 FAST = HOUVConfig(groups=16, screen=512, angle_bins=4, iterations=100, lr=2e-2, alpha=0.7, beta=0.0, gamma=0.0,
                   coarse_points=96, fine_points=384, prune_at=70, keep=4, icp_iterations=20, translation_grid=24)
 #: :data:`FAST` with a wider search, for rotations over 45°: 2,048 screened rotations, 64 groups optimised, 16 kept
-#: at full resolution, twice the coarse points (at ≤ 90° it puts 19–22 of 30 pairs within 5° against FAST's 14–15:
+#: at full resolution, twice the coarse points (at ≤ 90° it puts 18–22 of 30 pairs within 5° against FAST's 14–15:
 #: benchmarks/README.md); every kept group refined by ICP and the final one chosen by edge consistency.
 WIDE = replace(FAST, screen=2048, groups=64, keep=16, coarse_points=192, final_score="edges")
 #: The cheapest setting that keeps RANSAC + FPFH's recall at ≤ 45° (benchmarks/README.md): 64 rotations drawn from
