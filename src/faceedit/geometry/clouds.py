@@ -69,6 +69,15 @@ def _trimesh():
     return trimesh
 
 
+def kd_tree(points: np.ndarray, what: str):
+    """scipy's k-d tree over ``points`` ``[N, 3]``; ``what`` needs it, and the error says so when scipy is missing."""
+    try:
+        from scipy.spatial import cKDTree
+    except ImportError:
+        raise FaceEditError(f"{what} needs scipy: pip install 'faceedit[geometry]'") from None
+    return cKDTree(points)
+
+
 def _read_xyz(path: Path) -> np.ndarray:
     rows = []
     with open(path, "r", encoding="utf-8", errors="strict") as f:

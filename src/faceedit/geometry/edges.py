@@ -17,8 +17,10 @@ as closely in Chamfer distance, but its uncovered points face the other view's i
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from faceedit.errors import FaceEditError
+from faceedit.geometry.chamfer import trimmed_mean
+from faceedit.geometry.clouds import kd_tree
 
 #: neighbours that decide whether a point is on the edge, and the share of each cloud called edge
 EDGE_NEIGHBOURS = 8
@@ -28,11 +30,7 @@ EDGE_WEIGHT = 2.0
 
 
 def _tree(points: np.ndarray):
-    try:
-        from scipy.spatial import cKDTree
-    except ImportError:
-        raise FaceEditError("edge consistency needs scipy: pip install 'faceedit[geometry]'") from None
-    return cKDTree(points)
+    return kd_tree(points, "edge consistency")
 
 
 def edge_points(cloud: np.ndarray, neighbours: int = EDGE_NEIGHBOURS, share: float = EDGE_SHARE) -> np.ndarray:
@@ -78,10 +76,9 @@ def edge_weighted_loss(source: np.ndarray, target: np.ndarray, rotations: np.nda
     source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
     edge_s, edge_t = edge_points(source), edge_points(target)
     tree = _tree(target)
-    k = max(1, int(np.ceil(alpha * len(source))))
     scores = np.empty(len(rotations))
     for g, (r, t) in enumerate(zip(rotations, translations)):
         moved = source @ np.asarray(r).T + np.asarray(t)
         consistency, d = edge_consistency(moved, target, edge_s, edge_t, alpha, tree)  # a rigid motion keeps edges
-        scores[g] = np.sort(d)[:k].mean() * (1 + weight * (1 - consistency))
+        scores[g] = float(trimmed_mean(torch.from_numpy(d), None, alpha)) * (1 + weight * (1 - consistency))
     return scores
