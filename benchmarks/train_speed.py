@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 
 import torch
@@ -293,7 +294,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--channels-last", action="store_true")
-    ap.add_argument("--impls", default="ours:bf16,plain:bf16,ours:fp32,plain:fp32")
+    ap.add_argument("--impls", default="ours:bf16,plain:bf16,ours:fp32,plain:fp32",
+                    help="comma-separated IMPL:PRECISION pairs (IMPL ours | plain, PRECISION bf16 | fp32)")
     ap.add_argument("--smoke", action="store_true", help="a few seconds on a tiny network (tests/test_benchmarks.py)")
     args = ap.parse_args()
     if args.smoke:
@@ -304,9 +306,12 @@ def main() -> None:
     print(f"res {args.res}, batch {args.batch}, channels {args.channel_base}/{args.channel_max}, z/w "
           f"{args.z_dim}/{args.w_dim}, mapping {args.mapping_layers}, device {args.device}, "
           f"threads {torch.get_num_threads()}, {args.steps} steps after {args.warmup} warm-up")
+    specs = [tuple(s.strip().split(":")) for s in args.impls.split(",")]
+    bad = [":".join(s) for s in specs if len(s) != 2 or s[0] not in ("ours", "plain") or s[1] not in ("bf16", "fp32")]
+    if bad:
+        sys.exit(f"error: --impls takes IMPL:PRECISION pairs such as ours:bf16,plain:fp32; not {', '.join(bad)}")
     results = []
-    for spec in args.impls.split(","):
-        impl, precision = spec.split(":")
+    for impl, precision in specs:
         r = bench(args, impl, precision)
         results.append(r)
         print(f"{impl:6s} {precision:5s}  {r['img_s']:8.2f} img/s  {r['img_cpu_s']:8.2f} img/CPU-s  "

@@ -60,6 +60,8 @@ SCRIPTS: dict[str, tuple[list[str], tuple[str, ...], str]] = {
     "batch.py": (["--n", "2", "--methods", "encoder", "--engines", "local1"], (), "photos/s"),
     "clustering.py": (["--part", "mnist", "--mnist", "{mnist}", "--widths", "4,4,4,4,4,4", "--pretrain-epochs", "1",
                        "--rounds", "1", "--round-epochs", "1", "--batch", "64", "--quiet"], ("sklearn",), "DERC"),
+    "coverage.py": (["--models", "{model}", "{model}", "--real", "{build}", "--res", "16", "--n", "30", "--k", "2",
+                     "--min-group", "5", "--threads", "1", "--png", "missed.png"], ("vgg",), "generated / real frequency"),
     "difa.py": (["--targets", "{faces}/seed0003.png", "--aligned", "--iterations", "2", "--batch", "1", "--seeds", "4",
                  "--invert-steps", "1", "--source-samples", "2", "--stages", "relu5_3"], ("vgg", "faceapi"),
                 "style reached"),
@@ -181,3 +183,30 @@ def test_benchmark_runs_with_tiny_settings(script, inputs, tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0, f"{script} failed:\n{out[-3000:]}"
     assert word in out, f"{script} printed no {word!r}:\n{out[-3000:]}"
+
+
+def test_coverage_halves_are_identity_disjoint_and_recall_matches():
+    """benchmarks/coverage.py: whole identities go to one half; its per-face coverage averages to the recall of
+    faceedit.metrics.realism.precision_recall."""
+    spec = importlib.util.spec_from_file_location("coverage_bench", BENCH / "coverage.py")
+    cov = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cov)
+    from faceedit.errors import FaceEditError
+    from faceedit.metrics.realism import precision_recall
+
+    records = [{"identity": f"p{i % 37}"} for i in range(200)]
+    a, b = cov.identity_disjoint_halves(records, 80, seed=1)
+    assert len(a) == len(b) == 80 and not set(a) & set(b)
+    assert not {records[i]["identity"] for i in a} & {records[i]["identity"] for i in b}
+    with pytest.raises(FaceEditError):
+        cov.identity_disjoint_halves(records, 150, seed=1)
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(120, 8)), rng.normal(size=(100, 8)) * 0.5 + 0.3
+    inside, ratio, nearest = cov.coverage(torch.as_tensor(real), torch.as_tensor(fake),
+                                          cov.kth_radii(torch.as_tensor(fake), 3))
+    _, recall = precision_recall(real, fake, k=3)  # reals inside the fakes' manifold
+    assert 0 < inside.double().mean().item() < 1
+    assert inside.double().mean().item() == pytest.approx(recall)
+    assert torch.equal(inside, ratio <= 1)
+    d = torch.cdist(torch.as_tensor(real), torch.as_tensor(fake))
+    assert torch.equal(nearest, d.argmin(dim=1))
