@@ -133,6 +133,7 @@ def run(args, n: int) -> None:
     missed_pairs = None
     for m in args.models:
         G, card = load_g(m)
+        torch.manual_seed(args.seed)  # the noise inputs (noise_mode="random") draw from the global generator
         fake = generate(G, n)
         ff = torch.as_tensor(R.extract(net, fake, batch=50), dtype=torch.float64)
         in_f, ratio, nearest = coverage(fa, ff, kth_radii(ff, args.k))

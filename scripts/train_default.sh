@@ -12,7 +12,8 @@
 # Usage: bash scripts/train_default.sh [TIME_BUDGET] [THREADS]      (default 12h, 2 threads; stop it with kill -TERM)
 #   It uses up to THREADS threads and fewer while other processes keep cores busy (--adapt-threads, checked every
 #   30 s): 2 threads train ~2x faster than 1 on an idle 2-core machine, but ~5x slower than 1 while tests run.
-#   env: RUN (runs/default64), STATE (training/default64.state.safetensors), DATA (.cache/data128), COMPILE (1)
+#   env: RUN (runs/default64), STATE (training/default64.state.safetensors), DATA (.cache/data128),
+#   COMPILE (0; 1 adds --compile, which gave no gain on the 2-core VM: benchmarks/README.md, GAN training speed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-12h}
@@ -20,7 +21,7 @@ THREADS=${2:-2}
 RUN=${RUN:-runs/default64}
 STATE=${STATE:-training/default64.state.safetensors}
 DATA=${DATA:-.cache/data128}
-COMPILE=${COMPILE:-1}
+COMPILE=${COMPILE:-0}
 F=.venv/bin/faceedit
 [ -x "$F" ] || bash scripts/setup.sh
 if [ ! -f "$DATA/manifest.jsonl" ]; then
