@@ -9,6 +9,8 @@
 #   7. commit the run's resumable state (training/default64.state.safetensors)
 #   8. remake the shipped art generators (scripts/make_art_generators.sh: they are bound to the default's sha256)
 #   9. remake the web page's example photos (scripts/make_example_photos.py: faces of the default)
+#  10. where recall is lost, the committed (previous) default against the new one (benchmarks/coverage.py, n = 3,000:
+#      recall per CelebA attribute group, attribute frequencies, docs/coverage_missed.jpg)
 # Figures go to out/ship/ (JSON + logs); copy the tables into README.md / benchmarks/README.md.
 #
 # Usage: bash scripts/ship_default.sh RUN_DIR [THREADS]
@@ -65,5 +67,11 @@ if step 8 "art generators"; then
 fi
 if step 9 "web example photos"; then
   PYTHONPATH=src $PY scripts/make_example_photos.py
+fi
+if step 10 "coverage by kind of face"; then
+  git show HEAD:"$ASSETS/default_generator.safetensors" > "$OUT/previous_default.safetensors"
+  $PY benchmarks/coverage.py --models "$OUT/previous_default.safetensors" "$ASSETS/default_generator.safetensors" \
+    --real .cache/data128 --n 3000 --threads "$THREADS" --png docs/coverage_missed.jpg --json "$OUT/coverage.json" \
+    | tee "$OUT/coverage.txt"
 fi
 echo "shipped $RUN: card $OUT/card.json; figures in $OUT/" >&2
