@@ -59,10 +59,6 @@ def identity_disjoint_halves(records: list[dict], n: int, seed: int) -> tuple[li
     return a[:n], b[:n]
 
 
-def kth_radii(x: torch.Tensor, k: int) -> torch.Tensor:
-    return R._kth_nn_radii(x, k)
-
-
 def coverage(query: torch.Tensor, ref: torch.Tensor, radii: torch.Tensor, chunk: int = 1024):
     """For each query row: inside some ref ball (bool), the smallest distance / radius ratio (<= 1: inside) and
     the index of the nearest ref row (plain distance)."""
@@ -111,7 +107,7 @@ def run(args, n: int) -> None:
     net = R.VGGFeatures()
     fa = torch.as_tensor(R.extract(net, real_a, batch=50), dtype=torch.float64)
     fb = torch.as_tensor(R.extract(net, real_b, batch=50), dtype=torch.float64)
-    in_b, _, _ = coverage(fa, fb, kth_radii(fb, args.k))
+    in_b, _, _ = coverage(fa, fb, R.kth_nn_radii(fb, args.k))
     from faceedit.scorers import load_classifier
 
     clf = load_classifier()
@@ -136,7 +132,7 @@ def run(args, n: int) -> None:
         torch.manual_seed(args.seed)  # the noise inputs (noise_mode="random") draw from the global generator
         fake = generate(G, n)
         ff = torch.as_tensor(R.extract(net, fake, batch=50), dtype=torch.float64)
-        in_f, ratio, nearest = coverage(fa, ff, kth_radii(ff, args.k))
+        in_f, ratio, nearest = coverage(fa, ff, R.kth_nn_radii(ff, args.k))
         p_fake = (clf.score(fake) > 0.5).float().mean(0).numpy()
         rows = {}
         for g, mask in groups.items():

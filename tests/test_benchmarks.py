@@ -192,7 +192,7 @@ def test_coverage_halves_are_identity_disjoint_and_recall_matches():
     cov = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cov)
     from faceedit.errors import FaceEditError
-    from faceedit.metrics.realism import precision_recall
+    from faceedit.metrics.realism import kth_nn_radii, precision_recall
 
     records = [{"identity": f"p{i % 37}"} for i in range(200)]
     a, b = cov.identity_disjoint_halves(records, 80, seed=1)
@@ -203,7 +203,7 @@ def test_coverage_halves_are_identity_disjoint_and_recall_matches():
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(120, 8)), rng.normal(size=(100, 8)) * 0.5 + 0.3
     inside, ratio, nearest = cov.coverage(torch.as_tensor(real), torch.as_tensor(fake),
-                                          cov.kth_radii(torch.as_tensor(fake), 3))
+                                          kth_nn_radii(torch.as_tensor(fake), 3))
     _, recall = precision_recall(real, fake, k=3)  # reals inside the fakes' manifold
     assert 0 < inside.double().mean().item() < 1
     assert inside.double().mean().item() == pytest.approx(recall)

@@ -204,7 +204,7 @@ def realism_report(fake_feats: np.ndarray, real_feats: np.ndarray, seed: int = 0
             "kid": kid, "kid_std": kid_sd, "kid_floor": kid0, "kid_floor_std": kid0_sd}
 
 
-def _kth_nn_radii(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
+def kth_nn_radii(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
     """Distance from each row of x to its k-th nearest other row."""
     radii = []
     for i in range(0, len(x), chunk):
@@ -230,8 +230,8 @@ def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.T
         raise FaceEditError("precision/recall need two feature sets [N, D] of the same D")
     if min(len(r), len(f)) <= k:
         raise FaceEditError(f"precision/recall need more than k={k} samples per set")
-    precision = _inside(f, r, _kth_nn_radii(r, k)).double().mean().item()
-    recall = _inside(r, f, _kth_nn_radii(f, k)).double().mean().item()
+    precision = _inside(f, r, kth_nn_radii(r, k)).double().mean().item()
+    recall = _inside(r, f, kth_nn_radii(f, k)).double().mean().item()
     return float(precision), float(recall)
 
 
