@@ -31,10 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faceedit.data.datasets import ImageFolderDataset  # noqa: E402
 from faceedit.errors import FaceEditError  # noqa: E402
-from faceedit.limits import check_int  # noqa: E402
+from faceedit.limits import check_int, regular_file  # noqa: E402
 from faceedit.metrics import realism as R  # noqa: E402
 from gan_quality import generate, load_g  # noqa: E402
-
 
 
 def identity_disjoint_halves(records: list[dict], n: int, seed: int) -> tuple[list[int], list[int]]:
@@ -59,24 +58,6 @@ def identity_disjoint_halves(records: list[dict], n: int, seed: int) -> tuple[li
     return a[:n], b[:n]
 
 
-def coverage(query: torch.Tensor, ref: torch.Tensor, radii: torch.Tensor, chunk: int = 1024):
-    """For each query row: inside some ref ball (bool), the smallest distance / radius ratio (<= 1: inside) and
-    the index of the nearest ref row (plain distance)."""
-    ratio, nearest = [], []
-    for i in range(0, len(query), chunk):
-        d = torch.cdist(query[i:i + chunk], ref)
-        ratio.append((d / radii[None, :]).min(dim=1).values)
-        nearest.append(d.argmin(dim=1))
-    ratio_t = torch.cat(ratio)
-    return ratio_t <= 1.0, ratio_t, torch.cat(nearest)
-
-
-def to_u8(x: torch.Tensor) -> np.ndarray:
-    if x.dtype != torch.uint8:
-        x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(1, 2, 0).numpy()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", type=Path, required=True, help="generator weights (.safetensors)")
@@ -94,6 +75,8 @@ def main() -> None:
     try:
         n = check_int(args.n, "--n", 10, 20000)
         torch.set_num_threads(check_int(args.threads, "--threads", 1, 64))
+        for m in args.models:  # before the minutes spent on the real faces' features
+            regular_file(m, "generator weights file")
         run(args, n)
     except FaceEditError as exc:
         sys.exit(f"error: {exc}")
@@ -107,7 +90,7 @@ def run(args, n: int) -> None:
     net = R.VGGFeatures()
     fa = torch.as_tensor(R.extract(net, real_a, batch=50), dtype=torch.float64)
     fb = torch.as_tensor(R.extract(net, real_b, batch=50), dtype=torch.float64)
-    in_b, _, _ = coverage(fa, fb, R.kth_nn_radii(fb, args.k))
+    in_b, _, _ = R.manifold_coverage(fa, fb, R.kth_nn_radii(fb, args.k))
     from faceedit.scorers import load_classifier
 
     clf = load_classifier()
@@ -132,7 +115,7 @@ def run(args, n: int) -> None:
         torch.manual_seed(args.seed)  # the noise inputs (noise_mode="random") draw from the global generator
         fake = generate(G, n)
         ff = torch.as_tensor(R.extract(net, fake, batch=50), dtype=torch.float64)
-        in_f, ratio, nearest = coverage(fa, ff, R.kth_nn_radii(ff, args.k))
+        in_f, ratio, nearest = R.manifold_coverage(fa, ff, R.kth_nn_radii(ff, args.k))
         p_fake = (clf.score(fake) > 0.5).float().mean(0).numpy()
         rows = {}
         for g, mask in groups.items():
@@ -152,9 +135,10 @@ def run(args, n: int) -> None:
         args.json.write_text(json.dumps(results, indent=1))
     if args.png and missed_pairs:
         from faceedit.figure import labelled_grid
-        from faceedit.media import save_image
+        from faceedit.media import save_image, to_uint8
 
-        cells = [[to_u8(r) for r, _, _ in missed_pairs], [to_u8(f) for _, f, _ in missed_pairs]]
+        reals = to_uint8(torch.stack([r for r, _, _ in missed_pairs]).float() / 127.5 - 1)  # exact for uint8
+        cells = [list(reals), list(to_uint8(torch.stack([f for _, f, _ in missed_pairs])))]
         grid = labelled_grid(cells, rows=["real", "nearest sample"],
                              cols=[f"{q:.2f}" for _, _, q in missed_pairs], min_cell=96,
                              title=f"{args.models[-1].name}: the real faces farthest outside the generated manifold",

@@ -186,13 +186,13 @@ def test_benchmark_runs_with_tiny_settings(script, inputs, tmp_path):
 
 
 def test_coverage_halves_are_identity_disjoint_and_recall_matches():
-    """benchmarks/coverage.py: whole identities go to one half; its per-face coverage averages to the recall of
-    faceedit.metrics.realism.precision_recall."""
+    """benchmarks/coverage.py: whole identities go to one half; realism.manifold_coverage, which it reads per face,
+    averages to the recall of realism.precision_recall."""
     spec = importlib.util.spec_from_file_location("coverage_bench", BENCH / "coverage.py")
     cov = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cov)
     from faceedit.errors import FaceEditError
-    from faceedit.metrics.realism import kth_nn_radii, precision_recall
+    from faceedit.metrics.realism import kth_nn_radii, manifold_coverage, precision_recall
 
     records = [{"identity": f"p{i % 37}"} for i in range(200)]
     a, b = cov.identity_disjoint_halves(records, 80, seed=1)
@@ -202,11 +202,13 @@ def test_coverage_halves_are_identity_disjoint_and_recall_matches():
         cov.identity_disjoint_halves(records, 150, seed=1)
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(120, 8)), rng.normal(size=(100, 8)) * 0.5 + 0.3
-    inside, ratio, nearest = cov.coverage(torch.as_tensor(real), torch.as_tensor(fake),
-                                          kth_nn_radii(torch.as_tensor(fake), 3))
+    inside, ratio, nearest = manifold_coverage(torch.as_tensor(real), torch.as_tensor(fake),
+                                               kth_nn_radii(torch.as_tensor(fake), 3))
     _, recall = precision_recall(real, fake, k=3)  # reals inside the fakes' manifold
     assert 0 < inside.double().mean().item() < 1
     assert inside.double().mean().item() == pytest.approx(recall)
     assert torch.equal(inside, ratio <= 1)
     d = torch.cdist(torch.as_tensor(real), torch.as_tensor(fake))
+    radii = torch.cdist(torch.as_tensor(fake), torch.as_tensor(fake)).sort(dim=1).values[:, 3]  # 3rd neighbour
+    assert torch.equal(inside, (d <= radii[None, :]).any(dim=1))
     assert torch.equal(nearest, d.argmin(dim=1))

@@ -213,13 +213,18 @@ def kth_nn_radii(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
     return torch.cat(radii)
 
 
-def _inside(query: torch.Tensor, ref: torch.Tensor, radii: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """For each query row: is it within radii[j] of some ref row j?"""
-    out = []
+def manifold_coverage(query: torch.Tensor, ref: torch.Tensor, radii: torch.Tensor,
+                      chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each query row against the k-NN manifold of ``ref`` (a ball of radius ``radii[j]`` around ref row j): is it
+    inside some ball (bool), its smallest distance / radius over the balls (how far outside: > 1), and the index of
+    its nearest ref row."""
+    inside, ratio, nearest = [], [], []
     for i in range(0, len(query), chunk):
         d = torch.cdist(query[i:i + chunk], ref)
-        out.append((d <= radii[None, :]).any(dim=1))
-    return torch.cat(out)
+        inside.append((d <= radii[None, :]).any(dim=1))
+        ratio.append((d / radii[None, :]).min(dim=1).values)
+        nearest.append(d.argmin(dim=1))
+    return torch.cat(inside), torch.cat(ratio), torch.cat(nearest)
 
 
 def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = 3) -> tuple[float, float]:
@@ -230,8 +235,8 @@ def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.T
         raise FaceEditError("precision/recall need two feature sets [N, D] of the same D")
     if min(len(r), len(f)) <= k:
         raise FaceEditError(f"precision/recall need more than k={k} samples per set")
-    precision = _inside(f, r, kth_nn_radii(r, k)).double().mean().item()
-    recall = _inside(r, f, kth_nn_radii(f, k)).double().mean().item()
+    precision = manifold_coverage(f, r, kth_nn_radii(r, k))[0].double().mean().item()
+    recall = manifold_coverage(r, f, kth_nn_radii(f, k))[0].double().mean().item()
     return float(precision), float(recall)
 
 
