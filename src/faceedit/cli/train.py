@@ -93,6 +93,14 @@ def register(app: typer.Typer) -> None:
                                                            "its manifest (identity-disjoint)."),
         snapshot_kimg: float = typer.Option(0.0, "--snapshot-kimg",
                                             help="Keep an fp16 G_ema every N kimg in RUN_DIR/snapshots/ (0: off)."),
+        balance: str = typer.Option("", "--balance",
+                                    help="CelebA attributes (comma-separated, e.g. Eyeglasses,Mustache,Gray_Hair) "
+                                         "whose faces are drawn more often: an attribute rarer than "
+                                         "--balance-target gets up to --balance-cap times the draws. Needs a "
+                                         "build folder or pack with attribute labels."),
+        balance_target: float = typer.Option(0.1, "--balance-target",
+                                             help="Share of the labelled faces to raise each --balance attribute to."),
+        balance_cap: float = typer.Option(3.0, "--balance-cap", help="At most this many times the draws."),
         no_progress: bool = typer.Option(False, *QUIET, help="No progress bar."),
     ) -> None:
         """StyleGAN2 training (NVIDIA's recipe) that resumes from RUN_DIR/checkpoint.pt and accumulates."""
@@ -119,7 +127,8 @@ def register(app: typer.Typer) -> None:
             checkpoint_minutes=checkpoint_minutes if checkpoint_minutes is not None else (3.0 if nice else 5.0),
             sample_minutes=sample_minutes, log_seconds=log_seconds,
             resume_from=str(resume_from) if resume_from else None, init_from=str(init_from) if init_from else None,
-            nice=nice, progress=not no_progress, data_limit=data_limit, split=split, snapshot_kimg=snapshot_kimg)
+            nice=nice, progress=not no_progress, data_limit=data_limit, split=split, snapshot_kimg=snapshot_kimg,
+            balance=balance, balance_target=balance_target, balance_cap=balance_cap)
         from faceedit.train.losses import GAN_LOSSES
 
         if loss not in GAN_LOSSES:

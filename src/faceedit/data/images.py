@@ -40,9 +40,9 @@ def load_images(path: str | Path, res: int, limit: int | None = None, progress: 
     if not path.exists():
         raise FaceEditError(f"training data not found: {path}")
     suffix = path.suffix.lower()
-    is_pack = path.is_file() and suffix in (".zip", ".tar") and _has_pack_manifest(path)
-    if is_pack or (path.is_dir() and (path / "manifest.jsonl").is_file()):
-        return _load_dataset(path, res, limit, split, is_pack)
+    ds = _manifest_dataset(path, res, split)
+    if ds is not None:
+        return _load_dataset(ds, path, res, limit)
     if suffix in (".npy", ".pt") and path.is_file():
         return _load_array(path, res, limit)
     if path.is_dir():
@@ -93,10 +93,25 @@ def _load_array(path: Path, res: int, limit: int | None) -> torch.Tensor:
     return t.contiguous()
 
 
-def _load_dataset(path: Path, res: int, limit: int | None, split: str, is_pack: bool) -> torch.Tensor:
-    """Packs (.zip/.tar with a manifest) and build folders: the rows of ``split``, as uint8."""
-    ds = PackDataset(path, resolution=res, split=split) if is_pack else \
-        ImageFolderDataset(path, resolution=res, split=split)
+def _manifest_dataset(path: Path, res: int | None, split: str) -> ImageFolderDataset | PackDataset | None:
+    """The dataset of a pack (.zip/.tar with a manifest) or build folder; None for other sources."""
+    suffix = path.suffix.lower()
+    if path.is_file() and suffix in (".zip", ".tar") and _has_pack_manifest(path):
+        return PackDataset(path, resolution=res, split=split)
+    if path.is_dir() and (path / "manifest.jsonl").is_file():
+        return ImageFolderDataset(path, resolution=res, split=split)
+    return None
+
+
+def manifest_rows(path: str | Path, split: str = "all", limit: int | None = None) -> list[dict] | None:
+    """The manifest rows of the images that ``load_images(path, split=split, limit=limit)`` decodes, in the same
+    order (attributes, identities, sources); None for sources without a manifest (plain folders, zips, arrays)."""
+    ds = _manifest_dataset(Path(path), None, split)
+    return None if ds is None else list(ds.records[:limit])
+
+
+def _load_dataset(ds: ImageFolderDataset | PackDataset, path: Path, res: int, limit: int | None) -> torch.Tensor:
+    """Packs and build folders: the rows of the dataset's split, as uint8."""
     n = len(ds) if limit is None else min(limit, len(ds))
     if n == 0:
         raise FaceEditError(f"no images in {path}")
@@ -106,4 +121,4 @@ def _load_dataset(path: Path, res: int, limit: int | None, split: str, is_pack: 
     return out
 
 
-__all__ = ["decode_image", "list_images", "load_images"]
+__all__ = ["decode_image", "list_images", "load_images", "manifest_rows"]

@@ -28,14 +28,14 @@ from typing import Any
 import torch
 
 from faceedit.atomic import atomic_path
-from faceedit.data.images import load_images
+from faceedit.data.images import load_images, manifest_rows
 from faceedit.errors import FaceEditError
 from faceedit.nn import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from faceedit.nn.widen import widen_into
 from faceedit.train import augment as _augment
 from faceedit.train import checkpoint as ckpt
 from faceedit.train import losses
-from faceedit.train.dataset import sample_batch
+from faceedit.train.dataset import balance_weights, parse_attribute_list, sample_batch
 from faceedit.train.ema import ema_beta, update_ema
 from faceedit.train.projected import d_loss_hinge, g_loss_hinge
 from faceedit.train.runner import CHECKPOINT as CHECKPOINT_NAME
@@ -107,6 +107,10 @@ class TrainConfig:
     data_limit: int | None = None
     split: str = "train"  # rows of a build folder's / pack's manifest to train on (identity-disjoint val held out)
     snapshot_kimg: float = 0.0  # keep an fp16 G_ema every N kimg in run_dir/snapshots/ (0: off)
+    # draw the faces holding these CelebA attributes (comma-separated) more often: faceedit.train.dataset.balance_weights
+    balance: str = ""
+    balance_target: float = 0.1
+    balance_cap: float = 3.0
 
     def g_config(self) -> GeneratorConfig:
         return GeneratorConfig(z_dim=self.z_dim, w_dim=self.w_dim, resolution=self.resolution,
@@ -233,6 +237,7 @@ class Trainer:
         self.cur_nimg = 0  # cumulative over all runs
         self.totals = {"kimg": 0.0, "cpu_hours": 0.0, "gpu_minutes": 0.0, "runs": 0, "milestones": []}
         self.data_info: dict[str, Any] = {}
+        self.sample_weights: torch.Tensor | None = None  # per-image draw weights (--balance); None: uniform
         self.pl_mean = torch.zeros([], device=self.device)
         self.resumed_from = "fresh"
         self.val_images: torch.Tensor | None = None  # held-out reals (identity-disjoint): D overfitting
@@ -628,7 +633,7 @@ class Trainer:
                 if self.dist.any_flag(local_stop, self.device):
                     reason = reason_now or "peer stopped"
                     break
-                real = sample_batch(images, self.batch_gpu, cfg.mirror, data_gen, self.device)
+                real = sample_batch(images, self.batch_gpu, cfg.mirror, data_gen, self.device, self.sample_weights)
                 st = self.train_step(real)
                 for k, v in st.items():
                     acc.setdefault(k, []).append(v)
@@ -782,6 +787,20 @@ def load_data_for(cfg: TrainConfig, log=print) -> tuple[torch.Tensor, dict[str, 
     return images, info
 
 
+def balance_for(cfg: TrainConfig, n_images: int, log=print) -> tuple[torch.Tensor | None, dict[str, Any] | None]:
+    """The per-image draw weights of ``--balance`` (None without it) and their report for the card."""
+    attributes = parse_attribute_list(cfg.balance)
+    if not attributes:
+        return None, None
+    rows = manifest_rows(cfg.data, cfg.split, cfg.data_limit)
+    if rows is not None and len(rows) != n_images:
+        raise FaceEditError(f"internal: {len(rows)} manifest rows for {n_images} images")
+    weights, report = balance_weights(rows, attributes, cfg.balance_target, cfg.balance_cap)
+    log("balance: " + ", ".join(f"{a} {r['share_before']:.1%} -> {r['share_after']:.1%} of draws"
+                                for a, r in report.items()))
+    return weights, {"target": cfg.balance_target, "cap": cfg.balance_cap, "attributes": report}
+
+
 def _portable_path(path) -> str:
     """A data path for cards: relative to the working folder when inside it, else the last two components (cards
     never carry a machine's absolute paths)."""
@@ -801,8 +820,9 @@ def train(cfg: TrainConfig, rank: int = 0, world_size: int = 1, log=print) -> di
     images, info = load_data_for(cfg, log if rank == 0 else (lambda *a: None))
     if cfg.resolution != trainer.G.img_resolution:
         raise FaceEditError("internal: resolution mismatch")
+    trainer.sample_weights, balance = balance_for(cfg, int(images.shape[0]), log if rank == 0 else (lambda *a: None))
     prev = trainer.data_info
-    trainer.data_info = _merge_data_info(prev, info)
+    trainer.data_info = _merge_data_info(prev, info, balance, trainer.cur_nimg / 1000)
     if rank == 0:
         n_g = sum(p.numel() for p in trainer.G.parameters())
         n_d = sum(p.numel() for p in trainer.D.parameters())
@@ -816,11 +836,22 @@ def train(cfg: TrainConfig, rank: int = 0, world_size: int = 1, log=print) -> di
     return trainer.run(images)
 
 
-def _merge_data_info(prev: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+def _merge_data_info(prev: dict[str, Any], info: dict[str, Any], balance: dict[str, Any] | None = None,
+                     kimg: float = 0.0) -> dict[str, Any]:
+    """The card's data record: every source the run has trained on, and each change of ``--balance`` with the kimg
+    from which it applied."""
     sources = list(prev.get("sources", []))
     if not any(s.get("path") == info["path"] and s.get("resolution") == info["resolution"] for s in sources):
         sources.append(info)
-    return {"sources": sources, "images": info["images"], "resolution": info["resolution"]}
+    out = {"sources": sources, "images": info["images"], "resolution": info["resolution"]}
+    history = list(prev.get("balance", []))
+    now = balance or {"off": True}
+    last = {k: v for k, v in (history[-1] if history else {"off": True}).items() if k != "from_kimg"}
+    if last != now:
+        history.append({**now, "from_kimg": round(kimg, 3)})
+    if history:
+        out["balance"] = history
+    return out
 
 
 def train_distributed_entry() -> dict[str, Any] | None:
