@@ -787,14 +787,13 @@ def load_data_for(cfg: TrainConfig, log=print) -> tuple[torch.Tensor, dict[str, 
     return images, info
 
 
-def balance_for(cfg: TrainConfig, n_images: int, log=print) -> tuple[torch.Tensor | None, dict[str, Any] | None]:
-    """The per-image draw weights of ``--balance`` (None without it) and their report for the card."""
+def balance_for(cfg: TrainConfig, log=print) -> tuple[torch.Tensor | None, dict[str, Any] | None]:
+    """The per-image draw weights of ``--balance`` (None without it) and their report for the card. Read from the
+    manifest alone, before the images are decoded, so a bad setting fails at once."""
     attributes = parse_attribute_list(cfg.balance)
     if not attributes:
         return None, None
     rows = manifest_rows(cfg.data, cfg.split, cfg.data_limit)
-    if rows is not None and len(rows) != n_images:
-        raise FaceEditError(f"internal: {len(rows)} manifest rows for {n_images} images")
     weights, report = balance_weights(rows, attributes, cfg.balance_target, cfg.balance_cap)
     log("balance: " + ", ".join(f"{a} {r['share_before']:.1%} -> {r['share_after']:.1%} of draws"
                                 for a, r in report.items()))
@@ -817,10 +816,12 @@ def train(cfg: TrainConfig, rank: int = 0, world_size: int = 1, log=print) -> di
     """Train in this process (one rank of ``world_size``; the process group must already exist if > 1)."""
     setup_process(cfg.threads, nice=19 if cfg.nice else 0)
     trainer = Trainer(cfg, rank, world_size, log=log)
+    trainer.sample_weights, balance = balance_for(cfg, log if rank == 0 else (lambda *a: None))
     images, info = load_data_for(cfg, log if rank == 0 else (lambda *a: None))
     if cfg.resolution != trainer.G.img_resolution:
         raise FaceEditError("internal: resolution mismatch")
-    trainer.sample_weights, balance = balance_for(cfg, int(images.shape[0]), log if rank == 0 else (lambda *a: None))
+    if trainer.sample_weights is not None and len(trainer.sample_weights) != images.shape[0]:
+        raise FaceEditError(f"internal: {len(trainer.sample_weights)} draw weights for {images.shape[0]} images")
     prev = trainer.data_info
     trainer.data_info = _merge_data_info(prev, info, balance, trainer.cur_nimg / 1000)
     if rank == 0:
